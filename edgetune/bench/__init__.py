@@ -1,0 +1,29 @@
+"""Benchmarking: timing harness, statistics, environment fingerprint and the results store."""
+
+from edgetune.bench._fingerprint import environment, fingerprint_hash, git_commit
+from edgetune.bench._harness import BenchConfig, Timing, measure, measure_interleaved, random_inputs
+from edgetune.bench._memory import current_rss_mb, peak_rss_mb, reset_peak_rss
+from edgetune.bench._stats import LatencyStats, latency_stats, median_ci
+from edgetune.bench._store import RESULTS_ENV, MeasurementRecord, ResultsStore, default_results_path, new_run_id
+
+__all__ = [
+    "BenchConfig",
+    "LatencyStats",
+    "MeasurementRecord",
+    "RESULTS_ENV",
+    "ResultsStore",
+    "Timing",
+    "current_rss_mb",
+    "default_results_path",
+    "environment",
+    "fingerprint_hash",
+    "git_commit",
+    "latency_stats",
+    "measure",
+    "measure_interleaved",
+    "median_ci",
+    "new_run_id",
+    "peak_rss_mb",
+    "random_inputs",
+    "reset_peak_rss",
+]

@@ -1,0 +1,145 @@
+"""Timing harness: warm-up, then repeats until the median's 95% CI is within a bound or time runs out.
+
+Several sessions can be timed interleaved (round-robin blocks), so that a slow minute of
+a noisy machine hits every candidate alike instead of whichever ran then.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from edgetune.bench._stats import LatencyStats, latency_stats
+from edgetune.errors import ConfigError
+from edgetune.models import TensorSpec
+from edgetune.runners import Session
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How long and how precisely to measure."""
+
+    warmup_runs: int = 10
+    warmup_s: float = 0.2
+    min_repeats: int = 30
+    max_repeats: int = 20000
+    budget_s: float = 10.0
+    ci_rel: float = 0.01  # stop when the median's 95% CI is within +-1%
+    block: int = 10
+
+    def __post_init__(self) -> None:
+        if self.budget_s <= 0:
+            raise ConfigError(f"benchmark time budget must be positive, got {self.budget_s} s")
+        if self.min_repeats < 1 or self.max_repeats < self.min_repeats:
+            raise ConfigError(f"need 1 <= min_repeats <= max_repeats, got {self.min_repeats} and {self.max_repeats}")
+        if not 0 < self.ci_rel < 1:
+            raise ConfigError(f"ci_rel must be in (0, 1), got {self.ci_rel}")
+
+
+@dataclass
+class TimingSampler:
+    """Collects latency samples of one session."""
+
+    session: Session
+    samples_ms: list[float] = field(default_factory=list)
+
+    def warmup(self, config: BenchConfig) -> None:
+        deadline = time.perf_counter() + config.warmup_s
+        runs = 0
+        while runs < config.warmup_runs or time.perf_counter() < deadline:
+            self.session.invoke()
+            runs += 1
+
+    def sample(self, count: int) -> None:
+        invoke = self.session.invoke
+        clock = time.perf_counter_ns
+        for _ in range(count):
+            start = clock()
+            invoke()
+            self.samples_ms.append((clock() - start) / 1e6)
+
+    def done(self, config: BenchConfig) -> bool:
+        n = len(self.samples_ms)
+        if n >= config.max_repeats:
+            return True
+        if n < config.min_repeats:
+            return False
+        return latency_stats(self.samples_ms).ci_rel <= config.ci_rel
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Result of timing one session: statistics, raw samples and whether the CI bound was met."""
+
+    stats: LatencyStats
+    samples_ms: tuple[float, ...]
+    converged: bool
+    wall_s: float
+    interrupted: bool = False
+
+
+def measure_interleaved(
+    sessions: Mapping[str, Session],
+    feeds: Mapping[str, Mapping[str, np.ndarray]],
+    config: BenchConfig = BenchConfig(),
+) -> dict[str, Timing]:
+    """Time several sessions in alternating blocks until each converges or the shared budget ends."""
+    samplers = {}
+    for name, session in sessions.items():
+        session.set_inputs(feeds[name])
+        sampler = TimingSampler(session)
+        sampler.warmup(config)
+        samplers[name] = sampler
+    start = time.perf_counter()
+    deadline = start + config.budget_s * max(1, len(samplers))
+    pending = list(samplers)
+    interrupted = False
+    try:
+        while pending and time.perf_counter() < deadline:
+            for name in list(pending):
+                samplers[name].sample(config.block)
+                if samplers[name].done(config):
+                    pending.remove(name)
+    except KeyboardInterrupt:  # keep what was measured; the caller stores it and re-raises
+        interrupted = True
+    wall = time.perf_counter() - start
+    results = {}
+    for name, sampler in samplers.items():
+        if not sampler.samples_ms:
+            if interrupted:
+                continue
+            sampler.sample(1)  # budget ran out before a block: take one sample
+        results[name] = Timing(
+            stats=latency_stats(sampler.samples_ms),
+            samples_ms=tuple(sampler.samples_ms),
+            converged=latency_stats(sampler.samples_ms).ci_rel <= config.ci_rel,
+            wall_s=wall,
+            interrupted=interrupted,
+        )
+    return results
+
+
+def measure(session: Session, feeds: Mapping[str, np.ndarray], config: BenchConfig = BenchConfig()) -> Timing:
+    """Time one session."""
+    return measure_interleaved({"only": session}, {"only": feeds}, config)["only"]
+
+
+def random_inputs(specs: Sequence[TensorSpec], seed: int = 0, batches: int = 1) -> list[dict[str, np.ndarray]]:
+    """Seeded random inputs matching ``specs``: standard normal floats, small non-negative ints."""
+    rng = np.random.default_rng(seed)
+    result = []
+    for _ in range(batches):
+        feed = {}
+        for spec in specs:
+            dtype = np.dtype(spec.dtype)
+            if np.issubdtype(dtype, np.floating):
+                feed[spec.name] = rng.standard_normal(spec.shape).astype(dtype)
+            elif dtype == np.bool_:
+                feed[spec.name] = rng.integers(0, 2, spec.shape).astype(dtype)
+            else:
+                feed[spec.name] = rng.integers(0, 10, spec.shape).astype(dtype)
+        result.append(feed)
+    return result

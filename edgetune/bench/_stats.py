@@ -1,0 +1,69 @@
+"""Latency statistics: percentiles, CV and a distribution-free confidence interval of the median."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+def median_ci(samples: Sequence[float], z: float = Z95) -> tuple[float, float]:
+    """95% CI of the median from order statistics (binomial approximation, no normality assumed)."""
+    values = np.sort(np.asarray(samples, dtype=float))
+    n = len(values)
+    if n < 6:
+        return float(values[0]), float(values[-1])
+    half = z * math.sqrt(n) / 2
+    lo = max(int(math.floor(n / 2 - half)), 0)
+    hi = min(int(math.ceil(n / 2 + half)), n - 1)
+    return float(values[lo]), float(values[hi])
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Summary of latency samples in milliseconds."""
+
+    n: int
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    cv: float
+    ci_low_ms: float
+    ci_high_ms: float
+
+    @property
+    def ci_rel(self) -> float:
+        """Half-width of the median's CI relative to the median (the larger side)."""
+        return max(self.median_ms - self.ci_low_ms, self.ci_high_ms - self.median_ms) / self.median_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ci_rel": self.ci_rel}
+
+
+def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
+    """Compute LatencyStats from raw samples (ms)."""
+    values = np.asarray(samples_ms, dtype=float)
+    if values.size == 0:
+        raise ValueError("no samples")
+    lo, hi = median_ci(values)
+    mean = float(values.mean())
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return LatencyStats(
+        n=int(values.size),
+        median_ms=float(np.median(values)),
+        p90_ms=float(np.percentile(values, 90)),
+        p99_ms=float(np.percentile(values, 99)),
+        mean_ms=mean,
+        std_ms=std,
+        min_ms=float(values.min()),
+        cv=std / mean if mean > 0 else 0.0,
+        ci_low_ms=lo,
+        ci_high_ms=hi,
+    )

@@ -1,0 +1,70 @@
+"""Rich tables for people; JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from edgetune.pipeline import CandidateResult
+
+out = Console(highlight=False, soft_wrap=False)
+if not out.is_terminal:  # pipes and CI logs: wide enough that tables do not fold every cell
+    out = Console(highlight=False, soft_wrap=False, width=200)
+err = Console(stderr=True, highlight=False)
+
+_STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red", "skipped": "dim", "interrupted": "yellow"}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def candidates_table(results: Sequence[CandidateResult], title: str, winner: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column, justify in [
+        ("candidate", "left"), ("status", "left"), ("median ms", "right"), ("p90 ms", "right"),
+        ("cv", "right"), ("95% CI ms", "right"), ("n", "right"), ("RSS +MB", "right"),
+        ("size KB", "right"), ("load ms", "right"), ("max abs err", "right"), ("note", "left"),
+    ]:
+        table.add_column(column, justify=justify, overflow="fold")
+    for r in results:
+        s = r.timing.stats if r.timing else None
+        name = f"* {r.name}" if r.name == winner else r.name
+        table.add_row(
+            name,
+            f"[{_STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+            f"{s.median_ms:.4f}" if s else "-",
+            f"{s.p90_ms:.4f}" if s else "-",
+            f"{s.cv:.1%}" if s else "-",
+            f"{s.ci_low_ms:.4f}-{s.ci_high_ms:.4f}" if s else "-",
+            str(s.n) if s else "-",
+            f"{r.rss_delta_mb:.1f}" if r.rss_delta_mb is not None else "-",
+            f"{r.artifact.size_bytes / 1024:.1f}" if r.artifact else "-",
+            f"{r.load_ms:.1f}" if r.load_ms is not None else "-",
+            f"{r.fidelity.max_abs_err:.2e}" if r.fidelity else "-",
+            (r.reason if r.status != "ok" else ("not converged to +-1%" if r.timing and not r.timing.converged else "")),
+        )
+    return table
+
+
+class progress_reporter:
+    """A rich status line on stderr fed by the library's progress callback (silent with --json)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._status: Any = None
+
+    def __enter__(self) -> Callable[[str], None]:
+        if self.quiet or not err.is_terminal:
+            return (lambda msg: None) if self.quiet else (lambda msg: err.print(f"[dim]{msg}[/]"))
+        self._status = err.status("starting")
+        self._status.__enter__()
+        return lambda msg: self._status.update(msg)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)

@@ -1,0 +1,49 @@
+"""`edgetune` entry point: the command group, one-line errors, --debug tracebacks."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Optional, Sequence
+
+import click
+
+from edgetune import __version__
+from edgetune.cli import bench, compile as compile_verb, inspect, targets, zoo
+from edgetune.errors import EdgetuneError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgetune")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """edgetune: compile, measure and pick the fastest artifact for an edge device."""
+
+
+for module in (targets, inspect, compile_verb, bench, zoo):
+    cli.add_command(module.command)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the CLI; user errors print one `Error: ...` line and exit non-zero."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="edgetune", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("Interrupted: measurements finished so far are kept in the results store.", err=True)
+        sys.exit(130)
+    except EdgetuneError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,59 @@
+"""The one exception hierarchy: every user-facing failure is an EdgetuneError.
+
+The CLI prints ``Error: <message>`` on one line and exits non-zero; messages say
+what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class EdgetuneError(Exception):
+    """Base of every error edgetune reports to a user."""
+
+    exit_code = 1
+
+
+class ConfigError(EdgetuneError):
+    """A bad option, argument or configuration value."""
+
+    exit_code = 2
+
+
+class TargetError(EdgetuneError):
+    """A target YAML file is invalid."""
+
+
+class UnknownTargetError(TargetError):
+    """No target has the requested name."""
+
+
+class TargetNotRunnableError(TargetError):
+    """The target exists but cannot run on this machine."""
+
+
+class ModelError(EdgetuneError):
+    """A model file or factory cannot be loaded or understood."""
+
+
+class InputShapeError(ModelError):
+    """An input shape is missing, malformed or inconsistent with the model."""
+
+
+class UnsupportedOperatorError(EdgetuneError):
+    """A backend cannot lower an operator of the model."""
+
+
+class RunnerError(EdgetuneError):
+    """A runtime failed to build, load or run an artifact."""
+
+
+class MissingDependencyError(EdgetuneError):
+    """An optional dependency is not installed."""
+
+
+class DatasetError(EdgetuneError):
+    """A dataset is missing or malformed."""
+
+
+class ResultsStoreError(EdgetuneError):
+    """The results store cannot be opened or written."""

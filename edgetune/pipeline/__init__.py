@@ -1,0 +1,24 @@
+"""The compile pipeline: candidates (lowerings + runner), fidelity checks, timing, selection."""
+
+from edgetune.pipeline._candidates import PLANS, CandidatePlan, CandidateResult, plans_for
+from edgetune.pipeline._evaluate import Evaluation, evaluate_candidates
+from edgetune.pipeline._fidelity import Fidelity, Tolerance, compare_outputs
+from edgetune.pipeline._run import CompileResult, NoViableCandidateError, benchmark, compile_model
+from edgetune.pipeline._select import select_winner
+
+__all__ = [
+    "PLANS",
+    "CandidatePlan",
+    "CandidateResult",
+    "CompileResult",
+    "Evaluation",
+    "Fidelity",
+    "NoViableCandidateError",
+    "Tolerance",
+    "benchmark",
+    "compare_outputs",
+    "compile_model",
+    "evaluate_candidates",
+    "plans_for",
+    "select_winner",
+]

@@ -1,0 +1,191 @@
+"""Build every candidate, check it against the reference, time them interleaved, store the rows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from edgetune.bench import (
+    BenchConfig,
+    MeasurementRecord,
+    ResultsStore,
+    Timing,
+    current_rss_mb,
+    environment,
+    fingerprint_hash,
+    measure_interleaved,
+    peak_rss_mb,
+    random_inputs,
+    reset_peak_rss,
+)
+from edgetune.errors import EdgetuneError
+from edgetune.lowering import Artifact, get_lowering
+from edgetune.models import LoadedModel, sha256_of
+from edgetune.pipeline._candidates import CandidatePlan, CandidateResult
+from edgetune.pipeline._fidelity import Tolerance, compare_outputs
+from edgetune.runners import Session, get_runner, runner_registry
+from edgetune.targets import Target
+
+Progress = Callable[[str], None]
+CHECK_BATCHES = 4
+
+
+@dataclass
+class Evaluation:
+    """Every candidate of one run, with the environment they were measured in."""
+
+    run_id: str
+    model: LoadedModel
+    target: Target
+    threads: int
+    results: list[CandidateResult]
+    reference: str
+    environment: dict[str, Any]
+    results_path: Optional[Path]
+    interrupted: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _reference_outputs(model: LoadedModel, feeds: list[dict[str, np.ndarray]], threads: int) -> Optional[list[list[np.ndarray]]]:
+    if model.onnx_path is None:
+        return None
+    with get_runner("onnxruntime").load(model.onnx_path, threads) as session:
+        return [session.run(f) for f in feeds]
+
+
+def _build(plan: CandidatePlan, model: LoadedModel, target: Target, workdir: Path) -> Artifact:
+    runner_cls = runner_registry[plan.runtime]
+    available = runner_cls.availability()
+    if not available.ok:
+        raise _Skip(f"runtime {plan.runtime}: {available.reason}")
+    artifact: Optional[Artifact] = None
+    for name in plan.lowerings:
+        lowering = get_lowering(name)
+        available = lowering.availability()
+        if not available.ok:
+            raise _Skip(f"lowering {name}: {available.reason}")
+        if not lowering.accepts(model):
+            raise _Skip(
+                f"lowering {name} needs a {lowering.input_format} model and this one is {model.source_format} "
+                f"(give the PyTorch model to get a {lowering.output_format} candidate)"
+            )
+        folder = workdir / plan.name
+        folder.mkdir(parents=True, exist_ok=True)
+        artifact = lowering.apply(model, target, folder)
+    assert artifact is not None, "a plan has at least one lowering"
+    return artifact
+
+
+class _Skip(Exception):
+    """A candidate that cannot be tried here (missing library or input format)."""
+
+
+def evaluate_candidates(
+    model: LoadedModel,
+    target: Target,
+    plans: Sequence[CandidatePlan],
+    workdir: Path,
+    threads: int,
+    run_id: str,
+    config: BenchConfig = BenchConfig(),
+    tolerance: Tolerance = Tolerance(),
+    store: Optional[ResultsStore] = None,
+    progress: Optional[Progress] = None,
+) -> Evaluation:
+    """Build, check and time every plan; a candidate's failure never stops the others."""
+    say = progress or (lambda _msg: None)
+    feeds = random_inputs(model.inputs, seed=0, batches=CHECK_BATCHES)
+    say("running the fp32 reference (ONNX Runtime)")
+    reference = _reference_outputs(model, feeds, threads)
+    reference_name = "onnxruntime-fp32 on the input model" if reference is not None else ""
+    results: list[CandidateResult] = []
+    sessions: dict[str, Session] = {}
+    versions: dict[str, str] = {}
+    for plan in plans:
+        result = CandidateResult(plan)
+        results.append(result)
+        say(f"building {plan.name}")
+        try:
+            result.artifact = _build(plan, model, target, workdir)
+            result.artifact_hash = sha256_of(result.artifact.path)
+            runner = get_runner(plan.runtime)
+            versions.update(runner.versions())
+            reset_peak_rss()
+            baseline = current_rss_mb()
+            start = time.perf_counter()
+            session = runner.load(result.artifact.path, threads)
+            result.load_ms = (time.perf_counter() - start) * 1e3
+            outputs = [session.run(f) for f in feeds]
+            result.peak_rss_mb = peak_rss_mb()
+            result.rss_delta_mb = max(result.peak_rss_mb - baseline, 0.0)
+            if reference is None:  # a TFLite input: its own runtime is the reference
+                reference, reference_name = outputs, f"{plan.name} on the input model"
+            result.fidelity = compare_outputs(outputs, reference, tolerance, reference_name)
+            if result.fidelity.passed:
+                result.status = "ok"
+            else:
+                result.status = "rejected"
+                result.reason = (
+                    f"outputs differ from the reference: max abs error {result.fidelity.max_abs_err:.3g} "
+                    f"(relative {result.fidelity.max_rel_err:.3g}) exceeds rtol={tolerance.rtol}"
+                )
+            sessions[plan.name] = session
+        except _Skip as skip:
+            result.status, result.reason = "skipped", str(skip)
+        except EdgetuneError as exc:
+            result.status, result.reason = "failed", str(exc)
+        except Exception as exc:  # a backend bug must not take the other candidates down
+            result.status, result.reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        say(f"{plan.name}: {result.status}{' - ' + result.reason if result.reason else ''}")
+    env = environment(target, threads, versions)
+    timings: dict[str, Timing] = {}
+    if sessions:
+        say(f"timing {len(sessions)} candidate(s) interleaved, up to {config.budget_s:g} s each")
+        timings = measure_interleaved(sessions, {n: feeds[0] for n in sessions}, config)
+    interrupted = any(t.interrupted for t in timings.values())
+    for result in results:
+        result.timing = timings.get(result.name)
+        if interrupted and result.name in sessions:
+            result.status, result.reason = "interrupted", "timing was interrupted (Ctrl-C); samples so far are kept"
+        if store is not None and result.status != "skipped":
+            result.measurement_id = store.append(_record(run_id, model, target, threads, result, env))
+    for session in sessions.values():
+        session.close()
+    if interrupted:
+        raise KeyboardInterrupt
+    return Evaluation(run_id, model, target, threads, results, reference_name, env,
+                      store.path if store else None, interrupted, versions)
+
+
+def _record(run_id: str, model: LoadedModel, target: Target, threads: int, result: CandidateResult,
+            env: dict[str, Any]) -> MeasurementRecord:
+    fingerprint = {**env, "artifact_sha256": result.artifact_hash}
+    timing = result.timing
+    return MeasurementRecord(
+        run_id=run_id,
+        target=target.name,
+        candidate=result.name,
+        runtime=result.plan.runtime,
+        precision=result.plan.precision,
+        model_name=model.name,
+        model_hash=model.sha256,
+        threads=threads,
+        status=result.status,
+        fingerprint=fingerprint,
+        fingerprint_hash=fingerprint_hash(env),
+        artifact_hash=result.artifact_hash,
+        artifact_size_bytes=result.artifact.size_bytes if result.artifact else None,
+        simulated=target.simulated,
+        error=result.reason or None,
+        stats=timing.stats.to_dict() if timing else {},
+        converged=timing.converged if timing else None,
+        peak_rss_mb=result.peak_rss_mb,
+        rss_delta_mb=result.rss_delta_mb,
+        load_ms=result.load_ms,
+        build_s=result.artifact.build_s if result.artifact else None,
+        samples_ms=timing.samples_ms if timing else (),
+    )

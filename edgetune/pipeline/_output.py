@@ -1,0 +1,88 @@
+"""Write a compile's output folder: chosen artifact, manifest.json, summary.txt."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from edgetune.bench import BenchConfig
+from edgetune.pipeline._candidates import CandidateResult
+from edgetune.pipeline._evaluate import Evaluation
+from edgetune.pipeline._fidelity import Tolerance
+
+MANIFEST_VERSION = 1
+_SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite"}
+
+
+def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
+                  artifact: Optional[Path], config: BenchConfig, tolerance: Tolerance) -> dict[str, Any]:
+    """Everything needed to trust (or reproduce) a compile's choice."""
+    from edgetune import __version__
+
+    model = evaluation.model
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "edgetune_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_id": evaluation.run_id,
+        "input_model": {
+            "name": model.name,
+            "source": model.source,
+            "format": model.source_format,
+            "sha256": model.sha256,
+            "inputs": [t.to_dict() for t in model.inputs],
+            "outputs": [t.to_dict() for t in model.outputs],
+        },
+        "target": evaluation.target.model_dump(mode="json"),
+        "threads": evaluation.threads,
+        "environment": evaluation.environment,
+        "bench_config": asdict(config),
+        "tolerance": asdict(tolerance),
+        "reference": evaluation.reference,
+        "candidates": [r.to_dict() for r in evaluation.results],
+        "winner": None if winner is None else {
+            "name": winner.name,
+            "artifact": artifact.name if artifact else None,
+            "median_ms": winner.timing.stats.median_ms if winner.timing else None,
+            "reason": reason,
+        },
+        "no_winner_reason": reason if winner is None else None,
+        "results_store": str(evaluation.results_path) if evaluation.results_path else None,
+    }
+
+
+def summary_text(evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
+                 artifact: Optional[Path]) -> str:
+    """A short human summary, one line per candidate."""
+    target = evaluation.target
+    lines = [
+        f"edgetune compile: {evaluation.model.name} for {target.name}"
+        f"{' (SIMULATED)' if target.simulated else ''}, {evaluation.threads} thread(s), run {evaluation.run_id}",
+        f"reference: {evaluation.reference or 'none'}",
+        "",
+    ]
+    for r in evaluation.results:
+        latency = f"{r.timing.stats.median_ms:9.4f} ms (cv {r.timing.stats.cv:.1%})" if r.timing else " " * 9 + "   -"
+        lines.append(f"  {r.name:<20} {r.status:<9} {latency}  {r.reason}")
+    lines.append("")
+    lines.append(f"winner: {winner.name} -> {artifact}" if winner else "winner: none")
+    lines.append(f"why: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
+                  config: BenchConfig, tolerance: Tolerance) -> tuple[Optional[Path], Path]:
+    """Copy the winner's artifact into ``out`` and write manifest.json and summary.txt."""
+    out.mkdir(parents=True, exist_ok=True)
+    artifact = None
+    if winner is not None and winner.artifact is not None:
+        artifact = out / f"{evaluation.model.name}{_SUFFIX.get(winner.artifact.format, '')}"
+        shutil.copyfile(winner.artifact.path, artifact)
+    manifest = out / "manifest.json"
+    manifest.write_text(json.dumps(manifest_dict(evaluation, winner, reason, artifact, config, tolerance), indent=2))
+    (out / "summary.txt").write_text(summary_text(evaluation, winner, reason, artifact))
+    return artifact, manifest

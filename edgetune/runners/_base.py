@@ -1,0 +1,64 @@
+"""The Runner extension point: load an artifact, feed inputs, invoke, read outputs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar, Mapping
+
+import numpy as np
+
+from edgetune._availability import Availability
+
+
+class Session(ABC):
+    """A loaded artifact ready to run. ``invoke`` is what the harness times."""
+
+    @abstractmethod
+    def set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """Bind input arrays (copying them into the runtime's buffers if it has any)."""
+
+    @abstractmethod
+    def invoke(self) -> None:
+        """Run one inference on the bound inputs."""
+
+    @abstractmethod
+    def outputs(self) -> list[np.ndarray]:
+        """Outputs of the last ``invoke`` as numpy arrays, in the model's output order."""
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Bind, invoke once and return outputs."""
+        self.set_inputs(feeds)
+        self.invoke()
+        return self.outputs()
+
+    def close(self) -> None:
+        """Release runtime resources (optional)."""
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Runner(ABC):
+    """One runtime (or transport, or simulator) that runs artifacts of one format."""
+
+    name: ClassVar[str]
+    artifact_format: ClassVar[str]
+    modules: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Whether the runtime is installed here."""
+        return Availability.of_modules(cls.modules, cls.extra)
+
+    @abstractmethod
+    def load(self, artifact: Path, threads: int) -> Session:
+        """Load ``artifact`` into a Session running on ``threads`` threads."""
+
+    @abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Library versions that determine this runner's results (for fingerprints)."""

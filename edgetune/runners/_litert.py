@@ -1,0 +1,53 @@
+"""LiteRT (ai-edge-litert) interpreter with its default XNNPACK delegate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from edgetune.errors import RunnerError
+from edgetune.runners._base import Runner, Session
+
+
+class LiteRtSession(Session):
+    def __init__(self, interpreter: Any) -> None:
+        self._interp = interpreter
+        self._inputs = interpreter.get_input_details()
+        self._outputs = interpreter.get_output_details()
+
+    def set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
+        # LiteRT names inputs after the converter's signature; bind by position.
+        for detail, value in zip(self._inputs, feeds.values()):
+            self._interp.set_tensor(detail["index"], np.ascontiguousarray(value, dtype=detail["dtype"]))
+
+    def invoke(self) -> None:
+        self._interp.invoke()
+
+    def outputs(self) -> list[np.ndarray]:
+        return [np.array(self._interp.get_tensor(d["index"])) for d in self._outputs]
+
+
+class LiteRtRunner(Runner):
+    """LiteRT interpreter, XNNPACK delegate, ``num_threads`` pinned."""
+
+    name = "litert"
+    artifact_format = "tflite"
+    modules = ("ai_edge_litert",)
+    extra = "litert"
+
+    def load(self, artifact: Path, threads: int) -> Session:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            interpreter = Interpreter(model_path=str(artifact), num_threads=threads)
+            interpreter.allocate_tensors()
+        except Exception as exc:
+            raise RunnerError(f"LiteRT cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
+        return LiteRtSession(interpreter)
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"ai-edge-litert": version("ai-edge-litert")}

@@ -1,0 +1,29 @@
+"""Target registry: devices described by YAML files, validated into frozen objects."""
+
+from edgetune.targets._host import HostInfo, detect_host
+from edgetune.targets._registry import (
+    TARGETS_DIR_ENV,
+    TargetRegistry,
+    builtin_targets_dir,
+    list_targets,
+    load_target,
+    parse_target_file,
+)
+from edgetune.targets._runnable import Runnability, require_runnable, runnability
+from edgetune.targets._schema import SCHEMA_VERSION, Target
+
+__all__ = [
+    "HostInfo",
+    "Runnability",
+    "SCHEMA_VERSION",
+    "TARGETS_DIR_ENV",
+    "Target",
+    "TargetRegistry",
+    "builtin_targets_dir",
+    "detect_host",
+    "list_targets",
+    "load_target",
+    "parse_target_file",
+    "require_runnable",
+    "runnability",
+]
