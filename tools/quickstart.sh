@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up, train the built-in digits CNN for a few seconds, and compile it for this machine's CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+OUT="${1:-out/quickstart}"
+.venv/bin/edgetune zoo export digits-cnn --train-seconds 5 -o "$OUT/digits-cnn.pt2"
+.venv/bin/edgetune compile "$OUT/digits-cnn.pt2" --target host-cpu -o "$OUT/compiled"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Create .venv and install edgetune with every extra. Idempotent: a second run only checks a stamp.
+# torch==2.13.0 (local CPU build) is installed first and alone; tools/constraints.txt keeps it there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${EDGETUNE_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+STAMP="$VENV/.edgetune-setup"
+WANT="$(cat pyproject.toml tools/constraints.txt tools/setup.sh | sha256sum | cut -c1-16)"
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && "$VENV/bin/python" -c "import edgetune" 2>/dev/null; then
+  echo "setup: $VENV is up to date"
+  exit 0
+fi
+
+echo "setup: creating/updating $VENV (first run takes a few minutes)"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+pip_install() {
+  # pip's own exit status decides; only its noise about missing local index folders is dropped
+  local log
+  log="$(mktemp)"
+  if ! "$VENV/bin/python" -m pip --disable-pip-version-check -q install "$@" >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2
+    rm -f "$log"
+    echo "setup: pip install $* failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
+pip_install --upgrade pip
+pip_install "torch==2.13.0"
+# Stage 1: LiteRT stack (tensorflow-cpu, ai-edge-litert, litert-torch). Stage 2: everything else.
+# Two stages because litert-torch's xdsl and apache-tvm-ffi disagree on typing-extensions (see pyproject).
+pip_install -c tools/constraints.txt -e ".[litert]"
+pip_install -c tools/constraints.txt -e ".[all,dev]"
+"$VENV/bin/python" - <<'PY'
+import importlib, sys
+import torch
+if not torch.__version__.startswith("2.13.0"):
+    sys.exit(f"setup: torch {torch.__version__} was installed, expected 2.13.0 (CPU build)")
+for module in ("edgetune", "onnx", "onnxruntime", "tvm", "ai_edge_litert", "litert_torch", "onnxscript", "pytest"):
+    importlib.import_module(module)
+PY
+echo "$WANT" > "$STAMP"
+echo "setup: done ($VENV)"
