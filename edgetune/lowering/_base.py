@@ -20,10 +20,11 @@ class Artifact:
     format: str
     build_s: float
     details: dict[str, Any] = field(default_factory=dict)
+    size_bytes: int = field(init=False)
 
-    @property
-    def size_bytes(self) -> int:
-        return self.path.stat().st_size
+    def __post_init__(self) -> None:
+        # recorded now: bench runs build in a temporary folder that is gone by report time
+        object.__setattr__(self, "size_bytes", self.path.stat().st_size)
 
 
 class Lowering(ABC):

@@ -74,7 +74,8 @@ def zoo_model(name: str) -> tuple[Any, tuple[int, ...]]:
     return factory(), shape
 
 
-def export_zoo_model(name: str, path: "str | Any", train_seconds: float = 0.0, seed: int = 0) -> dict[str, Any]:
+def export_zoo_model(name: str, path: "str | Any", train_seconds: float = 0.0, seed: int = 0,
+                     train_epochs: "int | None" = None) -> dict[str, Any]:
     """Build a zoo network, optionally train it on its built-in data, and save it (.pt2 or .onnx).
 
     Returns facts for the user: path, input shape, validation accuracy when trained.
@@ -85,13 +86,15 @@ def export_zoo_model(name: str, path: "str | Any", train_seconds: float = 0.0, s
     torch.manual_seed(seed)
     module, shape = zoo_model(name)
     accuracy = None
+    if train_epochs is not None and train_seconds <= 0:
+        train_seconds = float("inf")
     if train_seconds > 0:
         if name != "digits-cnn":
             raise ConfigError(f"only digits-cnn has built-in training data; export '{name}' with --train-seconds 0")
         from edgetune.data import load_dataset
         from edgetune.models._train import train_classifier
 
-        accuracy = train_classifier(module, load_dataset("digits"), train_seconds, seed)
+        accuracy = train_classifier(module, load_dataset("digits"), train_seconds, seed, epochs=train_epochs)
     module.eval()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
