@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 OUT="${1:-out/quickstart}"
-.venv/bin/edgetune zoo export digits-cnn --train-seconds 5 -o "$OUT/digits-cnn.pt2"
+.venv/bin/edgetune zoo export digits-cnn --train-epochs 20 --train-seconds 60 -o "$OUT/digits-cnn.pt2"
 .venv/bin/edgetune compile "$OUT/digits-cnn.pt2" --target host-cpu -o "$OUT/compiled"

@@ -71,6 +71,28 @@ def _prepare_model(key: str, workdir: Path) -> tuple[Any, Optional[tuple[int, ..
     raise SystemExit(f"unknown model '{key}'; choose from {', '.join(MODELS)}")
 
 
+def _cpu_snapshot() -> Optional[tuple[float, float, float]]:
+    """(busy CPU seconds of the whole machine, this process's CPU seconds, wall clock) or None off Linux."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    own = os.times()
+    return (sum(fields[:8]) - idle) / hz, own.user + own.system + own.children_user + own.children_system, time.monotonic()
+
+
+def _other_load(start: Optional[tuple[float, float, float]]) -> Optional[float]:
+    """Share of all cores used by OTHER processes since ``start`` (0 = the machine was idle apart from us)."""
+    end = _cpu_snapshot()
+    if start is None or end is None:
+        return None
+    wall = end[2] - start[2]
+    cores = os.cpu_count() or 1
+    return max(0.0, ((end[0] - start[0]) - (end[1] - start[1])) / (wall * cores)) if wall > 0 else None
+
+
 def _cv(values: list[float]) -> Optional[float]:
     if len(values) < 2:
         return None
@@ -90,6 +112,7 @@ def _stability(result: Any, repeats: int, config: Any) -> dict[str, dict[str, An
     per: dict[str, dict[str, Any]] = {c.plan.runtime: {"candidate": c.name, "artifact": str(c.artifact.path),
                                                        "artifact_sha256": c.artifact_hash, "repeats": []} for c in ok}
     for r in range(repeats):
+        snap = _cpu_snapshot()
         order = ok[r % len(ok):] + ok[: r % len(ok)] if ok else []
         sessions = {}
         try:
@@ -101,14 +124,17 @@ def _stability(result: Any, repeats: int, config: Any) -> dict[str, dict[str, An
         finally:
             for session in sessions.values():
                 session.close()
+        other = _other_load(snap)
         for runtime, timing in timings.items():
             s = timing.stats
             per[runtime]["repeats"].append({
                 "median_ms": s.median_ms, "cv": s.cv, "ci_low_ms": s.ci_low_ms, "ci_high_ms": s.ci_high_ms,
                 "n": s.n, "converged": timing.converged, "order": [c.plan.runtime for c in order],
+                "other_processes_cpu_share": other,
             })
         print(f"  repeat {r + 1}/{repeats}: " + ", ".join(
-            f"{rt} {t.stats.median_ms:.4g} ms (cv {t.stats.cv:.1%}, n={t.stats.n})" for rt, t in timings.items()))
+            f"{rt} {t.stats.median_ms:.4g} ms (cv {t.stats.cv:.1%}, n={t.stats.n})" for rt, t in timings.items())
+              + f"; other processes used {_fmt(other, '.0%')} of the CPUs")
     for runtime, entry in per.items():
         medians = [x["median_ms"] for x in entry["repeats"]]
         entry["median_of_medians_ms"] = statistics.median(medians) if medians else None
@@ -199,6 +225,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "models": {},
     }
     t0 = time.perf_counter()
+    run_snap = _cpu_snapshot()
     tmp = None if args.work_dir else tempfile.TemporaryDirectory(prefix="edgetune-hostcpu-")
     work = args.work_dir or Path(tmp.name)
     try:
@@ -208,12 +235,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             mdir.mkdir(parents=True, exist_ok=True)
             model, shape, facts = _prepare_model(key, mdir)
             tc = time.perf_counter()
+            snap = _cpu_snapshot()
             result = edgetune.compile_model(model, TARGET, mdir / "compiled", input_shape=shape, config=config,
                                             results_path=args.results, progress=print)
             compile_s = time.perf_counter() - tc
+            compile_other = _other_load(snap)
             ev = result.evaluation
             print(f"  winner: {result.winner.name if result.winner else None} ({result.reason}); "
-                  f"compile step {compile_s:.1f} s; stability: {args.repeats} repeats")
+                  f"compile step {compile_s:.1f} s "
+                  f"(other processes used {_fmt(compile_other, '.0%')} of the CPUs); stability: {args.repeats} repeats")
             stability = _stability(result, args.repeats, config)
             candidates = [c.to_dict() for c in ev.results]
             compile_medians = {c.plan.runtime: {"median_ms": c.timing.stats.median_ms}
@@ -229,6 +259,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "winner": result.winner.name if result.winner else None,
                 "winner_reason": result.reason,
                 "compile_wall_s": compile_s,
+                "compile_other_processes_cpu_share": compile_other,
                 "candidates": candidates,
                 "stability": stability,
                 "ratios_repeats": _ratios(stability, "median_of_medians_ms"),
@@ -239,10 +270,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             tmp.cleanup()
     report["wall_s"] = time.perf_counter() - t0
     report["loadavg_end"] = list(os.getloadavg())
+    report["other_processes_cpu_share"] = _other_load(run_snap)
     _print_table(report["models"], args.repeats)
     print(f"machine: {host.model} ({host.arch}), {host.cores_physical} physical / {host.cores_logical} logical cores, "
           f"threads {report.get('threads')}; libraries {report.get('library_versions')}")
-    print(f"load average (1/5/15 min) at start {report['loadavg_start']}, at end {report['loadavg_end']}")
+    print(f"load average (1/5/15 min) at start {report['loadavg_start']}, at end {report['loadavg_end']}; "
+          f"other processes used {_fmt(report['other_processes_cpu_share'], '.0%')} of the CPUs during the run "
+          f"(not an idle machine if this is well above 0%)")
     out = RESULTS_DIR / f"host_cpu_{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"wrote {out} (total {report['wall_s']:.0f} s)")

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     error TEXT,
     n INTEGER,
     median_ms REAL, p90_ms REAL, p99_ms REAL, mean_ms REAL, std_ms REAL, min_ms REAL, cv REAL,
-    ci_low_ms REAL, ci_high_ms REAL, converged INTEGER,
+    ci_low_ms REAL, ci_high_ms REAL, converged INTEGER, runs_per_sample INTEGER,
     peak_rss_mb REAL, rss_delta_mb REAL, load_ms REAL, build_s REAL,
     samples_ms TEXT,
     fingerprint TEXT NOT NULL,
@@ -46,6 +46,11 @@ BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS measurements_no_delete BEFORE DELETE ON measurements
 BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
 """
+
+
+# Columns added after the first release of the table: older stores get them on open, so a
+# results history survives upgrades (rows are never rewritten; old rows read NULL).
+_ADDED_COLUMNS = (("runs_per_sample", "INTEGER"),)
 
 
 def default_results_path() -> Path:
@@ -83,6 +88,7 @@ class MeasurementRecord:
     load_ms: Optional[float] = None
     build_s: Optional[float] = None
     samples_ms: tuple[float, ...] = ()
+    runs_per_sample: int = 1
 
 
 _STAT_COLUMNS = ("n", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "cv", "ci_low_ms", "ci_high_ms")
@@ -100,8 +106,16 @@ class ResultsStore:
             self._conn = sqlite3.connect(str(self.path), timeout=30)
             self._conn.row_factory = sqlite3.Row
             self._conn.executescript(_SCHEMA)
+            self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise ResultsStoreError(f"cannot open results store '{self.path}': {exc}; pass --results with a writable path") from None
+
+    def _migrate(self) -> None:
+        present = {row[1] for row in self._conn.execute("PRAGMA table_info(measurements)")}
+        with self._conn:
+            for name, sql_type in _ADDED_COLUMNS:
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE measurements ADD COLUMN {name} {sql_type}")
 
     def append(self, record: MeasurementRecord) -> int:
         """Store one measurement; returns its row id."""
@@ -126,6 +140,7 @@ class ResultsStore:
             "load_ms": record.load_ms,
             "build_s": record.build_s,
             "samples_ms": json.dumps(list(record.samples_ms)),
+            "runs_per_sample": record.runs_per_sample,
             "fingerprint": json.dumps(record.fingerprint, sort_keys=True),
             "fingerprint_hash": record.fingerprint_hash,
         }

@@ -46,9 +46,21 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
             f"{r.artifact.size_bytes / 1024:.1f}" if r.artifact else "-",
             f"{r.load_ms:.1f}" if r.load_ms is not None else "-",
             f"{r.fidelity.max_abs_err:.2e}" if r.fidelity else "-",
-            (r.reason if r.status != "ok" else ("not converged to +-1%" if r.timing and not r.timing.converged else "")),
+            r.reason if r.status != "ok" else _timing_note(r),
         )
     return table
+
+
+def _timing_note(result: CandidateResult) -> str:
+    timing = result.timing
+    if timing is None:
+        return ""
+    notes = []
+    if timing.runs_per_sample > 1:
+        notes.append(f"{timing.runs_per_sample} runs/sample")
+    if not timing.converged:
+        notes.append(f"CI +-{timing.stats.ci_rel:.1%}: budget ran out before +-1%")
+    return "; ".join(notes)
 
 
 class progress_reporter:

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import shutil
 import time
 from pathlib import Path
 
+from edgetune._quiet import quiet_fds
 from edgetune.errors import ModelError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
-
-
-@contextlib.contextmanager
-def _quiet_fds():
-    """Silence the converter's C++ and Python chatter (it prints progress to fds 1 and 2)."""
-    saved = [os.dup(1), os.dup(2)]
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        os.dup2(devnull.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
 
 
 class TfliteLowering(Lowering):
@@ -56,7 +37,7 @@ class TfliteLowering(Lowering):
 
         example = tuple(torch.zeros(spec.shape) for spec in model.inputs)
         try:
-            with _quiet_fds():
+            with quiet_fds():
                 import litert_torch
 
                 litert_torch.convert(model.torch_module, example).export(str(out))

@@ -266,6 +266,10 @@ def _from_torchscript(path: Path, input_shape: ShapeArg, workdir: Path) -> Loade
 
 
 def _export_onnx(export: Any, source: str) -> None:
+    import logging
+
+    # the exporter logs one warning per missing optional op library (torchvision ...) on every call
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -81,6 +81,7 @@ class CandidateResult:
             "rss_delta_mb": self.rss_delta_mb,
             "latency": stats,
             "converged": self.timing.converged if self.timing else None,
+            "runs_per_sample": self.timing.runs_per_sample if self.timing else None,
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
             "measurement_id": self.measurement_id,
         }

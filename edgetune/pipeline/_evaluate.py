@@ -188,4 +188,5 @@ def _record(run_id: str, model: LoadedModel, target: Target, threads: int, resul
         load_ms=result.load_ms,
         build_s=result.artifact.build_s if result.artifact else None,
         samples_ms=timing.samples_ms if timing else (),
+        runs_per_sample=timing.runs_per_sample if timing else 1,
     )

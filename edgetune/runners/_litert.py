@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from edgetune._quiet import quiet_fds
 from edgetune.errors import RunnerError
 from edgetune.runners._base import Runner, Session
 
@@ -41,8 +42,9 @@ class LiteRtRunner(Runner):
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            interpreter = Interpreter(model_path=str(artifact), num_threads=threads)
-            interpreter.allocate_tensors()
+            with quiet_fds():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on every load
+                interpreter = Interpreter(model_path=str(artifact), num_threads=threads)
+                interpreter.allocate_tensors()
         except Exception as exc:
             raise RunnerError(f"LiteRT cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
         return LiteRtSession(interpreter)

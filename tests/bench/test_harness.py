@@ -69,6 +69,14 @@ def test_interrupt_keeps_samples() -> None:
     assert timing.interrupted and 0 < timing.stats.n <= 40
 
 
+def test_very_short_calls_are_timed_in_groups() -> None:
+    session = SleepSession(0.0)
+    timing = measure(session, {"x": np.zeros(1)}, BenchConfig(warmup_runs=50, warmup_s=0.01, min_repeats=20, budget_s=0.5))
+    assert timing.runs_per_sample > 1
+    assert session.calls >= timing.stats.n * timing.runs_per_sample
+    assert timing.stats.median_ms < 0.1
+
+
 def test_bad_config() -> None:
     with pytest.raises(ConfigError):
         BenchConfig(budget_s=0)

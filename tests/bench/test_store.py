@@ -60,3 +60,20 @@ def test_unwritable_store_is_a_clear_error(tmp_path: Path) -> None:
 def test_run_ids_sort_and_differ() -> None:
     a, b = new_run_id("abc123"), new_run_id(None)
     assert a != b and "abc123" in a and "nogit" in b
+
+
+def test_old_store_gains_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with ResultsStore(path) as store:
+        store.append(_record("old"))
+    conn = sqlite3.connect(path)  # simulate a store written before runs_per_sample existed
+    conn.executescript(
+        "DROP TRIGGER measurements_no_update; DROP TRIGGER measurements_no_delete;"
+        "ALTER TABLE measurements DROP COLUMN runs_per_sample;"
+    )
+    conn.close()
+    with ResultsStore(path) as store:
+        store.append(_record("new"))
+        rows = store.rows()
+    assert [r["run_id"] for r in rows] == ["old", "new"]
+    assert rows[0]["runs_per_sample"] is None and rows[1]["runs_per_sample"] == 1
