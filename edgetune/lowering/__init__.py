@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgetune.errors import ConfigError
-from edgetune.lowering._base import Artifact, Lowering
+from edgetune.lowering._base import Artifact, CalibrationData, Lowering, LoweringContext, derive
 from edgetune.lowering._onnx import OnnxLowering
 from edgetune.lowering._tflite import TfliteLowering
 from edgetune.lowering._tvm import TvmLowering, llvm_target
@@ -21,4 +21,13 @@ def get_lowering(name: str) -> Lowering:
         raise ConfigError(f"unknown lowering '{name}'; valid lowerings: {', '.join(sorted(lowering_registry))}") from None
 
 
-__all__ = ["Artifact", "Lowering", "get_lowering", "llvm_target", "lowering_registry"]
+__all__ = [
+    "Artifact",
+    "CalibrationData",
+    "Lowering",
+    "LoweringContext",
+    "derive",
+    "get_lowering",
+    "llvm_target",
+    "lowering_registry",
+]

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from edgetune.errors import ModelError
-from edgetune.lowering._base import Artifact, Lowering
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -18,7 +18,7 @@ class OnnxLowering(Lowering):
     input_format = "onnx"
     output_format = "onnx"
 
-    def apply(self, model: LoadedModel, target: Target, workdir: Path) -> Artifact:
+    def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         if model.onnx_path is None:
             raise ModelError(f"model '{model.name}' has no ONNX form")
         start = time.perf_counter()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgetune._quiet import quiet_fds
 from edgetune.errors import ModelError, RunnerError
-from edgetune.lowering._base import Artifact, Lowering
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -25,7 +25,7 @@ class TfliteLowering(Lowering):
     def accepts(self, model: LoadedModel) -> bool:
         return model.torch_module is not None or model.tflite_path is not None
 
-    def apply(self, model: LoadedModel, target: Target, workdir: Path) -> Artifact:
+    def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()
         out = workdir / f"{model.name}.tflite"
         if model.tflite_path is not None:

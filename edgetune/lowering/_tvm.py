@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetune.errors import RunnerError, UnsupportedOperatorError
-from edgetune.lowering._base import Artifact, Lowering
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -58,7 +58,7 @@ class TvmLowering(Lowering):
     modules = ("tvm",)
     extra = "tvm"
 
-    def apply(self, model: LoadedModel, target: Target, workdir: Path) -> Artifact:
+    def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         import tvm
 
         start = time.perf_counter()

@@ -212,14 +212,19 @@ def _from_torch_module(module: Any, name: str, source: str, input_shape: ShapeAr
         raise ModelError(f"'{source}' gave a {type(module).__name__}, not a torch.nn.Module")
     shape = _single_shape(input_shape, f"PyTorch model '{source}'")
     module = module.eval()
-    example = torch.zeros(shape)
     onnx_path = workdir / f"{name}.onnx"
-    _export_onnx(lambda: torch.onnx.export(
-        module, (example,), str(onnx_path), dynamo=True, external_data=False, input_names=["input"], output_names=["output"],
-        optimize=True, verbose=False,
-    ), source)
+    export_module_to_onnx(module, shape, onnx_path, source)
     loaded = _from_onnx(onnx_path, None, workdir, source=source)
     return _with_torch(loaded, module, name, source, _module_hash(module))
+
+
+def export_module_to_onnx(module: Any, shape: tuple[int, ...], onnx_path: Path, source: str) -> None:
+    """Export an nn.Module (one input of ``shape``) to a self-contained ONNX file."""
+    torch = require("torch", "torch")
+    _export_onnx(lambda: torch.onnx.export(
+        module, (torch.zeros(shape),), str(onnx_path), dynamo=True, external_data=False, input_names=["input"],
+        output_names=["output"], optimize=True, verbose=False,
+    ), source)
 
 
 def _from_exported_program(path: Path, input_shape: ShapeArg, workdir: Path) -> LoadedModel:

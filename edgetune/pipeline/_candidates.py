@@ -20,6 +20,10 @@ class CandidatePlan:
     runtime: str
     lowerings: tuple[str, ...]
     precision: str = "fp32"
+    options: tuple[tuple[str, Any], ...] = ()  # LoweringContext options, as sorted pairs (hashable)
+
+    def option_dict(self) -> dict[str, Any]:
+        return dict(self.options)
 
 
 # Later issues add quantized, pruned and tuned plans here; selection stays the same.
@@ -70,6 +74,7 @@ class CandidateResult:
             "runtime": self.plan.runtime,
             "lowerings": list(self.plan.lowerings),
             "precision": self.plan.precision,
+            "options": self.plan.option_dict(),
             "status": self.status,
             "reason": self.reason,
             "artifact": str(self.artifact.path) if self.artifact else None,

@@ -22,8 +22,8 @@ from edgetune.bench import (
     random_inputs,
     reset_peak_rss,
 )
-from edgetune.errors import EdgetuneError
-from edgetune.lowering import Artifact, get_lowering
+from edgetune.errors import EdgetuneError, RunnerError
+from edgetune.lowering import Artifact, LoweringContext, derive, get_lowering
 from edgetune.models import LoadedModel, sha256_of
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult
 from edgetune.pipeline._fidelity import Tolerance, compare_outputs
@@ -57,26 +57,45 @@ def _reference_outputs(model: LoadedModel, feeds: list[dict[str, np.ndarray]], t
         return [session.run(f) for f in feeds]
 
 
-def _build(plan: CandidatePlan, model: LoadedModel, target: Target, workdir: Path) -> Artifact:
+BuildCache = dict[tuple[Any, ...], tuple[Artifact, LoadedModel]]
+
+
+def _build(plan: CandidatePlan, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext,
+           cache: BuildCache) -> Artifact:
     runner_cls = runner_registry[plan.runtime]
     available = runner_cls.availability()
     if not available.ok:
         raise _Skip(f"runtime {plan.runtime}: {available.reason}")
-    artifact: Optional[Artifact] = None
-    for name in plan.lowerings:
-        lowering = get_lowering(name)
+    lowerings = [get_lowering(name) for name in plan.lowerings]
+    for lowering in lowerings:
         available = lowering.availability()
         if not available.ok:
-            raise _Skip(f"lowering {name}: {available.reason}")
-        if not lowering.accepts(model):
-            raise _Skip(
-                f"lowering {name} needs a {lowering.input_format} model and this one is {model.source_format} "
-                f"(give the PyTorch model to get a {lowering.output_format} candidate)"
-            )
-        folder = workdir / plan.name
+            raise _Skip(f"lowering {lowering.name}: {available.reason}")
+    first = lowerings[0]
+    if not first.accepts(model):
+        raise _Skip(
+            f"lowering {first.name} needs a {first.input_format} model and this one is {model.source_format} "
+            f"(give the PyTorch model to get this candidate)"
+        )
+    options = plan.option_dict()
+    plan_context = context.with_options(options)
+    current, artifact = model, None
+    key: tuple[Any, ...] = ()
+    for index, lowering in enumerate(lowerings):
+        key += ((lowering.name, tuple((k, options.get(k)) for k in lowering.option_keys)),)
+        if key in cache:
+            artifact, current = cache[key]
+            continue
+        if not lowering.accepts(current):
+            raise RunnerError(f"lowering {lowering.name} cannot take the {artifact.format if artifact else '?'} output of the step before it")
+        folder = workdir / plan.name / f"{index}-{lowering.name}"
         folder.mkdir(parents=True, exist_ok=True)
-        artifact = lowering.apply(model, target, folder)
+        artifact = lowering.apply(current, target, folder, plan_context)
+        current = derive(current, artifact, folder)
+        cache[key] = (artifact, current)
     assert artifact is not None, "a plan has at least one lowering"
+    if artifact.format != runner_cls.artifact_format:
+        raise RunnerError(f"plan {plan.name} ends in {artifact.format} but {plan.runtime} runs {runner_cls.artifact_format}")
     return artifact
 
 
@@ -95,6 +114,7 @@ def evaluate_candidates(
     tolerance: Tolerance = Tolerance(),
     store: Optional[ResultsStore] = None,
     progress: Optional[Progress] = None,
+    context: Optional[LoweringContext] = None,
 ) -> Evaluation:
     """Build, check and time every plan; a candidate's failure never stops the others."""
     say = progress or (lambda _msg: None)
@@ -102,6 +122,8 @@ def evaluate_candidates(
     say("running the fp32 reference (ONNX Runtime)")
     reference = _reference_outputs(model, feeds, threads)
     reference_name = "onnxruntime-fp32 on the input model" if reference is not None else ""
+    context = context or LoweringContext(progress=say)
+    cache: BuildCache = {}
     results: list[CandidateResult] = []
     sessions: dict[str, Session] = {}
     versions: dict[str, str] = {}
@@ -110,7 +132,7 @@ def evaluate_candidates(
         results.append(result)
         say(f"building {plan.name}")
         try:
-            result.artifact = _build(plan, model, target, workdir)
+            result.artifact = _build(plan, model, target, workdir, context, cache)
             result.artifact_hash = sha256_of(result.artifact.path)
             runner = get_runner(plan.runtime)
             versions.update(runner.versions())

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from edgetune.lowering import LoweringContext
+
 import json
 from pathlib import Path
 
@@ -75,7 +77,7 @@ def test_tflite_input_runs_on_litert(tiny_pt2: Path, tmp_path: Path) -> None:
     from edgetune.lowering import get_lowering
     from edgetune.models import load_model
 
-    tflite = get_lowering("tflite").apply(load_model(tiny_pt2, workdir=tmp_path), load_target("host-cpu"), tmp_path).path
+    tflite = get_lowering("tflite").apply(load_model(tiny_pt2, workdir=tmp_path), load_target("host-cpu"), tmp_path, LoweringContext()).path
     result = compile_model(tflite, "host-cpu", tmp_path / "out", config=QUICK)
     by_name = {r.name: r.status for r in result.evaluation.results}
     assert by_name["litert-fp32"] == "ok" and by_name["onnxruntime-fp32"] == "skipped"

@@ -6,6 +6,8 @@ loads, from the same tiny PyTorch model; outputs are checked against the PyTorch
 
 from __future__ import annotations
 
+from edgetune.lowering import LoweringContext
+
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,7 @@ def artifacts(loaded, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     for name in RUNNERS:
         if not runner_registry[name].availability().ok:
             continue
-        built[name] = _lowering_for(name).apply(model, target, tmp_path_factory.mktemp(name)).path
+        built[name] = _lowering_for(name).apply(model, target, tmp_path_factory.mktemp(name), LoweringContext()).path
     return built
 
 
