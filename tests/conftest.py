@@ -19,6 +19,7 @@ def isolated_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "results.sqlite"
     monkeypatch.setenv("EDGETUNE_RESULTS", str(path))
     monkeypatch.delenv("EDGETUNE_TARGETS_DIR", raising=False)
+    monkeypatch.setenv("EDGETUNE_PROFILES", str(tmp_path / "profiles"))  # tuning records etc.
     return path
 
 

@@ -41,5 +41,7 @@ if not torch.__version__.startswith("2.13.0"):
 for module in ("edgetune", "onnx", "onnxruntime", "tvm", "ai_edge_litert", "litert_torch", "onnxscript", "pytest"):
     importlib.import_module(module)
 PY
+# OpenVINO and NNCF send usage telemetry unless opted out; edgetune makes no hidden network calls.
+if [ -x "$VENV/bin/opt_in_out" ]; then "$VENV/bin/opt_in_out" --opt_out >/dev/null 2>&1 || true; fi
 echo "$WANT" > "$STAMP"
 echo "setup: done ($VENV)"

@@ -28,7 +28,7 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
     for column, justify in [
         ("candidate", "left"), ("status", "left"), ("median ms", "right"), ("p90 ms", "right"),
         ("cv", "right"), ("95% CI ms", "right"), ("n", "right"), ("RSS +MB", "right"),
-        ("size KB", "right"), ("load ms", "right"), ("max abs err", "right"), ("note", "left"),
+        ("size KB", "right"), ("load ms", "right"), ("accuracy", "right"), ("note", "left"),
     ]:
         table.add_column(column, justify=justify, overflow="fold")
     for r in results:
@@ -45,10 +45,18 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
             f"{r.rss_delta_mb:.1f}" if r.rss_delta_mb is not None else "-",
             f"{r.artifact.size_bytes / 1024:.1f}" if r.artifact else "-",
             f"{r.load_ms:.1f}" if r.load_ms is not None else "-",
-            f"{r.fidelity.max_abs_err:.2e}" if r.fidelity else "-",
+            _accuracy_cell(r),
             r.reason if r.status != "ok" else _timing_note(r),
         )
     return table
+
+
+def _accuracy_cell(result: CandidateResult) -> str:
+    acc = result.accuracy
+    if not acc:
+        return f"err {result.fidelity.max_abs_err:.1e}" if result.fidelity else "-"
+    label = "top1" if acc["metric"] == "top1_accuracy" else "agree"
+    return f"{label} {acc['value']:.1%} ({-acc['drop_points']:+.1f})"
 
 
 def _timing_note(result: CandidateResult) -> str:

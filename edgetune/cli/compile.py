@@ -11,7 +11,8 @@ from edgetune.bench import BenchConfig
 from edgetune.cli import _options
 from edgetune.cli._render import candidates_table, out, print_json, progress_reporter
 from edgetune.models import parse_shape_option
-from edgetune.pipeline import Tolerance, compile_model
+from edgetune.pipeline import PRESETS, Tolerance, compile_model, options_from
+from edgetune.pipeline._options import CALIBRATION_METHODS, OBJECTIVES
 from edgetune.pipeline._output import manifest_dict
 
 
@@ -23,26 +24,48 @@ from edgetune.pipeline._output import manifest_dict
 @_options.runtime
 @_options.threads
 @_options.input_shape
-@_options.budget(5.0)
+@click.option("--budget-s", type=float, default=None,
+              help="Timing budget per candidate in seconds (default from the preset: 5; stops earlier at +-1% CI).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="fast: one calibration method, short timing; thorough: all calibration methods, TVM tuning, pruning.")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default=None, help="What the winner minimizes [latency].")
+@click.option("--calib", default=None, help="Calibration data: .npz (array x), image folder, or built-in name (digits).")
+@click.option("--eval", "eval_data", default=None, help="Labelled eval data (.npz x,y / class folders / digits): top-1 per candidate.")
+@click.option("--train", "train_data", default=None, help="Labelled training data for fine-tuning pruned models (distillation).")
+@click.option("--max-accuracy-drop", type=float, default=None, help="Allowed top-1 drop vs fp32, percentage points [1.0].")
+@click.option("--calib-method", "calib_methods", multiple=True, type=click.Choice(CALIBRATION_METHODS),
+              help="ONNX Runtime static int8 calibration (repeatable) [minmax].")
+@click.option("--prune", "prune_ratios", multiple=True, type=float, help="Structured pruning ratio to try, e.g. 0.5 (repeatable).")
+@click.option("--train-epochs", type=int, default=None, help="Fine-tuning epochs after pruning [3].")
+@click.option("--tune-trials", type=int, default=None, help="TVM MetaSchedule trials (0 = no tuned candidate) [0].")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Relative tolerance against the fp32 reference.")
 @_options.results
 @_options.targets_dir
 @_options.json_output
 def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], threads: Optional[int],
-            input_shape: tuple[str, ...], budget_s: float, rtol: float, results: Optional[Path],
+            input_shape: tuple[str, ...], budget_s: Optional[float], preset: Optional[str], objective: Optional[str],
+            calib: Optional[str], eval_data: Optional[str], train_data: Optional[str],
+            max_accuracy_drop: Optional[float], calib_methods: tuple[str, ...], prune_ratios: tuple[float, ...],
+            train_epochs: Optional[int], tune_trials: Optional[int], rtol: float, results: Optional[Path],
             targets_dir: Optional[Path], as_json: bool) -> None:
-    """Compile MODEL for a target with every runtime, measure each, keep the fastest that matches fp32."""
-    config = BenchConfig(budget_s=budget_s)
+    """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
+    device and judged against fp32; keeps the best one within the accuracy budget."""
+    options = options_from(
+        preset, budget_s=budget_s, objective=objective, calib=calib, eval=eval_data, train=train_data,
+        max_accuracy_drop=max_accuracy_drop, calib_methods=calib_methods or None, prune_ratios=prune_ratios or None,
+        train_epochs=train_epochs, tune_trials=tune_trials,
+    )
+    config = BenchConfig(budget_s=options.budget_s)
     tolerance = Tolerance(rtol=rtol)
     with progress_reporter(as_json) as progress:
         result = compile_model(
             model, target, output, runtimes=runtimes or None, threads=threads,
             input_shape=parse_shape_option(input_shape), config=config, tolerance=tolerance,
-            results_path=results, targets_dir=targets_dir, progress=progress,
+            results_path=results, targets_dir=targets_dir, progress=progress, options=options,
         )
     evaluation = result.evaluation
     if as_json:
-        print_json(manifest_dict(evaluation, result.winner, result.reason, result.artifact, config, tolerance))
+        print_json(manifest_dict(evaluation, result.winner, result.reason, result.artifact, config, tolerance, options))
         return
     title = (f"{evaluation.model.name} on {evaluation.target.name}"
              f"{' (SIMULATED)' if evaluation.target.simulated else ''}: {evaluation.threads} thread(s), measured")
@@ -50,4 +73,7 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
     out.print(f"winner: [bold]{result.winner.name}[/]  ({result.reason})" if result.winner else "winner: none")
     out.print(f"artifact: {result.artifact}")
     out.print(f"manifest: {result.manifest_path}")
+    out.print(f"report:   {result.output_dir / 'report.html'}")
+    for warning in evaluation.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
     out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")

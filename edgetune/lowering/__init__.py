@@ -5,11 +5,14 @@ from __future__ import annotations
 from edgetune.errors import ConfigError
 from edgetune.lowering._base import Artifact, CalibrationData, Lowering, LoweringContext, derive
 from edgetune.lowering._onnx import OnnxLowering
-from edgetune.lowering._tflite import TfliteLowering
+from edgetune.lowering._openvino import NncfLowering, OpenVinoLowering
+from edgetune.lowering._prune import PruneLowering
+from edgetune.lowering._quantize_ort import OrtDynamicInt8Lowering, OrtStaticInt8Lowering
+from edgetune.lowering._tflite import TfliteFp16Lowering, TfliteInt8Lowering, TfliteLowering
 from edgetune.lowering._tvm import TvmLowering, llvm_target
 
 lowering_registry: dict[str, type[Lowering]] = {
-    cls.name: cls for cls in (OnnxLowering, TvmLowering, TfliteLowering)
+    cls.name: cls for cls in (OnnxLowering, OrtStaticInt8Lowering, OrtDynamicInt8Lowering, TvmLowering, TfliteLowering, TfliteInt8Lowering, TfliteFp16Lowering, PruneLowering, OpenVinoLowering, NncfLowering)
 }
 
 

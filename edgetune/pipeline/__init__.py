@@ -3,6 +3,7 @@
 from edgetune.pipeline._candidates import PLANS, CandidatePlan, CandidateResult, plans_for
 from edgetune.pipeline._evaluate import Evaluation, evaluate_candidates
 from edgetune.pipeline._fidelity import Fidelity, Tolerance, compare_outputs
+from edgetune.pipeline._options import PRESETS, CompileOptions, options_from
 from edgetune.pipeline._run import CompileResult, NoViableCandidateError, benchmark, compile_model
 from edgetune.pipeline._select import select_winner
 
@@ -10,6 +11,9 @@ __all__ = [
     "PLANS",
     "CandidatePlan",
     "CandidateResult",
+    "CompileOptions",
+    "PRESETS",
+    "options_from",
     "CompileResult",
     "Evaluation",
     "Fidelity",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from edgetune.bench import Timing
 from edgetune.errors import ConfigError
-from edgetune.lowering import Artifact
+from edgetune.lowering import Artifact, lowering_registry
 from edgetune.pipeline._fidelity import Fidelity
+from edgetune.pipeline._options import CompileOptions
 from edgetune.targets import Target
 
 
@@ -25,17 +26,64 @@ class CandidatePlan:
     def option_dict(self) -> dict[str, Any]:
         return dict(self.options)
 
+    @property
+    def exact(self) -> bool:
+        """fp32 and unpruned: must match the reference within the numeric tolerance."""
+        return self.precision == "fp32" and "prune" not in self.lowerings
 
-# Later issues add quantized, pruned and tuned plans here; selection stays the same.
-PLANS: tuple[CandidatePlan, ...] = (
-    CandidatePlan("onnxruntime-fp32", "onnxruntime", ("onnx",)),
-    CandidatePlan("tvm-fp32", "tvm", ("tvm",)),
-    CandidatePlan("litert-fp32", "litert", ("tflite",)),
+
+@dataclass(frozen=True)
+class _Base:
+    runtime: str
+    precision: str
+    lowerings: tuple[str, ...]
+    suffix: str = ""
+
+
+# runtime x precision; pruning levels multiply these. Lowerings not registered here are left out.
+BASE_PLANS: tuple[_Base, ...] = (
+    _Base("onnxruntime", "fp32", ("onnx",)),
+    _Base("onnxruntime", "int8", ("onnx", "ort-int8-static"), "static"),
+    _Base("onnxruntime", "int8", ("onnx", "ort-int8-dynamic"), "dynamic"),
+    _Base("tvm", "fp32", ("tvm",)),
+    _Base("tvm", "fp32", ("tvm-tuned",), "tuned"),
+    _Base("openvino", "fp32", ("openvino",)),
+    _Base("openvino", "int8", ("openvino-nncf-int8",), "nncf"),
+    _Base("litert", "fp32", ("tflite",)),
+    _Base("litert", "fp16", ("tflite-fp16",)),
+    _Base("litert", "int8", ("tflite-int8",)),
 )
+PLANS = BASE_PLANS  # kept for callers that list what exists
 
 
-def plans_for(target: Target, runtimes: Optional[Sequence[str]] = None) -> list[CandidatePlan]:
+def _expand(base: _Base, options: CompileOptions) -> list[CandidatePlan]:
+    name = "-".join(p for p in (base.runtime, base.precision, base.suffix) if p)
+    common = {"seed": options.seed, "calib_samples": options.calib_samples, "train_epochs": options.train_epochs,
+              "max_accuracy_drop": options.max_accuracy_drop}
+    if "tvm-tuned" in base.lowerings:
+        if options.tune_trials <= 0:
+            return []
+        common["tune_trials"] = options.tune_trials
+    variants: list[tuple[str, dict[str, Any]]] = [(name, {})]
+    if "ort-int8-static" in base.lowerings:
+        variants = [(f"{name}-{m}" if len(options.calib_methods) > 1 else name, {"calib_method": m})
+                    for m in options.calib_methods]
+    plans = []
+    for variant_name, extra in variants:
+        plans.append(CandidatePlan(variant_name, base.runtime, base.lowerings, base.precision,
+                                   tuple(sorted({**common, **extra}.items()))))
+        for ratio in options.prune_ratios:
+            plans.append(CandidatePlan(
+                f"{variant_name}-pruned{round(ratio * 100)}", base.runtime, ("prune", *base.lowerings), base.precision,
+                tuple(sorted({**common, **extra, "prune_ratio": ratio}.items())),
+            ))
+    return plans
+
+
+def plans_for(target: Target, runtimes: Optional[Sequence[str]] = None,
+              options: Optional[CompileOptions] = None) -> list[CandidatePlan]:
     """Plans for the target's runtimes and precisions, optionally restricted to ``runtimes``."""
+    options = options or CompileOptions()
     if runtimes:
         unknown = sorted(set(runtimes) - set(target.runtimes))
         if unknown:
@@ -44,7 +92,16 @@ def plans_for(target: Target, runtimes: Optional[Sequence[str]] = None) -> list[
                 f"its runtimes are: {', '.join(target.runtimes)}"
             )
     wanted = list(runtimes) if runtimes else list(target.runtimes)
-    return [p for p in PLANS if p.runtime in wanted and p.precision in target.precisions]
+    plans: list[CandidatePlan] = []
+    for base in BASE_PLANS:
+        if base.runtime not in wanted or base.precision not in target.precisions:
+            continue
+        if not set(base.lowerings) <= set(lowering_registry):
+            continue
+        if options.prune_ratios and "prune" not in lowering_registry:
+            raise ConfigError("pruning was asked for but no 'prune' lowering is installed")
+        plans.extend(_expand(base, options))
+    return plans
 
 
 @dataclass
@@ -52,16 +109,18 @@ class CandidateResult:
     """What happened to one candidate: built, checked, measured (or why not)."""
 
     plan: CandidatePlan
-    status: str = "pending"  # ok | failed | skipped | rejected
+    status: str = "pending"  # ok | failed | skipped | rejected | interrupted
     reason: str = ""
     artifact: Optional[Artifact] = None
     artifact_hash: Optional[str] = None
     timing: Optional[Timing] = None
     fidelity: Optional[Fidelity] = None
+    accuracy: Optional[dict[str, Any]] = None
     load_ms: Optional[float] = None
     peak_rss_mb: Optional[float] = None
     rss_delta_mb: Optional[float] = None
     measurement_id: Optional[int] = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -81,6 +140,7 @@ class CandidateResult:
             "artifact_sha256": self.artifact_hash,
             "artifact_size_bytes": self.artifact.size_bytes if self.artifact else None,
             "build_s": self.artifact.build_s if self.artifact else None,
+            "build_details": self.details,
             "load_ms": self.load_ms,
             "peak_rss_mb": self.peak_rss_mb,
             "rss_delta_mb": self.rss_delta_mb,
@@ -88,5 +148,6 @@ class CandidateResult:
             "converged": self.timing.converged if self.timing else None,
             "runs_per_sample": self.timing.runs_per_sample if self.timing else None,
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
+            "accuracy": self.accuracy,
             "measurement_id": self.measurement_id,
         }

@@ -25,6 +25,7 @@ from edgetune.bench import (
 from edgetune.errors import EdgetuneError, RunnerError
 from edgetune.lowering import Artifact, LoweringContext, derive, get_lowering
 from edgetune.models import LoadedModel, sha256_of
+from edgetune.pipeline._accuracy import QualityData, first_outputs, judge
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult
 from edgetune.pipeline._fidelity import Tolerance, compare_outputs
 from edgetune.runners import Session, get_runner, runner_registry
@@ -48,13 +49,19 @@ class Evaluation:
     results_path: Optional[Path]
     interrupted: bool = False
     versions: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # which data calibrated / judged / trained
 
 
-def _reference_outputs(model: LoadedModel, feeds: list[dict[str, np.ndarray]], threads: int) -> Optional[list[list[np.ndarray]]]:
+def _reference_outputs(
+    model: LoadedModel, feeds: list[dict[str, np.ndarray]], threads: int, quality: Optional[QualityData]
+) -> tuple[Optional[list[list[np.ndarray]]], Optional[np.ndarray]]:
     if model.onnx_path is None:
-        return None
+        return None, None
     with get_runner("onnxruntime").load(model.onnx_path, threads) as session:
-        return [session.run(f) for f in feeds]
+        outputs = [session.run(f) for f in feeds]
+        logits = first_outputs(session, quality.x, model.inputs[0].name) if quality is not None else None
+    return outputs, logits
 
 
 BuildCache = dict[tuple[Any, ...], tuple[Artifact, LoadedModel]]
@@ -99,6 +106,22 @@ def _build(plan: CandidatePlan, model: LoadedModel, target: Target, workdir: Pat
     return artifact
 
 
+def _verdict(plan: CandidatePlan, result: CandidateResult, tolerance: Tolerance) -> tuple[str, str]:
+    fidelity, accuracy = result.fidelity, result.accuracy
+    assert fidelity is not None
+    if plan.exact and not fidelity.passed:
+        return "rejected", (
+            f"fp32 outputs differ from the reference: max abs error {fidelity.max_abs_err:.3g} "
+            f"(relative {fidelity.max_rel_err:.3g}) exceeds rtol={tolerance.rtol}"
+        )
+    if accuracy is not None and not accuracy["allowed"]:
+        what = "accuracy" if accuracy["metric"] == "top1_accuracy" else "top-1 agreement with fp32"
+        return "rejected", (
+            f"{what} drops {accuracy['drop_points']:.2f} points, over the budget of {accuracy['max_drop_points']:g}"
+        )
+    return "ok", ""
+
+
 class _Skip(Exception):
     """A candidate that cannot be tried here (missing library or input format)."""
 
@@ -115,12 +138,18 @@ def evaluate_candidates(
     store: Optional[ResultsStore] = None,
     progress: Optional[Progress] = None,
     context: Optional[LoweringContext] = None,
+    quality: Optional[QualityData] = None,
+    max_accuracy_drop: float = 1.0,
 ) -> Evaluation:
-    """Build, check and time every plan; a candidate's failure never stops the others."""
+    """Build, check and time every plan; a candidate's failure never stops the others.
+
+    fp32 unpruned candidates must match the reference within ``tolerance``; every candidate
+    judged on ``quality`` data must stay within ``max_accuracy_drop`` points of the reference.
+    """
     say = progress or (lambda _msg: None)
     feeds = random_inputs(model.inputs, seed=0, batches=CHECK_BATCHES)
     say("running the fp32 reference (ONNX Runtime)")
-    reference = _reference_outputs(model, feeds, threads)
+    reference, reference_logits = _reference_outputs(model, feeds, threads, quality)
     reference_name = "onnxruntime-fp32 on the input model" if reference is not None else ""
     context = context or LoweringContext(progress=say)
     cache: BuildCache = {}
@@ -144,17 +173,15 @@ def evaluate_candidates(
             outputs = [session.run(f) for f in feeds]
             result.peak_rss_mb = peak_rss_mb()
             result.rss_delta_mb = max(result.peak_rss_mb - baseline, 0.0)
+            result.details = dict(result.artifact.details)
+            logits = first_outputs(session, quality.x, model.inputs[0].name) if quality is not None else None
             if reference is None:  # a TFLite input: its own runtime is the reference
-                reference, reference_name = outputs, f"{plan.name} on the input model"
+                reference, reference_logits = outputs, logits
+                reference_name = f"{plan.name} on the input model"
             result.fidelity = compare_outputs(outputs, reference, tolerance, reference_name)
-            if result.fidelity.passed:
-                result.status = "ok"
-            else:
-                result.status = "rejected"
-                result.reason = (
-                    f"outputs differ from the reference: max abs error {result.fidelity.max_abs_err:.3g} "
-                    f"(relative {result.fidelity.max_rel_err:.3g}) exceeds rtol={tolerance.rtol}"
-                )
+            if logits is not None and reference_logits is not None and quality is not None:
+                result.accuracy = judge(logits, reference_logits, quality, max_accuracy_drop)
+            result.status, result.reason = _verdict(plan, result, tolerance)
             sessions[plan.name] = session
         except _Skip as skip:
             result.status, result.reason = "skipped", str(skip)

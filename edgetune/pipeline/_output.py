@@ -13,13 +13,15 @@ from edgetune.bench import BenchConfig
 from edgetune.pipeline._candidates import CandidateResult
 from edgetune.pipeline._evaluate import Evaluation
 from edgetune.pipeline._fidelity import Tolerance
+from edgetune.pipeline._options import CompileOptions
 
 MANIFEST_VERSION = 1
-_SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite"}
+_SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite", "openvino": ".xml"}
 
 
 def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
-                  artifact: Optional[Path], config: BenchConfig, tolerance: Tolerance) -> dict[str, Any]:
+                  artifact: Optional[Path], config: BenchConfig, tolerance: Tolerance,
+                  options: Optional[CompileOptions] = None) -> dict[str, Any]:
     """Everything needed to trust (or reproduce) a compile's choice."""
     from edgetune import __version__
 
@@ -42,6 +44,9 @@ def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], rea
         "environment": evaluation.environment,
         "bench_config": asdict(config),
         "tolerance": asdict(tolerance),
+        "options": asdict(options) if options else None,
+        "data": evaluation.data,
+        "warnings": list(evaluation.warnings),
         "reference": evaluation.reference,
         "candidates": [r.to_dict() for r in evaluation.results],
         "winner": None if winner is None else {
@@ -66,23 +71,33 @@ def summary_text(evaluation: Evaluation, winner: Optional[CandidateResult], reas
         "",
     ]
     for r in evaluation.results:
-        latency = f"{r.timing.stats.median_ms:9.4f} ms (cv {r.timing.stats.cv:.1%})" if r.timing else " " * 9 + "   -"
-        lines.append(f"  {r.name:<20} {r.status:<9} {latency}  {r.reason}")
+        latency = f"{r.timing.stats.median_ms:9.4f} ms (cv {r.timing.stats.cv:5.1%})" if r.timing else f"{'-':>24}"
+        accuracy = f"{r.accuracy['metric'].replace('_', ' ')} {r.accuracy['value']:.1%}" if r.accuracy else ""
+        lines.append(f"  {r.name:<34} {r.status:<9} {latency}  {accuracy:<24} {r.reason}")
     lines.append("")
     lines.append(f"winner: {winner.name} -> {artifact}" if winner else "winner: none")
     lines.append(f"why: {reason}")
+    lines.extend(f"warning: {w}" for w in evaluation.warnings)
     return "\n".join(lines) + "\n"
 
 
 def write_outputs(out: Path, evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
-                  config: BenchConfig, tolerance: Tolerance) -> tuple[Optional[Path], Path]:
-    """Copy the winner's artifact into ``out`` and write manifest.json and summary.txt."""
+                  config: BenchConfig, tolerance: Tolerance,
+                  options: Optional[CompileOptions] = None) -> tuple[Optional[Path], Path]:
+    """Copy the winner's artifact into ``out`` and write manifest.json, summary.txt and report.html."""
     out.mkdir(parents=True, exist_ok=True)
     artifact = None
     if winner is not None and winner.artifact is not None:
         artifact = out / f"{evaluation.model.name}{_SUFFIX.get(winner.artifact.format, '')}"
         shutil.copyfile(winner.artifact.path, artifact)
+        weights = winner.artifact.path.with_suffix(".bin")
+        if winner.artifact.format == "openvino" and weights.exists():
+            shutil.copyfile(weights, artifact.with_suffix(".bin"))
     manifest = out / "manifest.json"
-    manifest.write_text(json.dumps(manifest_dict(evaluation, winner, reason, artifact, config, tolerance), indent=2))
+    data = manifest_dict(evaluation, winner, reason, artifact, config, tolerance, options)
+    manifest.write_text(json.dumps(data, indent=2, default=str))
     (out / "summary.txt").write_text(summary_text(evaluation, winner, reason, artifact))
+    from edgetune.report import write_compile_report
+
+    write_compile_report(out / "report.html", data)
     return artifact, manifest

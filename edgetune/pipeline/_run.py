@@ -14,7 +14,10 @@ from edgetune.models import LoadedModel, load_model
 from edgetune.models._spec import ShapeArg
 from edgetune.pipeline._candidates import CandidateResult, plans_for
 from edgetune.pipeline._evaluate import Evaluation, Progress, evaluate_candidates
+from edgetune.lowering import LoweringContext
+from edgetune.pipeline._data import prepare_data
 from edgetune.pipeline._fidelity import Tolerance
+from edgetune.pipeline._options import CompileOptions
 from edgetune.pipeline._output import write_outputs
 from edgetune.pipeline._select import select_winner
 from edgetune.targets import Target, load_target, require_runnable
@@ -63,17 +66,39 @@ def benchmark(
     results_path: Optional[Path] = None,
     targets_dir: Optional[Path] = None,
     progress: Optional[Progress] = None,
+    precisions: Sequence[str] = ("fp32",),
+    options: Optional[CompileOptions] = None,
 ) -> Evaluation:
-    """Measure a model on a target with each (or the given) runtime and store every measurement."""
+    """Measure a model on a target with each (or the given) runtime and store every measurement.
+
+    By default the model is measured as given (fp32 candidates); ``precisions`` adds others,
+    built with ``options`` (calibration data etc.) as in compile_model.
+    """
+    options = options or CompileOptions()
     resolved = _resolve_target(target, targets_dir)
-    plans = plans_for(resolved, runtimes)
+    plans = [p for p in plans_for(resolved, runtimes, options) if p.precision in precisions]
+    if not plans:
+        raise ConfigError(
+            f"no candidate for precision(s) {', '.join(precisions)} on target '{resolved.name}' "
+            f"(it supports {', '.join(resolved.precisions)})"
+        )
+    say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory(prefix="edgetune-bench-") as tmp:
         loaded = _load(model, input_shape, Path(tmp) / "model")
+        data = prepare_data(loaded, options, needs_calibration=any(p.precision == "int8" for p in plans))
+        for warning in data.warnings:
+            say(f"warning: {warning}")
+        context = LoweringContext(calibration=data.calibration, train=data.train, eval=data.eval,
+                                  profiles_dir=default_profiles_dir(resolved.name), progress=say)
         with ResultsStore(results_path) as store:
-            return evaluate_candidates(
+            evaluation = evaluate_candidates(
                 loaded, resolved, plans, Path(tmp), _threads(resolved, threads),
-                new_run_id(git_commit()), config, tolerance, store, progress,
+                new_run_id(git_commit()), config, tolerance, store, progress, context,
+                quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
             )
+        evaluation.warnings.extend(data.warnings)
+        evaluation.data.update(data.describe())
+        return evaluation
 
 
 def compile_model(
@@ -83,19 +108,25 @@ def compile_model(
     runtimes: Optional[Sequence[str]] = None,
     threads: Optional[int] = None,
     input_shape: ShapeArg = None,
-    config: BenchConfig = BenchConfig(budget_s=5.0),
+    config: Optional[BenchConfig] = None,
     tolerance: Tolerance = Tolerance(),
     results_path: Optional[Path] = None,
     targets_dir: Optional[Path] = None,
     progress: Optional[Progress] = None,
+    options: Optional[CompileOptions] = None,
+    profiles_dir: Optional[Path] = None,
 ) -> CompileResult:
-    """Produce an artifact per runnable runtime, measure each, and keep the fastest that matches fp32.
+    """Build every candidate (runtime x precision x pruning level), measure each on the target,
+    and keep the best one by ``options.objective`` among those within the accuracy budget.
 
-    Writes ``output_dir`` with the chosen artifact, ``manifest.json`` and ``summary.txt``.
-    Raises NoViableCandidateError (after writing the manifest) when no candidate qualifies.
+    Writes ``output_dir`` with the chosen artifact, ``manifest.json``, ``summary.txt`` and
+    ``report.html``. Raises NoViableCandidateError (after writing them) when none qualifies.
     """
+    options = options or CompileOptions()
+    config = config or BenchConfig(budget_s=options.budget_s)
+    say = progress or (lambda _msg: None)
     resolved = _resolve_target(target, targets_dir)
-    plans = plans_for(resolved, runtimes)
+    plans = plans_for(resolved, runtimes, options)
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path '{out}' exists and is not a folder; choose another -o")
@@ -104,17 +135,39 @@ def compile_model(
         shutil.rmtree(candidates_dir)  # artifacts of an earlier compile into the same folder
     candidates_dir.mkdir(parents=True)
     loaded = _load(model, input_shape, candidates_dir / "_input")
+    data = prepare_data(loaded, options, needs_calibration=any(p.precision == "int8" for p in plans))
+    for warning in data.warnings:
+        say(f"warning: {warning}")
+    context = LoweringContext(
+        calibration=data.calibration, train=data.train, eval=data.eval,
+        profiles_dir=profiles_dir or default_profiles_dir(resolved.name), progress=say,
+    )
     with ResultsStore(results_path) as store:
         evaluation = evaluate_candidates(
             loaded, resolved, plans, candidates_dir, _threads(resolved, threads),
-            new_run_id(git_commit()), config, tolerance, store, progress,
+            new_run_id(git_commit()), config, tolerance, store, progress, context,
+            quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
         )
-    winner, reason = select_winner(evaluation.results)
-    artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance)
+    evaluation.warnings.extend(data.warnings)
+    evaluation.data.update(data.describe())
+    winner, reason = select_winner(evaluation.results, options.objective)
+    artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options)
     result = CompileResult(evaluation, winner, reason, out, artifact, manifest)
     if winner is None:
         raise NoViableCandidateError(f"{reason}; details in {manifest}")
     return result
+
+
+def default_profiles_dir(target: str) -> Path:
+    """profiles/<target>/ in the project (where `edgetune profile` and TVM tuning records live).
+
+    Overridable with $EDGETUNE_PROFILES (a folder that holds one subfolder per target).
+    """
+    import os
+
+    base = os.environ.get("EDGETUNE_PROFILES")
+    root = Path(base) if base else Path(__file__).resolve().parents[2] / "profiles"
+    return root / target
 
 
 def _load(model: ModelArg, input_shape: ShapeArg, workdir: Path) -> LoadedModel:

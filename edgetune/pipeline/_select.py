@@ -1,34 +1,55 @@
-"""Pick the winner: the fastest candidate whose outputs pass the fidelity check."""
+"""Pick the winner: the best candidate by the objective among those within the accuracy budget."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from edgetune.pipeline._candidates import CandidateResult
 
+_KEYS: dict[str, tuple[str, Callable[[CandidateResult], float]]] = {
+    "latency": ("median latency", lambda r: r.timing.stats.median_ms if r.timing else float("inf")),
+    "size": ("artifact size", lambda r: float(r.artifact.size_bytes) if r.artifact else float("inf")),
+    "memory": ("peak RSS increase", lambda r: r.rss_delta_mb if r.rss_delta_mb is not None else float("inf")),
+}
 
-def select_winner(results: Sequence[CandidateResult]) -> tuple[Optional[CandidateResult], str]:
-    """Return (winner or None, a sentence saying why)."""
-    eligible = sorted(
-        (r for r in results if r.status == "ok" and r.timing is not None),
-        key=lambda r: r.timing.stats.median_ms,  # type: ignore[union-attr]
-    )
+
+def _describe(objective: str, r: CandidateResult) -> str:
+    if objective == "size":
+        return f"{r.artifact.size_bytes / 1024:.1f} KB" if r.artifact else "?"
+    if objective == "memory":
+        return f"{r.rss_delta_mb:.1f} MB" if r.rss_delta_mb is not None else "?"
+    return f"{r.timing.stats.median_ms:.4g} ms" if r.timing else "?"
+
+
+def _accuracy_note(r: CandidateResult) -> str:
+    acc = r.accuracy
+    if not acc:
+        return ""
+    if acc["metric"] == "top1_accuracy":
+        return f", top-1 {acc['value']:.1%} (fp32 {acc['reference_value']:.1%})"
+    return f", {acc['value']:.1%} top-1 agreement with fp32"
+
+
+def select_winner(results: Sequence[CandidateResult], objective: str = "latency") -> tuple[Optional[CandidateResult], str]:
+    """Return (winner or None, a sentence saying why). Ties on the objective go to the lower latency."""
+    label, key = _KEYS[objective]
+    latency = _KEYS["latency"][1]
+    eligible = sorted((r for r in results if r.status == "ok" and r.timing is not None),
+                      key=lambda r: (key(r), latency(r)))
     if not eligible:
         problems = "; ".join(f"{r.name}: {r.status} ({r.reason})" for r in results) or "no candidates"
-        return None, f"no candidate both ran and matched the reference ({problems})"
+        return None, f"no candidate both ran and stayed within the accuracy budget ({problems})"
     best = eligible[0]
-    stats = best.timing.stats  # type: ignore[union-attr]
     if len(eligible) == 1:
-        return best, f"only candidate that ran and matched the reference (median {stats.median_ms:.4g} ms)"
+        return best, f"only candidate that ran and stayed within the accuracy budget ({label} {_describe(objective, best)}{_accuracy_note(best)})"
     second = eligible[1]
-    other = second.timing.stats  # type: ignore[union-attr]
-    ratio = other.median_ms / stats.median_ms
-    noise = (
-        "; their 95% intervals of the median overlap, so the lead is within measurement noise"
-        if stats.ci_high_ms >= other.ci_low_ms
-        else ""
-    )
+    ratio = key(second) / key(best) if key(best) > 0 else float("inf")
+    noise = ""
+    if objective == "latency":
+        a, b = best.timing.stats, second.timing.stats  # type: ignore[union-attr]
+        if a.ci_high_ms >= b.ci_low_ms:
+            noise = "; their 95% intervals of the median overlap, so the lead is within measurement noise"
     return best, (
-        f"fastest of {len(eligible)} candidates that matched the reference: median {stats.median_ms:.4g} ms "
-        f"vs {second.name} {other.median_ms:.4g} ms ({ratio:.2f}x){noise}"
+        f"best {label} of {len(eligible)} candidates within the accuracy budget: {_describe(objective, best)}"
+        f"{_accuracy_note(best)} vs {second.name} {_describe(objective, second)} ({ratio:.2f}x){noise}"
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from edgetune.errors import ConfigError
 from edgetune.runners._base import Runner, Session
 from edgetune.runners._litert import LiteRtRunner
+from edgetune.runners._openvino import OpenVinoRunner
 from edgetune.runners._ort import OrtRunner
 from edgetune.runners._tvm import TvmRunner
 
-runner_registry: dict[str, type[Runner]] = {cls.name: cls for cls in (OrtRunner, TvmRunner, LiteRtRunner)}
+runner_registry: dict[str, type[Runner]] = {cls.name: cls for cls in (OrtRunner, TvmRunner, LiteRtRunner, OpenVinoRunner)}
 
 
 def get_runner(name: str) -> Runner:

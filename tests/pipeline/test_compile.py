@@ -11,7 +11,7 @@ import pytest
 from edgetune import benchmark, compile_model
 from edgetune.bench import BenchConfig, ResultsStore
 from edgetune.errors import ConfigError, TargetNotRunnableError, UnknownTargetError
-from edgetune.pipeline import NoViableCandidateError, Tolerance, plans_for, select_winner
+from edgetune.pipeline import CompileOptions, NoViableCandidateError, Tolerance, options_from, plans_for, select_winner
 from edgetune.targets import load_target
 
 QUICK = BenchConfig(warmup_runs=3, warmup_s=0.0, min_repeats=10, budget_s=0.3)
@@ -21,7 +21,8 @@ def test_compile_torch_model_end_to_end(tiny_pt2: Path, tmp_path: Path, isolated
     out = tmp_path / "out"
     result = compile_model(tiny_pt2, "host-cpu", out, config=QUICK)
     statuses = {r.name: r.status for r in result.evaluation.results}
-    assert statuses == {"onnxruntime-fp32": "ok", "tvm-fp32": "ok", "litert-fp32": "ok"}
+    assert {"onnxruntime-fp32", "tvm-fp32", "litert-fp32", "onnxruntime-int8-static", "litert-int8"} <= set(statuses)
+    assert set(statuses.values()) == {"ok"}, statuses
     assert result.winner is not None and result.artifact is not None and result.artifact.exists()
     fastest = min(result.evaluation.results, key=lambda r: r.timing.stats.median_ms)
     assert result.winner.name == fastest.name
@@ -33,9 +34,15 @@ def test_compile_torch_model_end_to_end(tiny_pt2: Path, tmp_path: Path, isolated
     assert manifest["environment"]["libraries"]["onnxruntime"]
     for candidate in manifest["candidates"]:
         assert candidate["latency"]["median_ms"] > 0
-        assert candidate["fidelity"]["passed"] and candidate["fidelity"]["max_abs_err"] < 1e-3
+        if candidate["precision"] == "fp32":
+            assert candidate["fidelity"]["passed"] and candidate["fidelity"]["max_abs_err"] < 1e-3
+        assert candidate["accuracy"]["metric"] == "top1_agreement" and candidate["accuracy"]["allowed"]
         assert Path(candidate["artifact"]).exists() and len(candidate["artifact_sha256"]) == 64
     assert (out / "summary.txt").read_text().startswith("edgetune compile")
+    report = (out / "report.html").read_text()
+    assert "<svg" in report and result.winner.name in report
+    # no --calib: int8 was calibrated on random inputs, and the manifest says so
+    assert manifest["data"]["calibration"]["random"] and any("random" in w for w in manifest["warnings"])
 
     with ResultsStore(isolated_results) as store:
         rows = store.rows(run_id=result.evaluation.run_id)
@@ -44,12 +51,13 @@ def test_compile_torch_model_end_to_end(tiny_pt2: Path, tmp_path: Path, isolated
 
 
 def test_unsupported_op_fails_one_runtime_only(unsupported_op_onnx: Path, tmp_path: Path) -> None:
-    result = compile_model(unsupported_op_onnx, "host-cpu", tmp_path / "out", config=QUICK)
+    result = compile_model(unsupported_op_onnx, "host-cpu", tmp_path / "out", config=QUICK,
+                           runtimes=["onnxruntime", "tvm", "litert"], options=CompileOptions(calib_samples=8))
     by_name = {r.name: r for r in result.evaluation.results}
     assert by_name["tvm-fp32"].status == "failed" and "Celu" in by_name["tvm-fp32"].reason
     assert by_name["litert-fp32"].status == "skipped" and "PyTorch" in by_name["litert-fp32"].reason
     assert by_name["onnxruntime-fp32"].status == "ok"
-    assert result.winner is not None and result.winner.name == "onnxruntime-fp32"
+    assert result.winner is not None and result.winner.name.startswith("onnxruntime")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert {c["name"]: c["status"] for c in manifest["candidates"]}["tvm-fp32"] == "failed"
 
@@ -78,7 +86,7 @@ def test_tflite_input_runs_on_litert(tiny_pt2: Path, tmp_path: Path) -> None:
     from edgetune.models import load_model
 
     tflite = get_lowering("tflite").apply(load_model(tiny_pt2, workdir=tmp_path), load_target("host-cpu"), tmp_path, LoweringContext()).path
-    result = compile_model(tflite, "host-cpu", tmp_path / "out", config=QUICK)
+    result = compile_model(tflite, "host-cpu", tmp_path / "out", config=QUICK, runtimes=["onnxruntime", "litert"])
     by_name = {r.name: r.status for r in result.evaluation.results}
     assert by_name["litert-fp32"] == "ok" and by_name["onnxruntime-fp32"] == "skipped"
     assert result.artifact is not None and result.artifact.suffix == ".tflite"
@@ -90,7 +98,7 @@ def test_target_errors(tiny_onnx: Path, tmp_path: Path) -> None:
     with pytest.raises(TargetNotRunnableError):
         compile_model(tiny_onnx, "rpi4", tmp_path / "o")
     with pytest.raises(ConfigError, match="does not list runtime"):
-        plans_for(load_target("host-cpu"), ["openvino"])
+        plans_for(load_target("host-cpu"), ["no-such-runtime"])
     with pytest.raises(ConfigError, match="--threads"):
         benchmark(tiny_onnx, "host-cpu", threads=0)
 
@@ -112,3 +120,85 @@ def test_select_winner_explains_noise() -> None:
     winner, reason = select_winner([c, a])
     assert winner is a and "noise" not in reason and "2.0" in reason
     assert select_winner([])[0] is None
+
+
+def _digits_npz(tmp_path: Path, rows: slice, name: str, labels: bool = True) -> Path:
+    from edgetune.data import load_dataset
+
+    digits = load_dataset("digits")
+    path = tmp_path / f"{name}.npz"
+    arrays = {"x": digits.x[rows]}
+    if labels:
+        arrays["y"] = digits.y[rows]
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edgetune.models import export_zoo_model
+
+    path = tmp_path_factory.mktemp("digits") / "digits.pt2"
+    export_zoo_model("digits-cnn", path, train_epochs=10)
+    return path
+
+
+def test_eval_data_gives_top1_and_budget(digits_model: Path, tmp_path: Path) -> None:
+    calib = _digits_npz(tmp_path, slice(0, 300), "calib", labels=False)
+    evaluation = _digits_npz(tmp_path, slice(1400, 1797), "eval")
+    options = CompileOptions(calib=str(calib), eval=str(evaluation), max_accuracy_drop=1.0)
+    result = compile_model(digits_model, "host-cpu", tmp_path / "out", runtimes=["onnxruntime"], config=QUICK,
+                           options=options)
+    by_name = {r.name: r for r in result.evaluation.results}
+    fp32 = by_name["onnxruntime-fp32"].accuracy
+    assert fp32["metric"] == "top1_accuracy" and fp32["value"] > 0.8 and fp32["drop_points"] == 0
+    for r in by_name.values():
+        assert r.accuracy["samples"] == 397
+        assert (r.status == "ok") == (r.accuracy["drop_points"] <= 1.0)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["data"]["calibration"]["source"] == "calib" and not manifest["data"]["calibration"]["random"]
+    assert manifest["warnings"] == []
+
+    # a budget of -0 points with a deliberately bad quantizer setting rejects int8 candidates
+    strict = CompileOptions(calib=str(calib), eval=str(evaluation), max_accuracy_drop=0.0, calib_samples=1)
+    result = compile_model(digits_model, "host-cpu", tmp_path / "strict", runtimes=["onnxruntime"], config=QUICK,
+                           options=strict)
+    for r in result.evaluation.results:
+        if r.accuracy["drop_points"] > 0:
+            assert r.status == "rejected" and "budget" in r.reason
+
+
+def test_wrong_calibration_shape_is_a_clear_error(digits_model: Path, tmp_path: Path) -> None:
+    from edgetune.errors import DatasetError
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((10, 3, 8, 8), np.float32))
+    with pytest.raises(DatasetError, match="samples must be 1x8x8"):
+        compile_model(digits_model, "host-cpu", tmp_path / "o", options=CompileOptions(calib=str(bad)))
+    with pytest.raises(DatasetError, match="not found"):
+        compile_model(digits_model, "host-cpu", tmp_path / "o", options=CompileOptions(calib=str(tmp_path / "none.npz")))
+
+
+def test_objective_size_picks_the_smallest(digits_model: Path, tmp_path: Path) -> None:
+    calib = _digits_npz(tmp_path, slice(0, 200), "calib", labels=False)
+    options = CompileOptions(calib=str(calib), objective="size", max_accuracy_drop=100)
+    result = compile_model(digits_model, "host-cpu", tmp_path / "out", runtimes=["onnxruntime", "litert"], config=QUICK,
+                           options=options)
+    ok = [r for r in result.evaluation.results if r.status == "ok"]
+    assert result.winner.artifact.size_bytes == min(r.artifact.size_bytes for r in ok)
+    assert "artifact size" in result.reason
+
+
+def test_presets_and_option_validation() -> None:
+    thorough = options_from("thorough")
+    assert len(thorough.calib_methods) == 3 and thorough.tune_trials > 0 and thorough.prune_ratios
+    assert options_from("fast", tune_trials=5).tune_trials == 5
+    assert options_from(None, objective=None).objective == "latency"
+    with pytest.raises(ConfigError, match="unknown preset"):
+        options_from("ludicrous")
+    with pytest.raises(ConfigError, match="prune"):
+        CompileOptions(prune_ratios=(1.5,))
+    with pytest.raises(ConfigError, match="calibration method"):
+        CompileOptions(calib_methods=("vibes",))
+    plans = plans_for(load_target("host-cpu"), ["onnxruntime"], CompileOptions(calib_methods=("minmax", "entropy")))
+    assert {"onnxruntime-int8-static-minmax", "onnxruntime-int8-static-entropy"} <= {p.name for p in plans}

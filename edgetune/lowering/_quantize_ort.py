@@ -1,0 +1,112 @@
+"""ONNX Runtime int8 quantization: static QDQ (per-channel weights, calibrated) and dynamic."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from edgetune._quiet import quiet_fds
+from edgetune.data import Dataset, check_matches_input
+from edgetune.errors import ConfigError, RunnerError
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.models import LoadedModel
+from edgetune.targets import Target
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_CALIB_SAMPLES = 128
+
+
+def _reader(input_name: str, x: np.ndarray) -> Any:
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _Samples(CalibrationDataReader):  # one sample per call, batch of 1 like the model input
+        def __init__(self) -> None:
+            self._rows = iter(range(len(x)))
+
+        def get_next(self) -> Optional[dict[str, np.ndarray]]:
+            row = next(self._rows, None)
+            return None if row is None else {input_name: np.ascontiguousarray(x[row : row + 1], dtype=np.float32)}
+
+    return _Samples()
+
+
+def _preprocess(source: Path, workdir: Path) -> Path:
+    """ORT's recommended pre-processing (shape inference, graph optimization); original on failure."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = workdir / "preprocessed.onnx"
+    try:
+        quant_pre_process(str(source), str(out), skip_symbolic_shape=True)
+        return out
+    except Exception:  # pre-processing is an optimization, not a requirement
+        return source
+
+
+class OrtStaticInt8Lowering(Lowering):
+    """QDQ int8 with per-channel symmetric int8 weights and uint8 activations (U8S8, x86-friendly)."""
+
+    name = "ort-int8-static"
+    input_format = "onnx"
+    output_format = "onnx"
+    modules = ("onnxruntime",)
+    extra = "all"
+    option_keys = ("calib_method", "calib_samples")
+
+    def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        calibration = context.require_calibration(self.name)
+        check_matches_input(Dataset(calibration.source, calibration.x, None), model.inputs[0].shape, "calibration")
+        method = str(context.option("calib_method", "minmax"))
+        if method not in CALIBRATION_METHODS:
+            raise ConfigError(f"unknown calibration method '{method}'; valid: {', '.join(CALIBRATION_METHODS)}")
+        samples = calibration.x[: int(context.option("calib_samples", DEFAULT_CALIB_SAMPLES))]
+        start = time.perf_counter()
+        source = _preprocess(model.onnx_path, workdir)  # type: ignore[arg-type]
+        out = workdir / f"{model.name}.int8-static-{method}.onnx"
+        logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs per-node info on the root logger
+        try:
+            with quiet_fds():  # the percentile/entropy calibrators print progress
+                quantize_static(
+                    str(source), str(out), _reader(model.inputs[0].name, samples),
+                    quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                                      "percentile": CalibrationMethod.Percentile}[method],
+                    extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+                )
+        except Exception as exc:
+            raise RunnerError(f"ONNX Runtime static quantization failed: {str(exc).splitlines()[0][:300]}") from None
+        return Artifact(out, "onnx", time.perf_counter() - start, {
+            "quantization": "static int8 QDQ, per-channel weights (U8S8)",
+            "calibration_method": method,
+            "calibration_samples": int(len(samples)),
+            "calibration_source": calibration.source,
+            "calibration_random": calibration.is_random,
+        })
+
+
+class OrtDynamicInt8Lowering(Lowering):
+    """Dynamic int8: weights quantized offline, activations quantized at run time (no calibration)."""
+
+    name = "ort-int8-dynamic"
+    input_format = "onnx"
+    output_format = "onnx"
+    modules = ("onnxruntime",)
+    extra = "all"
+
+    def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        start = time.perf_counter()
+        source = _preprocess(model.onnx_path, workdir)  # type: ignore[arg-type]
+        out = workdir / f"{model.name}.int8-dynamic.onnx"
+        try:
+            quantize_dynamic(str(source), str(out), per_channel=True, weight_type=QuantType.QInt8)
+        except Exception as exc:
+            raise RunnerError(f"ONNX Runtime dynamic quantization failed: {str(exc).splitlines()[0][:300]}") from None
+        return Artifact(out, "onnx", time.perf_counter() - start, {"quantization": "dynamic int8, per-channel weights"})

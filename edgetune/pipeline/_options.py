@@ -1,0 +1,72 @@
+"""Compile options with named presets: `--preset thorough` beats ten flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, Optional
+
+from edgetune.errors import ConfigError
+
+Objective = Literal["latency", "size", "memory"]
+OBJECTIVES = ("latency", "size", "memory")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What to try and how to judge it. Validated on construction."""
+
+    calib: Optional[str] = None  # .npz, image folder or built-in dataset name
+    eval: Optional[str] = None  # labelled data for top-1 accuracy
+    train: Optional[str] = None  # labelled data for fine-tuning after pruning
+    max_accuracy_drop: float = 1.0  # percentage points
+    calib_methods: tuple[str, ...] = ("minmax",)
+    calib_samples: int = 128
+    prune_ratios: tuple[float, ...] = ()
+    train_epochs: int = 3
+    tune_trials: int = 0
+    objective: Objective = "latency"
+    budget_s: float = 5.0
+    eval_samples: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_accuracy_drop < 0:
+            raise ConfigError(f"--max-accuracy-drop must be >= 0 percentage points, got {self.max_accuracy_drop}")
+        unknown = [m for m in self.calib_methods if m not in CALIBRATION_METHODS]
+        if unknown or not self.calib_methods:
+            raise ConfigError(f"unknown calibration method(s) {unknown}; valid: {', '.join(CALIBRATION_METHODS)}")
+        bad = [r for r in self.prune_ratios if not 0 < r < 1]
+        if bad:
+            raise ConfigError(f"--prune ratios must be between 0 and 1 (exclusive), got {bad}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective '{self.objective}'; valid: {', '.join(OBJECTIVES)}")
+        for name in ("calib_samples", "eval_samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.tune_trials < 0 or self.train_epochs < 0:
+            raise ConfigError("--tune-trials and --train-epochs must be >= 0")
+        if self.budget_s <= 0:
+            raise ConfigError(f"--budget-s must be positive, got {self.budget_s}")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # minutes matter: one calibration method, no tuning, short timing
+    "fast": {"calib_methods": ("minmax",), "tune_trials": 0, "budget_s": 2.0, "calib_samples": 64},
+    "default": {},
+    # leave it running: every calibration method, TVM tuning, two pruning levels, longer timing
+    "thorough": {"calib_methods": CALIBRATION_METHODS, "tune_trials": 256, "prune_ratios": (0.25, 0.5),
+                 "budget_s": 10.0, "calib_samples": 256},
+}
+
+
+def options_from(preset: Optional[str] = None, **overrides: Any) -> CompileOptions:
+    """Preset values, then explicit overrides (None means "not given")."""
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown preset '{preset}'; valid presets: {', '.join(PRESETS)}")
+    known = {f.name for f in fields(CompileOptions)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown compile option(s): {', '.join(sorted(unknown))}")
+    base = replace(CompileOptions(), **PRESETS.get(preset or "default", {}))
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
