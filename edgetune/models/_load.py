@@ -194,7 +194,13 @@ def _single_shape(input_shape: ShapeArg, what: str) -> tuple[int, ...]:
 
 
 def _from_factory(spec: str, input_shape: ShapeArg, workdir: Path) -> LoadedModel:
+    import os
+    import sys
+
     module_name, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:  # console scripts do not put the current folder on sys.path; users expect it
+        sys.path.insert(0, cwd)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

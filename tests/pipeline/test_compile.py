@@ -121,6 +121,16 @@ def test_select_winner_explains_noise() -> None:
     assert winner is a and "noise" not in reason and "2.0" in reason
     assert select_winner([])[0] is None
 
+    # an int8 candidate 1% faster, within noise, does not beat exact fp32
+    q = result("q", list(np.linspace(0.89, 1.09, 201)))
+    q.plan = CandidatePlan("q", "onnxruntime", ("onnx", "ort-int8-static"), "int8")
+    q.accuracy = {"drop_points": 0.5, "metric": "top1_accuracy", "value": 0.9, "reference_value": 0.905}
+    winner, reason = select_winner([q, a])
+    assert winner is a and "less accuracy risk" in reason
+    # ... but a clearly faster one does
+    q.timing = Timing(latency_stats(list(np.linspace(0.4, 0.5, 201))), (), True, 1.0)
+    assert select_winner([q, a])[0] is q
+
 
 def _digits_npz(tmp_path: Path, rows: slice, name: str, labels: bool = True) -> Path:
     from edgetune.data import load_dataset
