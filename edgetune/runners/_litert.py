@@ -21,13 +21,31 @@ class LiteRtSession(Session):
     def set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
         # LiteRT names inputs after the converter's signature; bind by position.
         for detail, value in zip(self._inputs, feeds.values()):
-            self._interp.set_tensor(detail["index"], np.ascontiguousarray(value, dtype=detail["dtype"]))
+            self._interp.set_tensor(detail["index"], _quantize(np.asarray(value), detail))
 
     def invoke(self) -> None:
         self._interp.invoke()
 
     def outputs(self) -> list[np.ndarray]:
-        return [np.array(self._interp.get_tensor(d["index"])) for d in self._outputs]
+        return [_dequantize(np.array(self._interp.get_tensor(d["index"])), d) for d in self._outputs]
+
+
+def _quantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    """Float data into a full-integer model's int8/uint8 input (what a sensor pipeline would feed)."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if np.issubdtype(dtype, np.integer) and scale and np.issubdtype(value.dtype, np.floating):
+        info = np.iinfo(dtype)
+        value = np.clip(np.round(value / scale) + zero_point, info.min, info.max)
+    return np.ascontiguousarray(value, dtype=dtype)
+
+
+def _dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    """A full-integer model's int8/uint8 output back to float, so it compares with fp32 references."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if np.issubdtype(value.dtype, np.integer) and scale:
+        return ((value.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return value
 
 
 class LiteRtRunner(Runner):

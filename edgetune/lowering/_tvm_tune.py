@@ -1,0 +1,250 @@
+"""Tune an ONNX model with TVM MetaSchedule for the host CPU, keeping tuning records per LLVM target.
+
+Records live in ``<profiles_dir>/tvm/<mcpu>-<hash of the LLVM target>/`` as a MetaSchedule JSON
+database and are shared by every model compiled for that target: an operator workload that
+already has a record is not tuned again, so a second compile of a model tunes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from edgetune.errors import ConfigError, RunnerError
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._tvm import import_onnx, llvm_target
+from edgetune.models import LoadedModel
+from edgetune.targets import Target
+
+DEFAULT_TRIALS = 64
+# Trials per search round and task; small rounds keep a small budget spread over many tasks.
+_MAX_TRIALS_PER_ITER = 16
+_MS_LOGGER = "tvm.s_tir.meta_schedule"
+
+
+@dataclass(frozen=True)
+class TuningOutcome:
+    """What one tuning run did, for Artifact.details."""
+
+    tasks_total: int
+    tasks_tuned: int
+    tasks_reused: int
+    tasks_without_record: int
+    trials_measured: int
+    tuning_s: float
+
+
+def records_dir(tvm_target: Any, profiles_dir: Optional[Path], workdir: Path) -> tuple[Path, bool]:
+    """Where the records for ``tvm_target`` live, and whether that folder is the shared profile one."""
+    text = str(tvm_target)
+    mcpu = str(tvm_target.attrs.get("mcpu", "generic")) or "generic"
+    key = f"{mcpu}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    if profiles_dir is None:
+        return Path(workdir) / "tvm-tuning-records" / key, False
+    return Path(profiles_dir) / "tvm" / key, True
+
+
+def _trials(context: LoweringContext) -> int:
+    value = context.option("tune_trials", DEFAULT_TRIALS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"tune_trials must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _require_host_cpu(target: Target) -> None:
+    # MetaSchedule measures every candidate: it has to run on the target itself.
+    if target.kind != "cpu" or target.transport != "local" or target.cpu.llvm_mtriple != "auto":
+        raise ConfigError(
+            f"lowering 'tvm-tuned' measures candidates on this machine, but target '{target.name}' is not "
+            "this machine's CPU (tuning over RPC is not supported); use lowering 'tvm' for it"
+        )
+
+
+def _build_without_gpu_intrinsics() -> Callable[..., Any]:
+    """MetaSchedule's default candidate build, minus importing every tensor intrinsic.
+
+    The default imports ``tvm.s_tir.tensor_intrin`` (CUDA, ROCm, Arm, ...), about 16 s in each
+    fresh builder process, i.e. for every batch of candidates. Candidates arrive already
+    tensorized, so the build does not need them. Returned as a closure so that cloudpickle sends
+    it by value: the builder process need not be able to import edgetune.
+    """
+
+    def build(mod: Any, target: Any, _params: Any) -> Any:
+        from tvm.driver import build as tvm_build
+        from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+        mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+        return tvm_build(mod, target=target)
+
+    return build
+
+
+@contextlib.contextmanager
+def _meta_schedule_logs_in(log_file: Path) -> Iterator[Callable[[str], logging.Logger]]:
+    """Send MetaSchedule's logs to ``log_file`` instead of the console while tuning.
+
+    Yields a function that returns the logger of one task (a child of MetaSchedule's logger).
+    """
+    root = logging.getLogger(_MS_LOGGER)
+    handler = logging.FileHandler(log_file, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s [%(levelname)s] %(message)s"))
+    saved = (root.level, root.propagate)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+    try:
+        yield lambda name: logging.getLogger(f"{_MS_LOGGER}.edgetune.{name}")
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(saved[0])
+        root.propagate = saved[1]
+
+
+def _progress_callback(total: int, progress: Callable[[str], None]) -> Any:
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
+
+    @derived_object
+    class ReportProgress(PyMeasureCallback):
+        def __init__(self) -> None:
+            self.measured = 0
+
+        def apply(self, task_scheduler: Any, task_id: int, measure_candidates: Any, builder_results: Any,
+                  runner_results: Any) -> None:
+            self.measured += len(measure_candidates)
+            progress(f"tvm-tuned: measured {self.measured}/{total} trials")
+
+    return ReportProgress()
+
+
+def _has_record(database: Any, task: Any, tvm_target: Any) -> bool:
+    return database.query_tuning_record(task.dispatched[0], tvm_target, "main") is not None
+
+
+def _flops(task: Any) -> float:
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    try:
+        return float(estimate_tir_flops(task.dispatched[0])) * task.weight
+    except Exception:  # noqa: BLE001 - only an ordering hint
+        return 0.0
+
+
+def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progress: Callable[[str], None]) -> int:
+    """Tune ``pending`` tasks into ``database`` with ``trials`` measurements in all; return how many ran."""
+    from tvm.s_tir import meta_schedule as ms
+
+    # With fewer trials than tasks, the costliest tasks get them first.
+    pending = sorted(pending, key=_flops, reverse=True)
+    per_task = max(1, math.ceil(trials / len(pending)))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    callback = _progress_callback(trials, progress)
+    with _meta_schedule_logs_in(log_dir / "meta_schedule.log") as task_logger:
+        contexts = [
+            ms.TuneContext(
+                mod=task.dispatched[0], target=task.target, space_generator="post-order-apply",
+                search_strategy="evolutionary", task_name=task.task_name, logger=task_logger(f"task_{i}_{task.task_name}"),
+                rand_state=i, num_threads="physical",
+            ).clone()
+            for i, task in enumerate(pending)
+        ]
+        ms.tune_tasks(
+            tasks=contexts, task_weights=[float(task.weight) for task in pending], work_dir=str(log_dir),
+            max_trials_global=trials, max_trials_per_task=per_task,
+            num_trials_per_iter=min(per_task, _MAX_TRIALS_PER_ITER),
+            builder=ms.builder.LocalBuilder(max_workers=1, f_build=_build_without_gpu_intrinsics()),
+            database=database, measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
+        )
+    return int(callback.measured)
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder``: one process at a time tunes into a records database."""
+    import fcntl
+
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def tune_with_records(fused: Any, tvm_target: Any, db_dir: Path, trials: int, log_dir: Path,
+                      progress: Callable[[str], None]) -> tuple[Any, TuningOutcome]:
+    """Tune the operator tasks of ``fused`` that have no record in ``db_dir``; return (database, outcome)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    db_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(db_dir):
+        database = ms.database.JSONDatabase(work_dir=str(db_dir))  # reopened under the lock: sees others' records
+        tasks = ms.relax_integration.extract_tasks(fused, tvm_target)
+        pending = [task for task in tasks if not _has_record(database, task, tvm_target)]
+        progress(f"tvm-tuned: {len(tasks)} operator tasks, {len(tasks) - len(pending)} with records in {db_dir}")
+        start = time.perf_counter()
+        measured = 0
+        if pending and trials > 0:
+            progress(f"tvm-tuned: tuning {len(pending)} tasks with {trials} trials (logs in {log_dir})")
+            measured = _tune(pending, database, trials, log_dir, progress)
+        tuning_s = time.perf_counter() - start
+        missing = sum(1 for task in tasks if not _has_record(database, task, tvm_target))
+    tuned = len(pending) if trials > 0 else 0
+    return database, TuningOutcome(len(tasks), tuned, len(tasks) - len(pending), missing, measured, tuning_s)
+
+
+class TvmTunedLowering(Lowering):
+    """ONNX -> Relax -> MetaSchedule tuning (records per target, reused) -> tvm.compile -> .so."""
+
+    name = "tvm-tuned"
+    input_format = "onnx"
+    output_format = "tvm-lib"
+    modules = ("tvm", "xgboost")  # xgboost: MetaSchedule's cost model
+    extra = "tvm"
+    option_keys = ("tune_trials",)
+
+    def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
+        import tvm
+        from tvm import relax
+
+        start = time.perf_counter()
+        trials = _trials(context)
+        _require_host_cpu(target)
+        tvm_target = llvm_target(target)
+        fused = relax.get_pipeline("zero")(import_onnx(model))
+        db_dir, shared = records_dir(tvm_target, context.profiles_dir, workdir)
+        log_dir = Path(workdir) / f"{model.name}.tvm-tuning-logs"
+        try:
+            database, outcome = tune_with_records(fused, tvm_target, db_dir, trials, log_dir, context.progress)
+            context.progress("tvm-tuned: compiling with the tuned schedules")
+            with tvm_target, database, tvm.transform.PassContext(opt_level=3):
+                tuned = relax.transform.MetaScheduleApplyDatabase()(fused)
+            executable = tvm.compile(tuned, target=tvm_target)
+        except (ConfigError, RunnerError):
+            raise
+        except Exception as exc:
+            raise RunnerError(f"TVM tuning or build failed: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
+        out = Path(workdir) / f"{model.name}.tvm-tuned.so"
+        executable.export_library(str(out))
+        details: dict[str, Any] = {
+            "tvm_target": str(tvm_target),
+            "tune_trials": trials,
+            "trials_measured": outcome.trials_measured,
+            "tasks_total": outcome.tasks_total,
+            "tasks_tuned": outcome.tasks_tuned,
+            "tasks_reused": outcome.tasks_reused,
+            "tasks_without_record": outcome.tasks_without_record,
+            "tuning_s": round(outcome.tuning_s, 3),
+            "records_dir": str(db_dir),
+            "records_shared": shared,
+        }
+        if not shared:
+            details["records_note"] = "no profiles_dir given: records kept in the work folder and not reused later"
+        return Artifact(out, "tvm-lib", time.perf_counter() - start, details)
