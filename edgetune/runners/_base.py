@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import ClassVar, Mapping, Optional
 
 import numpy as np
 
@@ -25,6 +25,15 @@ class Session(ABC):
     @abstractmethod
     def outputs(self) -> list[np.ndarray]:
         """Outputs of the last ``invoke`` as numpy arrays, in the model's output order."""
+
+    def device_timed(self, count: int) -> Optional[list[float]]:
+        """``count`` latencies in ms timed on the device itself, or None to let the harness time ``invoke``.
+
+        Remote and simulated sessions override this: a board's own timer (e.g. TVM's
+        time_evaluator over RPC) excludes the network round trip; a simulator returns its
+        deterministic estimate.
+        """
+        return None
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Bind, invoke once and return outputs."""

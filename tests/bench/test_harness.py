@@ -77,6 +77,18 @@ def test_very_short_calls_are_timed_in_groups() -> None:
     assert timing.stats.median_ms < 0.1
 
 
+class DeviceTimedSession(SleepSession):
+    def device_timed(self, count: int):
+        return [2.5] * count
+
+
+def test_sessions_that_time_themselves() -> None:
+    session = DeviceTimedSession(0.0)
+    timing = measure(session, {"x": np.zeros(1)}, FAST)
+    assert timing.stats.median_ms == 2.5 and timing.stats.n >= FAST.min_repeats
+    assert session.calls == 1  # one warm-up run; the device did the timed runs
+
+
 def test_bad_config() -> None:
     with pytest.raises(ConfigError):
         BenchConfig(budget_s=0)
