@@ -96,3 +96,14 @@ def tiny_pt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pt2") / "tiny.pt2"
     torch.export.save(torch.export.export(_tiny_module(), (torch.zeros(1, 1, 8, 8),)), str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback for this test session (tests are marked `postgres`)."""
+    from tests._postgres import postgres_server, why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    yield from postgres_server()

@@ -40,8 +40,9 @@ def runtime(f: F) -> F:
 
 def results(f: F) -> F:
     return click.option(
-        "--results", type=click.Path(path_type=Path), default=None,
-        help="Results store (SQLite file). Default: $EDGETUNE_RESULTS or ~/.local/share/edgetune/results.sqlite.",
+        "--results", default=None,
+        help="Results store: a SQLite file or a postgresql:// URL (password from the URL or PGPASSWORD; never printed). "
+        "Default: $EDGETUNE_RESULTS or ~/.local/share/edgetune/results.sqlite.",
     )(f)
 
 

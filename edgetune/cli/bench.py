@@ -29,7 +29,7 @@ from edgetune.pipeline import CompileOptions, benchmark
 @_options.targets_dir
 @_options.json_output
 def command(model: str, target: str, runtimes: tuple[str, ...], threads: Optional[int], input_shape: tuple[str, ...],
-            budget_s: float, precisions: tuple[str, ...], calib: Optional[str], min_repeats: int, results: Optional[Path], targets_dir: Optional[Path], as_json: bool) -> None:
+            budget_s: float, precisions: tuple[str, ...], calib: Optional[str], min_repeats: int, results: Optional[str], targets_dir: Optional[Path], as_json: bool) -> None:
     """Benchmark MODEL on a target (each runtime, or those given) and store every measurement."""
     config = BenchConfig(budget_s=budget_s, min_repeats=min_repeats, max_repeats=max(20000, min_repeats))
     with progress_reporter(as_json) as progress:

@@ -46,7 +46,7 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
             input_shape: tuple[str, ...], budget_s: Optional[float], preset: Optional[str], objective: Optional[str],
             calib: Optional[str], eval_data: Optional[str], train_data: Optional[str],
             max_accuracy_drop: Optional[float], calib_methods: tuple[str, ...], prune_ratios: tuple[float, ...],
-            train_epochs: Optional[int], tune_trials: Optional[int], rtol: float, results: Optional[Path],
+            train_epochs: Optional[int], tune_trials: Optional[int], rtol: float, results: Optional[str],
             targets_dir: Optional[Path], as_json: bool) -> None:
     """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
     device and judged against fp32; keeps the best one within the accuracy budget."""

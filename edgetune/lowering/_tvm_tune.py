@@ -25,6 +25,11 @@ from edgetune.targets import Target
 DEFAULT_TRIALS = 64
 # Trials per search round and task; small rounds keep a small budget spread over many tasks.
 _MAX_TRIALS_PER_ITER = 16
+# Evolutionary search keeps this many candidates per trial it picks in a round, within TVM's
+# default of 512: a search sized for 64-trial rounds costs tens of seconds per task on a small
+# CPU, wasted when a round picks 2 candidates.
+_POPULATION_PER_TRIAL = 32
+_POPULATION_RANGE = (64, 512)
 _MS_LOGGER = "tvm.s_tir.meta_schedule"
 
 
@@ -118,8 +123,9 @@ def _progress_callback(total: int, progress: Callable[[str], None]) -> Any:
 
         def apply(self, task_scheduler: Any, task_id: int, measure_candidates: Any, builder_results: Any,
                   runner_results: Any) -> None:
-            self.measured += len(measure_candidates)
-            progress(f"tvm-tuned: measured {self.measured}/{total} trials")
+            if len(measure_candidates):  # a task whose search space ran out reports empty rounds
+                self.measured += len(measure_candidates)
+                progress(f"tvm-tuned: measured {self.measured}/{total} trials")
 
     return ReportProgress()
 
@@ -143,14 +149,21 @@ def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progres
 
     # With fewer trials than tasks, the costliest tasks get them first.
     pending = sorted(pending, key=_flops, reverse=True)
-    per_task = max(1, math.ceil(trials / len(pending)))
+    # The scheduler's first round gives every task per_iter trials, so per_iter <= trials / tasks
+    # lets every task get a record; per_task (twice the even share) caps what the later,
+    # gradient-driven rounds give one task, so that no task eats the budget of the others.
+    per_task = min(trials, 2 * math.ceil(trials / len(pending)))
+    per_iter = max(1, min(trials // len(pending), _MAX_TRIALS_PER_ITER))
+    low, high = _POPULATION_RANGE
+    population = min(high, max(low, _POPULATION_PER_TRIAL * per_iter))
     log_dir.mkdir(parents=True, exist_ok=True)
     callback = _progress_callback(trials, progress)
     with _meta_schedule_logs_in(log_dir / "meta_schedule.log") as task_logger:
         contexts = [
             ms.TuneContext(
                 mod=task.dispatched[0], target=task.target, space_generator="post-order-apply",
-                search_strategy="evolutionary", task_name=task.task_name, logger=task_logger(f"task_{i}_{task.task_name}"),
+                search_strategy=ms.search_strategy.EvolutionarySearch(population_size=population),
+                task_name=task.task_name, logger=task_logger(f"task_{i}_{task.task_name}"),
                 rand_state=i, num_threads="physical",
             ).clone()
             for i, task in enumerate(pending)
@@ -158,7 +171,7 @@ def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progres
         ms.tune_tasks(
             tasks=contexts, task_weights=[float(task.weight) for task in pending], work_dir=str(log_dir),
             max_trials_global=trials, max_trials_per_task=per_task,
-            num_trials_per_iter=min(per_task, _MAX_TRIALS_PER_ITER),
+            num_trials_per_iter=per_iter,
             builder=ms.builder.LocalBuilder(max_workers=1, f_build=_build_without_gpu_intrinsics()),
             database=database, measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
         )

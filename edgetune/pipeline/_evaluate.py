@@ -46,7 +46,7 @@ class Evaluation:
     results: list[CandidateResult]
     reference: str
     environment: dict[str, Any]
-    results_path: Optional[Path]
+    results_path: Optional[str]
     interrupted: bool = False
     versions: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -207,7 +207,7 @@ def evaluate_candidates(
     if interrupted:
         raise KeyboardInterrupt
     return Evaluation(run_id, model, target, threads, results, reference_name, env,
-                      store.path if store else None, interrupted, versions)
+                      store.location if store else None, interrupted, versions)
 
 
 def _record(run_id: str, model: LoadedModel, target: Target, threads: int, result: CandidateResult,

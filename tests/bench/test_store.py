@@ -55,6 +55,8 @@ def test_unwritable_store_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(ResultsStoreError, match="--results"):
         ResultsStore(blocker / "sub" / "r.sqlite")
+    with pytest.raises(ResultsStoreError, match="postgresql://"):
+        ResultsStore("mysql://user:secret@localhost/db")
 
 
 def test_run_ids_sort_and_differ() -> None:
@@ -69,7 +71,7 @@ def test_old_store_gains_new_columns(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)  # simulate a store written before runs_per_sample existed
     conn.executescript(
         "DROP TRIGGER measurements_no_update; DROP TRIGGER measurements_no_delete;"
-        "ALTER TABLE measurements DROP COLUMN runs_per_sample;"
+        "ALTER TABLE measurements DROP COLUMN runs_per_sample; ALTER TABLE measurements DROP COLUMN suite;"
     )
     conn.close()
     with ResultsStore(path) as store:
