@@ -57,3 +57,11 @@ class DatasetError(EdgetuneError):
 
 class ResultsStoreError(EdgetuneError):
     """The results store cannot be opened or written."""
+
+
+class RemoteError(RunnerError):
+    """The RPC tracker or a board behind it cannot be reached, or a board failed mid-run."""
+
+
+class InfeasibleError(EdgetuneError):
+    """A model or design does not fit the target (memory, DSP slices, bandwidth); the message gives the numbers."""

@@ -1,12 +1,34 @@
 """Benchmarking: timing harness, statistics, environment fingerprint and the results store."""
 
+from edgetune.bench._compare import (
+    EntryComparison,
+    compare,
+    environment_differences,
+    export_baseline,
+    junit_xml,
+    load_side,
+    ratio_interval,
+)
 from edgetune.bench._fingerprint import environment, fingerprint_hash, git_commit
 from edgetune.bench._harness import BenchConfig, Timing, measure, measure_interleaved, random_inputs
 from edgetune.bench._memory import current_rss_mb, peak_rss_mb, reset_peak_rss
 from edgetune.bench._stats import LatencyStats, latency_stats, median_ci
 from edgetune.bench._store import RESULTS_ENV, MeasurementRecord, ResultsStore, default_results_path, new_run_id
+from edgetune.bench._suite import Suite, SuiteEntry, SuiteRun, load_suite, run_suite
 
 __all__ = [
+    "EntryComparison",
+    "Suite",
+    "SuiteEntry",
+    "SuiteRun",
+    "compare",
+    "environment_differences",
+    "export_baseline",
+    "junit_xml",
+    "load_side",
+    "load_suite",
+    "ratio_interval",
+    "run_suite",
     "BenchConfig",
     "LatencyStats",
     "MeasurementRecord",

@@ -19,6 +19,13 @@ err = Console(stderr=True, highlight=False)
 _STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red", "skipped": "dim", "interrupted": "yellow"}
 
 
+def styled(text: str, style: str) -> str:
+    """Rich markup for ``text`` in ``style`` (plain text when there is no style)."""
+    from rich.markup import escape
+
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
@@ -36,7 +43,7 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
         name = f"* {r.name}" if r.name == winner else r.name
         table.add_row(
             name,
-            f"[{_STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+            styled(r.status, _STATUS_STYLE.get(r.status, "")),
             f"{s.median_ms:.4f}" if s else "-",
             f"{s.p90_ms:.4f}" if s else "-",
             f"{s.cv:.1%}" if s else "-",

@@ -1,26 +1,60 @@
-"""`edgetune bench MODEL --target T [--runtime R]`: measure and store, no selection."""
+"""`edgetune bench`: measure a model or a suite and store it; compare runs (the CI gate); export baselines.
+
+    edgetune bench MODEL --target T [--runtime R]        (same as `edgetune bench run MODEL ...`)
+    edgetune bench --suite benchmarks/suites/host-cpu.yaml
+    edgetune bench compare --baseline RUN|FILE --candidate RUN [--junit F] [--json]
+    edgetune bench export RUN -o benchmarks/baselines/host-cpu.json
+    edgetune bench runs
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
+from rich.table import Table
 
-from edgetune.bench import BenchConfig
+from edgetune.bench import (
+    BenchConfig,
+    ResultsStore,
+    compare,
+    export_baseline,
+    junit_xml,
+    load_side,
+    load_suite,
+    run_suite,
+)
 from edgetune.cli import _options
-from edgetune.cli._render import candidates_table, out, print_json, progress_reporter
+from edgetune.cli._render import candidates_table, out, print_json, progress_reporter, styled
+from edgetune.errors import ConfigError
 from edgetune.models import parse_shape_option
 from edgetune.pipeline import CompileOptions, benchmark
 
 
-@click.command("bench")
-@click.argument("model")
-@_options.target
+class _DefaultToRun(click.Group):
+    """`edgetune bench MODEL` and `edgetune bench --suite F` mean `edgetune bench run ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("bench", cls=_DefaultToRun)
+def command() -> None:
+    """Measure and store (a model or a suite), compare runs, export baselines."""
+
+
+@command.command("run")
+@click.argument("model", required=False)
+@click.option("--suite", type=click.Path(path_type=Path), default=None, help="A suite YAML (benchmarks/suites/<target>.yaml).")
+@click.option("--target", "-t", default=None, help="Target name [host-cpu, or the suite's target].")
 @_options.runtime
 @_options.threads
 @_options.input_shape
 @_options.budget(10.0)
+@click.option("--sessions", type=int, default=1, show_default=True, help="Fresh loads of each artifact (one row each).")
 @click.option("--precision", "precisions", multiple=True, type=click.Choice(["fp32", "fp16", "int8"]),
               help="Precisions to build and measure (repeatable) [fp32: the model as given].")
 @click.option("--calib", default=None, help="Calibration data for int8 (.npz, image folder, digits).")
@@ -28,30 +62,133 @@ from edgetune.pipeline import CompileOptions, benchmark
 @_options.results
 @_options.targets_dir
 @_options.json_output
-def command(model: str, target: str, runtimes: tuple[str, ...], threads: Optional[int], input_shape: tuple[str, ...],
-            budget_s: float, precisions: tuple[str, ...], calib: Optional[str], min_repeats: int, results: Optional[str], targets_dir: Optional[Path], as_json: bool) -> None:
-    """Benchmark MODEL on a target (each runtime, or those given) and store every measurement."""
+def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], runtimes: tuple[str, ...],
+            threads: Optional[int], input_shape: tuple[str, ...], budget_s: float, sessions: int,
+            precisions: tuple[str, ...], calib: Optional[str], min_repeats: int, results: Optional[str],
+            targets_dir: Optional[Path], as_json: bool) -> None:
+    """Benchmark MODEL (each runtime, or those given) or every entry of --suite, and store every measurement."""
+    if (model is None) == (suite is None):
+        raise ConfigError("give a MODEL or --suite FILE (one of them)")
+    if suite is not None:
+        _run_suite(suite, target, results, targets_dir, as_json)
+        return
     config = BenchConfig(budget_s=budget_s, min_repeats=min_repeats, max_repeats=max(20000, min_repeats))
     with progress_reporter(as_json) as progress:
         evaluation = benchmark(
-            model, target, runtimes=runtimes or None, threads=threads, input_shape=parse_shape_option(input_shape),
-            config=config, results_path=results, targets_dir=targets_dir, progress=progress,
-            precisions=precisions or ("fp32",), options=CompileOptions(calib=calib),
+            model, target or "host-cpu", runtimes=runtimes or None, threads=threads,
+            input_shape=parse_shape_option(input_shape), config=config, results_path=results,
+            targets_dir=targets_dir, progress=progress, precisions=precisions or ("fp32",),
+            options=CompileOptions(calib=calib), sessions=sessions,
         )
     if as_json:
-        print_json({
-            "run_id": evaluation.run_id,
-            "target": evaluation.target.name,
-            "simulated": evaluation.target.simulated,
-            "model": {"name": evaluation.model.name, "sha256": evaluation.model.sha256},
-            "threads": evaluation.threads,
-            "environment": evaluation.environment,
-            "results_store": str(evaluation.results_path),
-            "candidates": [r.to_dict() for r in evaluation.results],
-        })
+        print_json(_evaluation_json(evaluation))
     else:
         title = f"{evaluation.model.name} on {evaluation.target.name}: {evaluation.threads} thread(s), measured"
         out.print(candidates_table(evaluation.results, title))
         out.print(f"results: {evaluation.results_path} (run {evaluation.run_id})")
     if not any(r.status == "ok" for r in evaluation.results):
         raise SystemExit(1)
+
+
+def _evaluation_json(evaluation: Any) -> dict[str, Any]:
+    return {
+        "run_id": evaluation.run_id,
+        "target": evaluation.target.name,
+        "simulated": evaluation.target.simulated,
+        "model": {"name": evaluation.model.name, "sha256": evaluation.model.sha256},
+        "threads": evaluation.threads,
+        "environment": evaluation.environment,
+        "results_store": str(evaluation.results_path),
+        "warnings": evaluation.warnings,
+        "candidates": [r.to_dict() for r in evaluation.results],
+    }
+
+
+def _run_suite(path: Path, target: Optional[str], results: Optional[str], targets_dir: Optional[Path],
+               as_json: bool) -> None:
+    suite = load_suite(path)
+    with progress_reporter(as_json) as progress:
+        run = run_suite(suite, target, results, targets_dir, progress)
+    if as_json:
+        print_json({"run_id": run.run_id, "suite": str(path), "errors": run.errors,
+                    "entries": {name: _evaluation_json(e) for name, e in run.evaluations.items()}})
+    else:
+        for name, evaluation in run.evaluations.items():
+            out.print(candidates_table(evaluation.results, f"{name} on {evaluation.target.name}: "
+                                       f"{suite.sessions} session(s) pooled, measured"))
+        for name, error in run.errors.items():
+            out.print(f"[red]{name}: {error}[/]")
+        out.print(f"run: {run.run_id}  (compare with: edgetune bench compare --baseline BASELINE --candidate {run.run_id})")
+    if run.errors:
+        raise SystemExit(1)
+
+
+@command.command("compare")
+@click.option("--baseline", required=True, help="A run id, 'previous', or a baseline JSON file (benchmarks/baselines/).")
+@click.option("--candidate", default="latest", show_default=True, help="A run id, 'latest', or a JSON file.")
+@click.option("--suite", type=click.Path(path_type=Path), default=None, help="Suite file for per-entry thresholds.")
+@click.option("--min-effect", type=float, default=0.05, show_default=True,
+              help="Smallest slowdown that counts (0.05 = 5%) where the suite gives none.")
+@click.option("--allow-env-mismatch", is_flag=True, help="Compare runs from different environments anyway.")
+@click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML here.")
+@_options.results
+@_options.json_output
+def compare_cmd(baseline: str, candidate: str, suite: Optional[Path], min_effect: float, allow_env_mismatch: bool,
+                junit: Optional[Path], results: Optional[str], as_json: bool) -> None:
+    """Regression gate: exit 1 when an entry got slower (bootstrap CI of the ratio of medians above 1 and
+    the slowdown above the threshold), broke, or went missing."""
+    thresholds = {e.name: e.max_slowdown for e in load_suite(suite).entries} if suite else None
+    with ResultsStore(results) as store:
+        base_label, base_rows = load_side(baseline, store)
+        cand_label, cand_rows = load_side(candidate, store)
+    comparisons = compare(base_rows, cand_rows, thresholds, min_effect, allow_env_mismatch)
+    if junit:
+        junit.write_text(junit_xml(comparisons))
+    failed = [c for c in comparisons if c.failed]
+    if as_json:
+        print_json({"baseline": base_label, "candidate": cand_label, "failed": len(failed),
+                    "comparisons": [c.to_dict() for c in comparisons]})
+    else:
+        table = Table(title=f"{cand_label} vs baseline {base_label}")
+        for column in ("entry", "candidate", "verdict", "baseline ms", "candidate ms", "ratio", "95% CI", "threshold", "note"):
+            table.add_column(column, overflow="fold")
+        style = {"regression": "red", "broken": "red", "missing": "red", "improvement": "green"}
+        for c in comparisons:
+            table.add_row(
+                c.entry, c.candidate, styled(c.verdict, style.get(c.verdict, "")),
+                f"{c.baseline_median_ms:.4f}" if c.baseline_median_ms else "-",
+                f"{c.candidate_median_ms:.4f}" if c.candidate_median_ms else "-",
+                f"{c.ratio:.3f}" if c.ratio else "-",
+                f"{c.ci_low:.3f}-{c.ci_high:.3f}" if c.ci_low else "-", f"{c.threshold:.0%}", c.note,
+            )
+        out.print(table)
+        out.print(f"{len(failed)} regression(s)/breakage(s) in {len(comparisons)} comparison(s)")
+    if failed:
+        raise SystemExit(1)
+
+
+@command.command("export")
+@click.argument("run")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="JSON file to write.")
+@_options.results
+def export_cmd(run: str, output: Path, results: Optional[str]) -> None:
+    """Write RUN ('latest' or a run id) with its raw samples to a baseline file you can commit."""
+    with ResultsStore(results) as store:
+        label, rows = load_side(run, store)
+    export_baseline(rows, output)
+    out.print(f"wrote {output} ({label}, {len(rows)} measurements)")
+
+
+@command.command("runs")
+@click.option("--target", "-t", default=None)
+@_options.results
+@_options.json_output
+def runs_cmd(target: Optional[str], results: Optional[str], as_json: bool) -> None:
+    """Runs in the results store, oldest first."""
+    with ResultsStore(results) as store:
+        runs = list(store.runs(target))
+    if as_json:
+        print_json([{"run_id": r, "started": s, "measurements": n} for r, s, n in runs])
+        return
+    for run_id, started, count in runs:
+        out.print(f"{run_id}  {started}  {count} measurement(s)")

@@ -11,9 +11,10 @@ from edgetune.lowering._quantize_ort import OrtDynamicInt8Lowering, OrtStaticInt
 from edgetune.lowering._tflite import TfliteFp16Lowering, TfliteInt8Lowering, TfliteLowering
 from edgetune.lowering._tvm import TvmLowering, llvm_target
 from edgetune.lowering._tvm_tune import TvmTunedLowering
+from edgetune.lowering._vela import VelaLowering
 
 lowering_registry: dict[str, type[Lowering]] = {
-    cls.name: cls for cls in (OnnxLowering, OrtStaticInt8Lowering, OrtDynamicInt8Lowering, TvmLowering, TvmTunedLowering, TfliteLowering, TfliteInt8Lowering, TfliteFp16Lowering, PruneLowering, OpenVinoLowering, NncfLowering)
+    cls.name: cls for cls in (OnnxLowering, OrtStaticInt8Lowering, OrtDynamicInt8Lowering, TvmLowering, TvmTunedLowering, TfliteLowering, TfliteInt8Lowering, TfliteFp16Lowering, PruneLowering, OpenVinoLowering, NncfLowering, VelaLowering)
 }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from edgetune.errors import ConfigError, RunnerError
+from edgetune.errors import ConfigError, EdgetuneError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.lowering._tvm import import_onnx, llvm_target
 from edgetune.models import LoadedModel
@@ -71,23 +71,66 @@ def _require_host_cpu(target: Target) -> None:
         )
 
 
-def _build_without_gpu_intrinsics() -> Callable[..., Any]:
-    """MetaSchedule's default candidate build, minus importing every tensor intrinsic.
+def _candidate_build() -> Callable[[Any, Any], str]:
+    """Build one candidate and export it as a tar, as MetaSchedule's default build does, minus one import.
 
-    The default imports ``tvm.s_tir.tensor_intrin`` (CUDA, ROCm, Arm, ...), about 16 s in each
-    fresh builder process, i.e. for every batch of candidates. Candidates arrive already
-    tensorized, so the build does not need them. Returned as a closure so that cloudpickle sends
-    it by value: the builder process need not be able to import edgetune.
+    The default imports ``tvm.s_tir.tensor_intrin`` (CUDA, ROCm, Arm, ...: about 16 s) in every
+    builder process. Candidates arrive already tensorized, so the build does not need it.
+    Returned as a closure so that cloudpickle sends it by value: the builder process need not be
+    able to import edgetune.
     """
 
-    def build(mod: Any, target: Any, _params: Any) -> Any:
+    def build(mod: Any, target: Any) -> str:
+        import os
+        import tempfile
+
         from tvm.driver import build as tvm_build
         from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+        from tvm.support.tar import tar
 
-        mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
-        return tvm_build(mod, target=target)
+        runtime_module = tvm_build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
+        path = os.path.join(tempfile.mkdtemp(), "tvm_tmp_mod." + tar.output_format)
+        runtime_module.export_library(path, fcompile=tar)
+        return path  # removed by MetaSchedule's RemoveBuildArtifact callback once measured
 
     return build
+
+
+def _pooled_builder(log: Any, timeout_s: float = 30.0, uses_per_process: int = 64) -> Any:
+    """A MetaSchedule builder whose one worker process lives across batches.
+
+    LocalBuilder starts a fresh process (importing TVM, seconds here) for every batch because
+    long-lived workers leak memory; recycling the worker every ``uses_per_process`` builds keeps
+    that bounded. The worker's output goes to ``log``.
+    """
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
+    from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
+
+    build = _candidate_build()
+
+    @derived_object
+    class PooledBuilder(PyBuilder):
+        def __init__(self) -> None:
+            self.pool = PopenPoolExecutor(max_workers=1, timeout=timeout_s, maximum_process_uses=uses_per_process,
+                                          stdout=log, stderr=log)
+
+        def build(self, build_inputs: list[Any]) -> list[Any]:
+            results = []
+            jobs = [(item.mod, item.target) for item in build_inputs]
+            for outcome in self.pool.map_with_error_catching(lambda job: build(*job), jobs):
+                if outcome.status == StatusKind.COMPLETE:
+                    results.append(BuilderResult(outcome.value, None))
+                elif outcome.status == StatusKind.TIMEOUT:
+                    results.append(BuilderResult(None, f"build timed out after {timeout_s} s"))
+                else:
+                    results.append(BuilderResult(None, f"build failed: {outcome.value}"))
+            return results
+
+        def shutdown(self) -> None:
+            self.pool.shutdown()
+
+    return PooledBuilder()
 
 
 @contextlib.contextmanager
@@ -99,17 +142,17 @@ def _meta_schedule_logs_in(log_file: Path) -> Iterator[Callable[[str], logging.L
     root = logging.getLogger(_MS_LOGGER)
     handler = logging.FileHandler(log_file, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s [%(levelname)s] %(message)s"))
-    saved = (root.level, root.propagate)
-    root.addHandler(handler)
+    saved = (root.level, root.propagate, list(root.handlers))  # e.g. a console handler TVM set up
+    root.handlers = [handler]
     root.setLevel(logging.DEBUG)
     root.propagate = False
     try:
         yield lambda name: logging.getLogger(f"{_MS_LOGGER}.edgetune.{name}")
     finally:
-        root.removeHandler(handler)
         handler.close()
         root.setLevel(saved[0])
         root.propagate = saved[1]
+        root.handlers = saved[2]
 
 
 def _progress_callback(total: int, progress: Callable[[str], None]) -> Any:
@@ -158,7 +201,8 @@ def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progres
     population = min(high, max(low, _POPULATION_PER_TRIAL * per_iter))
     log_dir.mkdir(parents=True, exist_ok=True)
     callback = _progress_callback(trials, progress)
-    with _meta_schedule_logs_in(log_dir / "meta_schedule.log") as task_logger:
+    with _meta_schedule_logs_in(log_dir / "meta_schedule.log") as task_logger, \
+            open(log_dir / "workers.log", "ab") as worker_log:
         contexts = [
             ms.TuneContext(
                 mod=task.dispatched[0], target=task.target, space_generator="post-order-apply",
@@ -168,13 +212,16 @@ def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progres
             ).clone()
             for i, task in enumerate(pending)
         ]
-        ms.tune_tasks(
-            tasks=contexts, task_weights=[float(task.weight) for task in pending], work_dir=str(log_dir),
-            max_trials_global=trials, max_trials_per_task=per_task,
-            num_trials_per_iter=per_iter,
-            builder=ms.builder.LocalBuilder(max_workers=1, f_build=_build_without_gpu_intrinsics()),
-            database=database, measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
-        )
+        builder = _pooled_builder(worker_log)
+        try:
+            ms.tune_tasks(
+                tasks=contexts, task_weights=[float(task.weight) for task in pending], work_dir=str(log_dir),
+                max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
+                builder=builder, database=database,
+                measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
+            )
+        finally:
+            builder.shutdown()
     return int(callback.measured)
 
 
@@ -240,10 +287,11 @@ class TvmTunedLowering(Lowering):
             with tvm_target, database, tvm.transform.PassContext(opt_level=3):
                 tuned = relax.transform.MetaScheduleApplyDatabase()(fused)
             executable = tvm.compile(tuned, target=tvm_target)
-        except (ConfigError, RunnerError):
+        except EdgetuneError:
             raise
         except Exception as exc:
-            raise RunnerError(f"TVM tuning or build failed: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise RunnerError(f"TVM tuning or build failed: {reason} (logs in {log_dir})") from None
         out = Path(workdir) / f"{model.name}.tvm-tuned.so"
         executable.export_library(str(out))
         details: dict[str, Any] = {

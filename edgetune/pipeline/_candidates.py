@@ -52,6 +52,9 @@ BASE_PLANS: tuple[_Base, ...] = (
     _Base("litert", "fp32", ("tflite",)),
     _Base("litert", "fp16", ("tflite-fp16",)),
     _Base("litert", "int8", ("tflite-int8",)),
+    # simulated devices: Vela quantizes a PyTorch model through tflite-int8 itself (or takes an int8 .tflite)
+    _Base("vela", "int8", ("vela",)),
+    _Base("scalesim", "int8", ("onnx", "ort-int8-static", "scalesim")),
 )
 PLANS = BASE_PLANS  # kept for callers that list what exists
 

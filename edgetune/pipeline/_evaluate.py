@@ -17,6 +17,7 @@ from edgetune.bench import (
     current_rss_mb,
     environment,
     fingerprint_hash,
+    latency_stats,
     measure_interleaved,
     peak_rss_mb,
     random_inputs,
@@ -140,6 +141,8 @@ def evaluate_candidates(
     context: Optional[LoweringContext] = None,
     quality: Optional[QualityData] = None,
     max_accuracy_drop: float = 1.0,
+    repeat_sessions: int = 1,
+    labels: Optional[dict[str, Any]] = None,
 ) -> Evaluation:
     """Build, check and time every plan; a candidate's failure never stops the others.
 
@@ -191,17 +194,36 @@ def evaluate_candidates(
             result.status, result.reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
         say(f"{plan.name}: {result.status}{' - ' + result.reason if result.reason else ''}")
     env = environment(target, threads, versions)
-    timings: dict[str, Timing] = {}
-    if sessions:
-        say(f"timing {len(sessions)} candidate(s) interleaved, up to {config.budget_s:g} s each")
+    by_name = {r.name: r for r in results}
+    for result in results:  # candidates that never reached timing are stored once, now
+        if store is not None and result.status not in ("skipped",) and result.name not in sessions:
+            result.measurement_id = store.append(_record(run_id, model, target, threads, result, env, labels, None))
+    interrupted = False
+    pooled: dict[str, list[float]] = {name: [] for name in sessions}
+    for index in range(repeat_sessions if sessions else 0):
+        if index > 0:  # a fresh load per session: load-to-load variation is part of the noise a gate must see
+            for name in list(sessions):
+                sessions[name].close()
+                sessions[name] = get_runner(by_name[name].plan.runtime).load(by_name[name].artifact.path, threads)  # type: ignore[union-attr]
+        say(f"timing {len(sessions)} candidate(s) interleaved, up to {config.budget_s:g} s each"
+            + (f" (session {index + 1}/{repeat_sessions})" if repeat_sessions > 1 else ""))
         timings = measure_interleaved(sessions, {n: feeds[0] for n in sessions}, config)
-    interrupted = any(t.interrupted for t in timings.values())
-    for result in results:
-        result.timing = timings.get(result.name)
-        if interrupted and result.name in sessions:
-            result.status, result.reason = "interrupted", "timing was interrupted (Ctrl-C); samples so far are kept"
-        if store is not None and result.status != "skipped":
-            result.measurement_id = store.append(_record(run_id, model, target, threads, result, env))
+        interrupted = any(t.interrupted for t in timings.values())
+        for name, timing in timings.items():
+            result = by_name[name]
+            pooled[name].extend(timing.samples_ms)
+            result.timing = timing if index == 0 else _pool(result.timing, timing, pooled[name])
+            if interrupted:
+                result.status, result.reason = "interrupted", "timing was interrupted (Ctrl-C); samples so far are kept"
+            if store is not None:
+                session_index = index if repeat_sessions > 1 else None
+                single = CandidateResult(result.plan, result.status, result.reason, result.artifact, result.artifact_hash,
+                                         timing, result.fidelity, result.accuracy, result.load_ms, result.peak_rss_mb,
+                                         result.rss_delta_mb)
+                result.measurement_id = store.append(
+                    _record(run_id, model, target, threads, single, env, labels, session_index))
+        if interrupted:
+            break
     for session in sessions.values():
         session.close()
     if interrupted:
@@ -210,8 +232,15 @@ def evaluate_candidates(
                       store.location if store else None, interrupted, versions)
 
 
+def _pool(first: Optional[Timing], latest: Timing, samples: list[float]) -> Timing:
+    """Statistics over every session's samples (what a table shows after several sessions)."""
+    stats = latency_stats(samples)
+    return Timing(stats, tuple(samples), stats.ci_rel <= 0.01, latest.wall_s + (first.wall_s if first else 0.0),
+                  latest.interrupted, latest.runs_per_sample)
+
+
 def _record(run_id: str, model: LoadedModel, target: Target, threads: int, result: CandidateResult,
-            env: dict[str, Any]) -> MeasurementRecord:
+            env: dict[str, Any], labels: Optional[dict[str, Any]], session_index: Optional[int]) -> MeasurementRecord:
     fingerprint = {**env, "artifact_sha256": result.artifact_hash}
     timing = result.timing
     return MeasurementRecord(
@@ -238,4 +267,8 @@ def _record(run_id: str, model: LoadedModel, target: Target, threads: int, resul
         build_s=result.artifact.build_s if result.artifact else None,
         samples_ms=timing.samples_ms if timing else (),
         runs_per_sample=timing.runs_per_sample if timing else 1,
+        suite=(labels or {}).get("suite"),
+        entry=(labels or {}).get("entry"),
+        session_index=session_index,
+        accuracy=result.accuracy,
     )

@@ -68,12 +68,19 @@ def benchmark(
     progress: Optional[Progress] = None,
     precisions: Sequence[str] = ("fp32",),
     options: Optional[CompileOptions] = None,
+    sessions: int = 1,
+    run_id: Optional[str] = None,
+    labels: Optional[dict[str, Any]] = None,
 ) -> Evaluation:
     """Measure a model on a target with each (or the given) runtime and store every measurement.
 
     By default the model is measured as given (fp32 candidates); ``precisions`` adds others,
-    built with ``options`` (calibration data etc.) as in compile_model.
+    built with ``options`` (calibration data etc.) as in compile_model. ``sessions`` > 1 loads
+    each artifact that many times and stores one row per session (what the regression gate
+    needs to see load-to-load noise); ``labels`` (suite, entry) are stored with every row.
     """
+    if sessions < 1:
+        raise ConfigError(f"sessions must be at least 1, got {sessions}")
     options = options or CompileOptions()
     resolved = _resolve_target(target, targets_dir)
     plans = [p for p in plans_for(resolved, runtimes, options) if p.precision in precisions]
@@ -93,8 +100,9 @@ def benchmark(
         with ResultsStore(results_path) as store:
             evaluation = evaluate_candidates(
                 loaded, resolved, plans, Path(tmp), _threads(resolved, threads),
-                new_run_id(git_commit()), config, tolerance, store, progress, context,
+                run_id or new_run_id(git_commit()), config, tolerance, store, progress, context,
                 quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
+                repeat_sessions=sessions, labels=labels,
             )
         evaluation.warnings.extend(data.warnings)
         evaluation.data.update(data.describe())

@@ -8,8 +8,9 @@ from edgetune.runners._litert import LiteRtRunner
 from edgetune.runners._openvino import OpenVinoRunner
 from edgetune.runners._ort import OrtRunner
 from edgetune.runners._tvm import TvmRunner
+from edgetune.runners._vela import VelaRunner
 
-runner_registry: dict[str, type[Runner]] = {cls.name: cls for cls in (OrtRunner, TvmRunner, LiteRtRunner, OpenVinoRunner)}
+runner_registry: dict[str, type[Runner]] = {cls.name: cls for cls in (OrtRunner, TvmRunner, LiteRtRunner, OpenVinoRunner, VelaRunner)}
 
 
 def get_runner(name: str) -> Runner:

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Optional, Sequence
 import yaml
 from pydantic import ValidationError
 
+from edgetune._validation import describe_validation_error
 from edgetune.errors import TargetError, UnknownTargetError
 from edgetune.targets._host import detect_host
 from edgetune.targets._schema import Target
@@ -34,39 +35,6 @@ def _search_dirs(extra: Sequence[os.PathLike[str] | str] = ()) -> list[Path]:
     return dirs
 
 
-def _key_path(raw: Any, loc: tuple[Any, ...]) -> tuple[str, ...]:
-    """The part of a pydantic error location that names keys the user wrote (drops union tags)."""
-    keys: list[str] = []
-    node = raw
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        elif not keys or isinstance(node, dict):
-            keys.append(str(part))  # a missing or unknown key: still name it
-            break
-        else:
-            break
-        keys.append(str(part))
-    return tuple(keys)
-
-
-def _describe_error(path: Path, raw: Any, exc: ValidationError) -> str:
-    errors = exc.errors()
-    first = _key_path(raw, tuple(errors[0]["loc"]))
-    same = [e for e in errors if _key_path(raw, tuple(e["loc"])) == first]
-    key = ".".join(first) or "(top level)"
-    others = len({_key_path(raw, tuple(e["loc"])) for e in errors}) - 1
-    extra = f" (and {others} more problem(s))" if others else ""
-    if same[0]["type"] == "extra_forbidden":
-        return f"{path}: unknown key '{key}'; remove it or check its spelling{extra}"
-    if same[0]["type"] == "missing":
-        return f"{path}: missing required key '{key}'{extra}"
-    reasons = " or ".join(dict.fromkeys(e["msg"] for e in same))
-    return f"{path}: key '{key}': {reasons} (got {same[0].get('input')!r}){extra}"
-
-
 def parse_target_file(path: Path) -> Target:
     """Parse and validate one target YAML file; errors name the file and the key."""
     try:
@@ -86,7 +54,7 @@ def parse_target_file(path: Path) -> Target:
     try:
         target = Target.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
-        raise TargetError(_describe_error(path, raw, exc)) from exc
+        raise TargetError(describe_validation_error(path, raw, exc)) from exc
     return _resolve_auto(target)
 
 

@@ -23,7 +23,7 @@ def runnability(target: Target) -> Runnability:
         key = target.rpc_key or target.name
         return Runnability(False, f"remote board (RPC key '{key}'); this edgetune cannot reach RPC boards yet")
     if target.transport == "sim":
-        return Runnability(False, "simulated device; its simulator backend is not part of this edgetune yet")
+        return _simulator_runnability(target)
     if target.kind == "gpu":
         return Runnability(False, "GPU targets are compile-only in this edgetune")
     host = detect_host()
@@ -35,6 +35,19 @@ def runnability(target: Target) -> Runnability:
     if not usable:
         return Runnability(False, f"none of its runtimes ({', '.join(target.runtimes)}) is installed here")
     return Runnability(True, f"local; runtimes: {', '.join(usable)}")
+
+
+def _simulator_runnability(target: Target) -> Runnability:
+    """A simulated device runs wherever one of its simulator runners is installed."""
+    from edgetune.runners import runner_registry
+
+    known = [runner_registry[r] for r in target.runtimes if r in runner_registry]
+    usable = [r.name for r in known if r.availability().ok]
+    if usable:
+        return Runnability(True, f"simulated with {', '.join(usable)}")
+    if not known:
+        return Runnability(False, f"simulated device; no simulator among its runtimes ({', '.join(target.runtimes)}) is part of this edgetune")
+    return Runnability(False, f"simulated device; {'; '.join(r.availability().reason for r in known)}")
 
 
 def require_runnable(target: Target) -> None:

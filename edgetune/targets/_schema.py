@@ -46,6 +46,29 @@ class GpuSpec(_Strict):
     memory_mb: Optional[int] = Field(default=None, gt=0)
 
 
+class EnergySpec(_Strict):
+    """Energy per operation and per byte moved, for simulated energy estimates; ``source`` cites the figures."""
+
+    mac_pj: float = Field(gt=0)
+    sram_pj_per_byte: float = Field(gt=0)
+    dram_pj_per_byte: float = Field(gt=0)
+    source: str = Field(min_length=1)
+
+
+class SystolicSpec(_Strict):
+    """A systolic MAC array (SCALE-Sim's architecture presets); one byte per word (int8)."""
+
+    array_rows: int = Field(gt=0, le=1024)
+    array_cols: int = Field(gt=0, le=1024)
+    dataflow: Literal["ws", "os", "is"] = "ws"
+    ifmap_sram_kb: int = Field(gt=0)
+    filter_sram_kb: int = Field(gt=0)
+    ofmap_sram_kb: int = Field(gt=0)
+    # None: SCALE-Sim reports the DRAM bandwidth the array needs (its CALC mode)
+    dram_words_per_cycle: Optional[int] = Field(default=None, gt=0)
+    energy: Optional[EnergySpec] = None
+
+
 class NpuSpec(_Strict):
     """A neural processing unit (Ethos-U, systolic arrays, ...)."""
 
@@ -55,6 +78,20 @@ class NpuSpec(_Strict):
     clock_mhz: Optional[float] = Field(default=None, gt=0)
     system_config: Optional[str] = None
     memory_mode: Optional[str] = None
+    systolic: Optional[SystolicSpec] = None  # family: systolic
+
+
+class OverlaySpec(_Strict):
+    """The DSP-array overlay on an FPGA: sized from the part's budgets unless fixed here."""
+
+    macs_per_dsp: int = Field(default=1, ge=1, le=4)  # int8 MACs one DSP slice does per cycle
+    dsp_fraction: float = Field(default=0.9, gt=0, le=1)  # share of DSPs the array may take
+    bram_fraction: float = Field(default=0.8, gt=0, le=1)  # share of BRAM for the three buffers
+    dataflow: Literal["ws", "os", "is"] = "ws"
+    array_rows: Optional[int] = Field(default=None, gt=0, le=1024)  # a fixed design, checked against the part
+    array_cols: Optional[int] = Field(default=None, gt=0, le=1024)
+    sram_kb: Optional[int] = Field(default=None, gt=0)  # total on-chip buffers of a fixed design
+    energy: Optional[EnergySpec] = None
 
 
 class FpgaSpec(_Strict):
@@ -65,6 +102,7 @@ class FpgaSpec(_Strict):
     bram_kb: int = Field(gt=0)
     luts: Optional[int] = Field(default=None, gt=0)
     clock_mhz: float = Field(gt=0)
+    overlay: OverlaySpec = OverlaySpec()
 
 
 class Target(_Strict):

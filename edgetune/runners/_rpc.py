@@ -1,0 +1,211 @@
+"""TVM artifacts measured on a board through the RPC tracker.
+
+The session asks the tracker for a board of the target's key, uploads the artifact, loads it
+into the Relax VM over the RPC session and times it with TVM's time_evaluator on the board
+(warm-up call discarded, per-repeat means), so the network round trip is not in the numbers.
+A board that disconnects or times out mid-run is dropped and the work goes to another board
+of the same key, at most ``retries`` times; every fault is kept in ``faults``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, TypeVar
+
+import numpy as np
+
+from edgetune.errors import ConfigError, RemoteError, RunnerError
+from edgetune.farm import HOW_TO_CONFIGURE, Board, TrackerAddress, request_board, resolve_tracker
+from edgetune.runners._base import Runner, Session
+from edgetune.targets import Target
+
+REMOTE_RUNTIMES = ("tvm",)
+DEFAULT_RETRIES = 2
+DEFAULT_WAIT_S = 120.0  # for a busy board of the key to become free
+DEFAULT_SESSION_TIMEOUT_S = 900.0  # the board ends a session running longer (a hung run)
+MIN_REPEAT_MS = 1  # time_evaluator groups calls so that one sample lasts at least this long
+_AFFINITY_BIG = 1  # TVM thread pool mode, as in runners/_tvm.py
+# Messages of a dropped or expired RPC session (as opposed to an error in the artifact itself).
+_FAULT_MARKERS = (
+    "kShutdown", "RPCSessionTimeoutError", "session has expired", "Connection reset", "Connection refused",
+    "Broken pipe", "connection", "Socket", "socket", "closed", "RPCServerLoop",
+)
+T = TypeVar("T")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
+
+
+def _is_board_fault(exc: BaseException) -> bool:
+    if isinstance(exc, (OSError, EOFError)):
+        return True
+    text = str(exc)
+    return any(marker in text for marker in _FAULT_MARKERS)
+
+
+class RemoteTvmSession(Session):
+    """A Relax VM on a board; ``device_timed`` returns the board's own timings."""
+
+    def __init__(self, artifact: Path, threads: int, tracker: TrackerAddress, key: str, device: str = "cpu",
+                 retries: int = DEFAULT_RETRIES, wait_s: float = DEFAULT_WAIT_S,
+                 session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,
+                 notify: Optional[Callable[[str], None]] = None) -> None:
+        if retries < 0:
+            raise ConfigError(f"RPC retries must be >= 0, got {retries}")
+        self._artifact = artifact
+        self._threads = threads
+        self._tracker = tracker
+        self._key = key
+        self._device_kind = device
+        self._retries = retries
+        self._wait_s = wait_s
+        self._session_timeout_s = session_timeout_s
+        self._notify = notify or (lambda _msg: None)
+        self._board: Optional[Board] = None
+        self._vm: Any = None
+        self._device: Any = None
+        self._args: list[Any] = []
+        self._feeds: Optional[dict[str, np.ndarray]] = None
+        self._outputs: list[np.ndarray] = []
+        self.faults: list[str] = []
+        self.boards_used: list[str] = []
+        self._call("loading the artifact", lambda: None)
+
+    @property
+    def board(self) -> Optional[str]:
+        """host:port of the board this session runs on now (None between boards)."""
+        return self._board.address if self._board else None
+
+    def _connect(self) -> None:
+        from tvm import relax
+
+        board = request_board(self._tracker, self._key, self._wait_s, self._session_timeout_s)
+        self._board = board
+        self.boards_used.append(board.address)
+        remote = board.session
+        remote.upload(str(self._artifact))
+        module = remote.load_module(self._artifact.name)
+        self._device = remote.cuda(0) if self._device_kind == "cuda" else remote.cpu(0)
+        remote.get_function("runtime.config_threadpool")(_AFFINITY_BIG, self._threads)
+        self._vm = relax.VirtualMachine(module, self._device)
+        if self._feeds is not None:
+            self._bind()
+
+    def _bind(self) -> None:
+        import tvm
+
+        assert self._feeds is not None
+        self._args = [tvm.runtime.tensor(np.ascontiguousarray(v), self._device) for v in self._feeds.values()]
+        self._vm.set_input("main", *self._args)
+
+    def _drop(self) -> None:
+        # Dropping every handle closes the RPC connection; the board's server then frees itself.
+        self._args, self._vm, self._device, self._board = [], None, None, None
+
+    def _call(self, what: str, work: Callable[[], T]) -> T:
+        attempts = self._retries + 1
+        fault = ""
+        for attempt in range(1, attempts + 1):
+            address = "?"
+            try:
+                if self._board is None:
+                    self._connect()
+                address = self.board or "?"
+                return work()
+            except RemoteError as exc:  # no tracker, no board of this key, or none free: another try cannot help
+                self._drop()
+                if fault:
+                    raise RemoteError(f"{fault}; no other board to retry on: {exc}") from None
+                raise
+            except Exception as exc:
+                address = self.board or address
+                self._drop()
+                if not _is_board_fault(exc):
+                    raise RunnerError(f"board {address} (key '{self._key}'): {what} failed: {_first_line(exc)}") from None
+                fault = f"board {address} (key '{self._key}') failed while {what}: {_first_line(exc)}"
+                self.faults.append(fault)
+                if attempt == attempts:
+                    raise RemoteError(f"{fault}; gave up after {attempts} attempt(s)") from None
+                self._notify(f"{fault}; retrying on another board of '{self._key}' ({attempt}/{self._retries})")
+        raise AssertionError("unreachable")
+
+    def set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
+        self._feeds = {name: np.ascontiguousarray(value) for name, value in feeds.items()}
+        self._call("copying inputs", self._bind)
+
+    def invoke(self) -> None:
+        def run() -> list[np.ndarray]:
+            result = self._vm["main"](*self._args)
+            items = [result] if hasattr(result, "numpy") else list(result)
+            return [np.asarray(item.numpy()) for item in items]
+
+        self._outputs = self._call("running", run)
+
+    def outputs(self) -> list[np.ndarray]:
+        return self._outputs
+
+    def device_timed(self, count: int) -> Optional[list[float]]:
+        if count <= 0:
+            return []
+
+        def timed() -> list[float]:
+            evaluator = self._vm.time_evaluator("invoke_stateful", self._device, number=1, repeat=count,
+                                                min_repeat_ms=MIN_REPEAT_MS)
+            return [seconds * 1e3 for seconds in evaluator("main").results]
+
+        return self._call("timing", timed)
+
+    def close(self) -> None:
+        self._drop()
+
+
+class RemoteTvmRunner(Runner):
+    """Runs exported Relax executables (.so, built for the board) on boards of one RPC key."""
+
+    name = "tvm-rpc"
+    artifact_format = "tvm-lib"
+    modules = ("tvm", "tornado")
+    extra = "tvm"
+
+    def __init__(self, tracker: TrackerAddress, key: str, device: str = "cpu", retries: int = DEFAULT_RETRIES,
+                 wait_s: float = DEFAULT_WAIT_S, session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,
+                 notify: Optional[Callable[[str], None]] = None) -> None:
+        self.tracker = tracker
+        self.key = key
+        self.device = device
+        self.retries = retries
+        self.wait_s = wait_s
+        self.session_timeout_s = session_timeout_s
+        self.notify = notify
+
+    def load(self, artifact: Path, threads: int) -> RemoteTvmSession:
+        return RemoteTvmSession(artifact, threads, self.tracker, self.key, self.device, self.retries, self.wait_s,
+                                self.session_timeout_s, self.notify)
+
+    def versions(self) -> dict[str, str]:
+        import tvm
+
+        return {"tvm": tvm.__version__, "rpc_key": self.key}
+
+
+def remote_unsupported(runtime: str) -> Optional[str]:
+    """Why ``runtime`` cannot run on an RPC board yet, or None when it can."""
+    if runtime in REMOTE_RUNTIMES:
+        return None
+    return f"runtime {runtime} on RPC boards is not supported yet (remote runtimes: {', '.join(REMOTE_RUNTIMES)})"
+
+
+def remote_runner(runtime: str, target: Target, rpc_tracker: Optional[str] = None,
+                  notify: Optional[Callable[[str], None]] = None) -> RemoteTvmRunner:
+    """The runner for ``runtime`` on the boards of rpc ``target`` behind the configured tracker."""
+    reason = remote_unsupported(runtime)
+    if reason:
+        raise ConfigError(reason)
+    tracker = resolve_tracker(rpc_tracker)
+    if tracker is None:
+        raise ConfigError(f"target '{target.name}' is reached over RPC; {HOW_TO_CONFIGURE}")
+    device = "cuda" if target.kind == "gpu" and target.gpu is not None else "cpu"
+    return RemoteTvmRunner(tracker, target.rpc_key or target.name, device, notify=notify)
