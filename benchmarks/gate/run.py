@@ -31,27 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edgetune.bench import BenchConfig, compare, measure, random_inputs  # noqa: E402
 from edgetune.models import load_model  # noqa: E402
-from edgetune.runners import Session, get_runner  # noqa: E402
+from edgetune.bench._inject import SlowedSession  # noqa: E402
+from edgetune.runners import get_runner  # noqa: E402
 from edgetune.targets import detect_host  # noqa: E402
-
-
-class SlowedSession(Session):
-    """The real session plus a busy wait after every inference."""
-
-    def __init__(self, inner: Session, extra_ms: float) -> None:
-        self.inner, self.extra_ms = inner, extra_ms
-
-    def set_inputs(self, feeds):  # type: ignore[no-untyped-def]
-        self.inner.set_inputs(feeds)
-
-    def invoke(self) -> None:
-        self.inner.invoke()
-        end = time.perf_counter() + self.extra_ms / 1e3
-        while time.perf_counter() < end:
-            pass
-
-    def outputs(self):  # type: ignore[no-untyped-def]
-        return self.inner.outputs()
 
 
 def one_run(path: Path, feeds, sessions: int, config: BenchConfig, threads: int, extra_ms: float, run: str) -> list[dict]:

@@ -75,6 +75,20 @@ class LoweringContext:
             raise ConfigError(f"{who} needs calibration data; pass --calib (an .npz, an image folder or 'digits')")
         return self.calibration
 
+    def calibration_samples(self, who: str, model: LoadedModel, default: int = 128) -> tuple[CalibrationData, Any]:
+        """The calibration data (checked against the model's input) and its first ``calib_samples`` rows."""
+        from edgetune.data import check_matches_input
+
+        calibration = self.require_calibration(who)
+        check_matches_input(Dataset(calibration.source, calibration.x, None), model.inputs[0].shape, "calibration")
+        return calibration, calibration.x[: int(self.option("calib_samples", default))]
+
+    @staticmethod
+    def calibration_details(calibration: CalibrationData, samples: Any) -> dict[str, Any]:
+        """What every calibrated artifact records about its calibration (random data is flagged)."""
+        return {"calibration_samples": int(len(samples)), "calibration_source": calibration.source,
+                "calibration_random": calibration.is_random}
+
 
 class Lowering(ABC):
     """One transformation with a declared input and output format."""

@@ -10,7 +10,6 @@ from typing import Any, Optional
 import numpy as np
 
 from edgetune._quiet import quiet_fds
-from edgetune.data import Dataset, check_matches_input
 from edgetune.errors import ConfigError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
@@ -59,12 +58,10 @@ class OrtStaticInt8Lowering(Lowering):
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-        calibration = context.require_calibration(self.name)
-        check_matches_input(Dataset(calibration.source, calibration.x, None), model.inputs[0].shape, "calibration")
+        calibration, samples = context.calibration_samples(self.name, model, DEFAULT_CALIB_SAMPLES)
         method = str(context.option("calib_method", "minmax"))
         if method not in CALIBRATION_METHODS:
             raise ConfigError(f"unknown calibration method '{method}'; valid: {', '.join(CALIBRATION_METHODS)}")
-        samples = calibration.x[: int(context.option("calib_samples", DEFAULT_CALIB_SAMPLES))]
         start = time.perf_counter()
         source = _preprocess(model.onnx_path, workdir)  # type: ignore[arg-type]
         out = workdir / f"{model.name}.int8-static-{method}.onnx"
@@ -84,9 +81,7 @@ class OrtStaticInt8Lowering(Lowering):
         return Artifact(out, "onnx", time.perf_counter() - start, {
             "quantization": "static int8 QDQ, per-channel weights (U8S8)",
             "calibration_method": method,
-            "calibration_samples": int(len(samples)),
-            "calibration_source": calibration.source,
-            "calibration_random": calibration.is_random,
+            **context.calibration_details(calibration, samples),
         })
 
 

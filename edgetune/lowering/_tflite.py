@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from edgetune._quiet import quiet_fds
-from edgetune.data import Dataset, check_matches_input
 from edgetune.errors import ModelError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
@@ -72,9 +71,7 @@ class TfliteInt8Lowering(Lowering):
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         if model.torch_module is None:
             raise ModelError(f"model '{model.name}' has no PyTorch form to quantize with PT2E")
-        calibration = context.require_calibration(self.name)
-        check_matches_input(Dataset(calibration.source, calibration.x, None), model.inputs[0].shape, "calibration")
-        samples = calibration.x[: int(context.option("calib_samples", 128))]
+        calibration, samples = context.calibration_samples(self.name, model)
         start = time.perf_counter()
         out = workdir / f"{model.name}.int8.tflite"
         try:
@@ -98,9 +95,7 @@ class TfliteInt8Lowering(Lowering):
             raise RunnerError(f"PT2E int8 -> TFLite conversion failed: {str(exc).splitlines()[0][:300]}") from None
         return Artifact(out, "tflite", time.perf_counter() - start, {
             "quantization": "PT2E static int8, symmetric per-channel weights",
-            "calibration_samples": int(len(samples)),
-            "calibration_source": calibration.source,
-            "calibration_random": calibration.is_random,
+            **context.calibration_details(calibration, samples),
         })
 
 

@@ -20,7 +20,8 @@ from edgetune.bench import (
     ratio_interval,
 )
 from edgetune.errors import ConfigError
-from edgetune.runners import Session, get_runner
+from edgetune.bench._inject import SlowedSession
+from edgetune.runners import get_runner
 
 ENV = {"cpu_model": "X", "arch": "x86_64", "threads": 2, "libraries": {"onnxruntime": "1"}, "governor": "g",
        "python": "3.11", "numpy": "2", "target": "host-cpu"}
@@ -79,27 +80,6 @@ def test_baseline_file_round_trip(tmp_path: Path) -> None:
         load_side(str(tmp_path / "bad.json"), store=None)
 
 
-class SlowerSession(Session):
-    """A deliberately slower artifact: the real session plus a busy wait of ``extra`` x its median."""
-
-    def __init__(self, inner: Session, extra_ms: float) -> None:
-        self.inner, self.extra_ms = inner, extra_ms
-
-    def set_inputs(self, feeds):  # type: ignore[no-untyped-def]
-        self.inner.set_inputs(feeds)
-
-    def invoke(self) -> None:
-        import time
-
-        self.inner.invoke()
-        end = time.perf_counter() + self.extra_ms / 1e3
-        while time.perf_counter() < end:
-            pass
-
-    def outputs(self):  # type: ignore[no-untyped-def]
-        return self.inner.outputs()
-
-
 def test_gate_catches_an_injected_slowdown(tiny_onnx: Path) -> None:
     config = BenchConfig(warmup_runs=5, warmup_s=0.05, min_repeats=50, budget_s=0.5)
     feeds = {"input": np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)}
@@ -110,7 +90,7 @@ def test_gate_catches_an_injected_slowdown(tiny_onnx: Path) -> None:
         for index in range(3):
             with runner.load(tiny_onnx, threads=1) as session:
                 median = measure(session, feeds, config).stats.median_ms
-                timed = measure(SlowerSession(session, median * 0.5) if slow else session, feeds, config)
+                timed = measure(SlowedSession(session, median * 0.5) if slow else session, feeds, config)
             rows.append({"run_id": "slow" if slow else "base", "entry": "tiny", "model_name": "tiny",
                          "candidate": "onnxruntime-fp32", "status": "ok", "fingerprint": ENV,
                          "samples_ms": list(timed.samples_ms), "session_index": index})
