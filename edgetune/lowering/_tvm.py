@@ -1,13 +1,19 @@
-"""Build an ONNX model with Apache TVM Relax for an LLVM CPU target into a shared library."""
+"""Build an ONNX model with Apache TVM Relax for an LLVM CPU target into a shared library.
+
+Boards of another architecture (e.g. aarch64) get the target's triple and -mcpu and are linked
+with the cross toolchain; NVIDIA GPU targets get TVM's CUDA target with the CPU as host.
+"""
 
 from __future__ import annotations
 
+import platform
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from edgetune.errors import RunnerError, UnsupportedOperatorError
+from edgetune.errors import MissingDependencyError, RunnerError, UnsupportedOperatorError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
@@ -27,6 +33,45 @@ def llvm_target(target: Target) -> Any:
     if target.cpu.llvm_mtriple != "auto":
         spec["mtriple"] = target.cpu.llvm_mtriple
     return tvm.target.Target(spec)
+
+
+def tvm_target(target: Target) -> Any:
+    """What TVM builds for: CUDA (the GPU's arch) hosted by the CPU for an NVIDIA GPU target, else the CPU."""
+    import tvm
+
+    host = llvm_target(target)
+    if target.kind == "gpu" and target.gpu is not None and target.gpu.vendor == "nvidia":
+        return tvm.target.Target({"kind": "cuda", "arch": target.gpu.arch}, host=host)
+    return host
+
+
+def cross_compiler(target: Target) -> Any:
+    """TVM's fcompile linking for ``target``'s triple when it is another architecture, else None."""
+    triple = target.cpu.llvm_mtriple
+    if triple == "auto":
+        return None
+    machine = platform.machine().lower().replace("arm64", "aarch64").replace("amd64", "x86_64")
+    if triple.split("-")[0] == machine:
+        return None
+    compiler = f"{triple}-g++"
+    if shutil.which(compiler) is None:
+        raise MissingDependencyError(
+            f"cross-compiling for {triple} (target '{target.name}') needs {compiler}: on Debian/Ubuntu "
+            f"apt-get install g++-{triple} (bash tools/setup-system.sh as root installs it)"
+        )
+    from tvm.support import cc
+
+    return cc.cross_compiler(compiler)
+
+
+def export_library(executable: Any, out: Path, target: Target) -> dict[str, str]:
+    """Write ``executable`` as a shared library loadable on ``target``; returns details for the Artifact."""
+    fcompile = cross_compiler(target)
+    if fcompile is None:
+        executable.export_library(str(out))
+        return {}
+    executable.export_library(str(out), fcompile=fcompile)
+    return {"cross_compiler": f"{target.cpu.llvm_mtriple}-g++"}
 
 
 def import_onnx(model: LoadedModel) -> Any:
@@ -63,12 +108,12 @@ class TvmLowering(Lowering):
 
         start = time.perf_counter()
         mod = import_onnx(model)
-        tvm_target = llvm_target(target)
+        build_target = tvm_target(target)
         try:
             with tvm.transform.PassContext(opt_level=3):
-                executable = tvm.compile(mod, target=tvm_target)
+                executable = tvm.compile(mod, target=build_target)
         except Exception as exc:
             raise RunnerError(f"TVM build failed: {str(exc).splitlines()[0][:300]}") from None
         out = workdir / f"{model.name}.tvm.so"
-        executable.export_library(str(out))
-        return Artifact(out, "tvm-lib", time.perf_counter() - start, {"tvm_target": str(tvm_target)})
+        details = export_library(executable, out, target)
+        return Artifact(out, "tvm-lib", time.perf_counter() - start, {"tvm_target": str(build_target), **details})

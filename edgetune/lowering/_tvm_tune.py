@@ -38,9 +38,9 @@ class TuningOutcome:
     """What one tuning run did, for Artifact.details."""
 
     tasks_total: int
-    tasks_tuned: int
-    tasks_reused: int
-    tasks_without_record: int
+    tasks_tuned: int  # had no record and got one now
+    tasks_reused: int  # had a record already: not tuned again
+    tasks_without_record: int  # compiled with TVM's default schedule
     trials_measured: int
     tuning_s: float
 
@@ -255,9 +255,10 @@ def tune_with_records(fused: Any, tvm_target: Any, db_dir: Path, trials: int, lo
             progress(f"tvm-tuned: tuning {len(pending)} tasks with {trials} trials (logs in {log_dir})")
             measured = _tune(pending, database, trials, log_dir, progress)
         tuning_s = time.perf_counter() - start
-        missing = sum(1 for task in tasks if not _has_record(database, task, tvm_target))
-    tuned = len(pending) if trials > 0 else 0
-    return database, TuningOutcome(len(tasks), tuned, len(tasks) - len(pending), missing, measured, tuning_s)
+        # a task can stay without a record: fewer trials than tasks, or every candidate failed
+        missing = sum(1 for task in pending if not _has_record(database, task, tvm_target))
+    reused = len(tasks) - len(pending)
+    return database, TuningOutcome(len(tasks), len(pending) - missing, reused, missing, measured, tuning_s)
 
 
 class TvmTunedLowering(Lowering):

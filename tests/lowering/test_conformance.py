@@ -32,7 +32,7 @@ def conformance_context() -> LoweringContext:
     digits = load_dataset("digits")
     small = type(digits)("digits-small", digits.x[:200], digits.y[:200] % 3)
     return LoweringContext(calibration=CalibrationData(digits.x[:32], "digits"), train=small, eval=small,
-                           options={"train_epochs": 1})
+                           options={"train_epochs": 1, "tune_trials": 8})
 
 
 @pytest.mark.parametrize("name", LOWERINGS)
