@@ -20,6 +20,7 @@ def isolated_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EDGETUNE_RESULTS", str(path))
     monkeypatch.delenv("EDGETUNE_TARGETS_DIR", raising=False)
     monkeypatch.setenv("EDGETUNE_PROFILES", str(tmp_path / "profiles"))  # tuning records etc.
+    monkeypatch.setenv("EDGETUNE_CACHE", str(tmp_path / "cache"))  # simulation results
     return path
 
 

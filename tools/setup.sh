@@ -8,7 +8,9 @@ PYTHON="${PYTHON:-python3}"
 STAMP="$VENV/.edgetune-setup"
 WANT="$(cat pyproject.toml tools/constraints.txt tools/setup.sh | sha256sum | cut -c1-16)"
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && "$VENV/bin/python" -c "import edgetune" 2>/dev/null; then
+SCALESIM_VENV="$VENV-scalesim"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && "$VENV/bin/python" -c "import edgetune" 2>/dev/null \
+   && [ -x "$SCALESIM_VENV/bin/python" ]; then
   echo "setup: $VENV is up to date"
   exit 0
 fi
@@ -19,7 +21,7 @@ pip_install() {
   # pip's own exit status decides; only its noise about missing local index folders is dropped
   local log
   log="$(mktemp)"
-  if ! "$VENV/bin/python" -m pip --disable-pip-version-check -q install "$@" >"$log" 2>&1; then
+  if ! "${PIP_PYTHON:-$VENV/bin/python}" -m pip --disable-pip-version-check -q install "$@" >"$log" 2>&1; then
     grep -v '^WARNING: Location' "$log" >&2
     rm -f "$log"
     echo "setup: pip install $* failed" >&2
@@ -33,12 +35,16 @@ pip_install "torch==2.13.0"
 # Two stages because litert-torch's xdsl and apache-tvm-ffi disagree on typing-extensions (see pyproject).
 pip_install -c tools/constraints.txt -e ".[litert]"
 pip_install -c tools/constraints.txt -e ".[all,dev]"
+# SCALE-Sim 3.0 crashes under numpy 2, which this environment needs (TensorFlow, litert-torch):
+# it gets its own small environment, run as a subprocess (edgetune/simulate/_scalesim.py).
+[ -x "$SCALESIM_VENV/bin/python" ] || "$PYTHON" -m venv "$SCALESIM_VENV"
+PIP_PYTHON="$SCALESIM_VENV/bin/python" pip_install "scalesim==3.0.0" "numpy<2"
 "$VENV/bin/python" - <<'PY'
 import importlib, sys
 import torch
 if not torch.__version__.startswith("2.13.0"):
     sys.exit(f"setup: torch {torch.__version__} was installed, expected 2.13.0 (CPU build)")
-for module in ("edgetune", "onnx", "onnxruntime", "tvm", "ai_edge_litert", "litert_torch", "onnxscript", "pytest"):
+for module in ("edgetune", "onnx", "onnxruntime", "tvm", "ai_edge_litert", "litert_torch", "onnxscript", "pytest", "ethosu.vela"):
     importlib.import_module(module)
 PY
 # OpenVINO and NNCF send usage telemetry unless opted out; edgetune makes no hidden network calls.

@@ -3,16 +3,19 @@
 What it measures, on target ``host-cpu`` (threads = the target's default, physical cores):
 
 1. For each model (the digits CNN trained for 5 s; a MobileNetV2-style network at
-   1x3x224x224 with random, seeded weights) it runs ``edgetune.compile_model`` once:
-   one candidate per runtime (ONNX Runtime, TVM Relax/LLVM untuned, LiteRT/XNNPACK),
+   1x3x224x224 with random, seeded weights) it runs ``edgetune.compile_model`` once,
+   restricted to fp32 by default (``--precisions``): one candidate per runtime the target
+   lists (ONNX Runtime, TVM Relax/LLVM untuned, LiteRT/XNNPACK, and OpenVINO where present),
    fidelity check, interleaved timing. Rows go to ``benchmarks/results/bench.sqlite``.
 2. Stability: each candidate that came out ``ok`` has its SAME artifact loaded again in
-   ``--repeats`` fresh sessions. Repeat r loads one new session per runtime and times them
+   ``--repeats`` fresh sessions. Repeat r loads one new session per candidate and times them
    together with ``edgetune.bench.measure_interleaved`` (runtime order rotated per repeat),
    then closes them. Per runtime it reports the median of the R medians, the CV of the R
    medians (std/mean, ddof=1; the issue's target is <= 2% on an idle machine), and the
    within-session CV (median over repeats of each session's sample CV).
-3. Ratios TVM/ORT and LiteRT/ORT from the medians of medians (>1 means slower than ORT).
+3. Ratios TVM/ORT and LiteRT/ORT (fp32 candidates) from the medians of medians (>1 means
+   slower than ORT). It also records how much CPU other processes used meanwhile: numbers
+   taken while that is well above 0% do not describe an idle machine.
 
 Prints a plain-text table and writes ``benchmarks/results/host_cpu_<UTC timestamp>.json``.
 
@@ -46,7 +49,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 MODELS = ("digits", "mobilenetv2")
 TARGET = "host-cpu"
-ORT = "onnxruntime"
+ORT_FP32 = "onnxruntime-fp32"
 
 
 def _prepare_model(key: str, workdir: Path) -> tuple[Any, Optional[tuple[int, ...]], dict[str, Any]]:
@@ -109,8 +112,9 @@ def _stability(result: Any, repeats: int, config: Any) -> dict[str, dict[str, An
     threads = evaluation.threads
     feeds = random_inputs(evaluation.model.inputs)[0]
     ok = [c for c in evaluation.results if c.status == "ok" and c.artifact is not None]
-    per: dict[str, dict[str, Any]] = {c.plan.runtime: {"candidate": c.name, "artifact": str(c.artifact.path),
-                                                       "artifact_sha256": c.artifact_hash, "repeats": []} for c in ok}
+    per: dict[str, dict[str, Any]] = {c.name: {"runtime": c.plan.runtime, "precision": c.plan.precision,
+                                               "artifact": str(c.artifact.path), "artifact_sha256": c.artifact_hash,
+                                               "repeats": [], "load_ms": []} for c in ok}
     for r in range(repeats):
         snap = _cpu_snapshot()
         order = ok[r % len(ok):] + ok[: r % len(ok)] if ok else []
@@ -118,24 +122,24 @@ def _stability(result: Any, repeats: int, config: Any) -> dict[str, dict[str, An
         try:
             for cand in order:
                 start = time.perf_counter()
-                sessions[cand.plan.runtime] = get_runner(cand.plan.runtime).load(cand.artifact.path, threads)
-                per[cand.plan.runtime].setdefault("load_ms", []).append((time.perf_counter() - start) * 1e3)
+                sessions[cand.name] = get_runner(cand.plan.runtime).load(cand.artifact.path, threads)
+                per[cand.name]["load_ms"].append((time.perf_counter() - start) * 1e3)
             timings = measure_interleaved(sessions, {name: feeds for name in sessions}, config)
         finally:
             for session in sessions.values():
                 session.close()
         other = _other_load(snap)
-        for runtime, timing in timings.items():
+        for name, timing in timings.items():
             s = timing.stats
-            per[runtime]["repeats"].append({
+            per[name]["repeats"].append({
                 "median_ms": s.median_ms, "cv": s.cv, "ci_low_ms": s.ci_low_ms, "ci_high_ms": s.ci_high_ms,
-                "n": s.n, "converged": timing.converged, "order": [c.plan.runtime for c in order],
+                "n": s.n, "converged": timing.converged, "order": [c.name for c in order],
                 "other_processes_cpu_share": other,
             })
         print(f"  repeat {r + 1}/{repeats}: " + ", ".join(
             f"{rt} {t.stats.median_ms:.4g} ms (cv {t.stats.cv:.1%}, n={t.stats.n})" for rt, t in timings.items())
               + f"; other processes used {_fmt(other, '.0%')} of the CPUs")
-    for runtime, entry in per.items():
+    for entry in per.values():
         medians = [x["median_ms"] for x in entry["repeats"]]
         entry["median_of_medians_ms"] = statistics.median(medians) if medians else None
         entry["cv_of_medians"] = _cv(medians)
@@ -145,12 +149,17 @@ def _stability(result: Any, repeats: int, config: Any) -> dict[str, dict[str, An
     return per
 
 
-def _ratios(per: dict[str, dict[str, Any]], key: str) -> dict[str, Optional[float]]:
-    base = per.get(ORT, {}).get(key)
+def _ratios(medians: dict[str, Optional[float]]) -> dict[str, Optional[float]]:
+    """Each fp32 candidate's median over ONNX Runtime fp32's (``tvm_over_ort`` etc.; > 1 is slower than ORT)."""
+    base = medians.get(ORT_FP32)
     out = {}
-    for runtime, label in (("tvm", "tvm_over_ort"), ("litert", "litert_over_ort")):
-        value = per.get(runtime, {}).get(key)
+    for name, value in medians.items():
+        if name == ORT_FP32 or not name.endswith("-fp32"):
+            continue
+        label = f"{name[: -len('-fp32')]}_over_ort"
         out[label] = value / base if value and base else None
+    out.setdefault("tvm_over_ort", None)
+    out.setdefault("litert_over_ort", None)
     return out
 
 
@@ -159,30 +168,28 @@ def _fmt(value: Optional[float], spec: str) -> str:
 
 
 def _print_table(models: dict[str, Any], repeats: int) -> None:
-    head = (f"{'model':<12} {'runtime':<12} {'status':<8} {'compile med ms':>14} {'cv':>6} "
-            f"{'rep med-of-med ms':>17} {'CV of R medians':>15} {'within-sess CV':>14} {'x ORT':>6}")
+    head = (f"{'model':<12} {'candidate':<22} {'status':<8} {'compile med ms':>14} {'cv':>7} "
+            f"{'R med-of-med ms':>15} {'CV of R medians':>15} {'within-sess CV':>14} {'x ORT':>6}")
     print()
-    print(f"repeats R={repeats}")
+    print(f"repeats R={repeats}; 'x ORT' = median of medians / onnxruntime-fp32's")
     print(head)
     print("-" * len(head))
     for key, entry in models.items():
+        ort = entry["stability"].get(ORT_FP32, {}).get("median_of_medians_ms")
         for cand in entry["candidates"]:
-            rt = cand["runtime"]
             lat = cand.get("latency") or {}
-            stab = entry["stability"].get(rt, {})
+            stab = entry["stability"].get(cand["name"], {})
             mom = stab.get("median_of_medians_ms")
-            ort = entry["stability"].get(ORT, {}).get("median_of_medians_ms")
             ratio = mom / ort if mom and ort else None
-            print(f"{key:<12} {rt:<12} {cand['status']:<8} {_fmt(lat.get('median_ms'), '.4f'):>14} "
-                  f"{_fmt(lat.get('cv'), '.1%'):>6} {_fmt(mom, '.4f'):>17} {_fmt(stab.get('cv_of_medians'), '.2%'):>15} "
+            print(f"{key:<12} {cand['name']:<22} {cand['status']:<8} {_fmt(lat.get('median_ms'), '.4f'):>14} "
+                  f"{_fmt(lat.get('cv'), '.1%'):>7} {_fmt(mom, '.4f'):>15} {_fmt(stab.get('cv_of_medians'), '.2%'):>15} "
                   f"{_fmt(stab.get('within_session_cv'), '.1%'):>14} {_fmt(ratio, '.2f'):>6}")
             if cand["status"] != "ok" and cand.get("reason"):
-                print(f"{'':<12} {'':<12} reason: {cand['reason'][:150]}")
-        r = entry["ratios_repeats"]
-        print(f"{key:<12} ratios (median of medians): TVM/ORT {_fmt(r['tvm_over_ort'], '.2f')}, "
-              f"LiteRT/ORT {_fmt(r['litert_over_ort'], '.2f')}; compile-run: TVM/ORT "
-              f"{_fmt(entry['ratios_compile']['tvm_over_ort'], '.2f')}, LiteRT/ORT "
-              f"{_fmt(entry['ratios_compile']['litert_over_ort'], '.2f')}")
+                print(f"{'':<12} {'':<22} reason: {cand['reason'][:150]}")
+        r, c = entry["ratios_repeats"], entry["ratios_compile"]
+        print(f"{key:<12} ratios, median of R medians: "
+              + ", ".join(f"{k.replace('_over_ort', '')}/ORT {_fmt(v, '.2f')}" for k, v in r.items())
+              + "; compile run: " + ", ".join(f"{k.replace('_over_ort', '')}/ORT {_fmt(v, '.2f')}" for k, v in c.items()))
     print()
 
 
@@ -192,6 +199,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--budget-s", type=float, default=5.0, help="per-candidate timing budget, seconds (default 5)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "bench.sqlite", help="results SQLite")
+    parser.add_argument("--precisions", default="fp32",
+                        help="comma-separated precisions to compile (default fp32: one candidate per runtime); "
+                             "'target' = all the host-cpu target lists")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep models/artifacts here (default: temp dir)")
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
@@ -203,9 +213,16 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     import edgetune
     from edgetune.bench import BenchConfig
-    from edgetune.targets import detect_host
+    from edgetune.targets import detect_host, load_target
 
     config = BenchConfig(budget_s=args.budget_s)
+    target = load_target(TARGET)
+    if args.precisions != "target":
+        wanted = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
+        missing = [p for p in wanted if p not in target.precisions]
+        if missing or not wanted:
+            parser.error(f"--precisions: {missing or 'none given'}; host-cpu lists {','.join(target.precisions)}")
+        target = target.model_copy(update={"precisions": wanted})
     host = detect_host()
     started = datetime.now(timezone.utc)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -213,6 +230,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "benchmark": "host_cpu",
         "started_utc": started.isoformat(timespec="seconds"),
         "target": TARGET,
+        "runtimes": list(target.runtimes),
+        "precisions": list(target.precisions),
         "machine": {"cpu_model": host.model, "arch": host.arch, "cores_physical": host.cores_physical,
                     "cores_logical": host.cores_logical, "ram_mb": host.ram_mb,
                     "notable_features": list(host.notable_features)},
@@ -236,7 +255,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             model, shape, facts = _prepare_model(key, mdir)
             tc = time.perf_counter()
             snap = _cpu_snapshot()
-            result = edgetune.compile_model(model, TARGET, mdir / "compiled", input_shape=shape, config=config,
+            result = edgetune.compile_model(model, target, mdir / "compiled", input_shape=shape, config=config,
                                             results_path=args.results, progress=print)
             compile_s = time.perf_counter() - tc
             compile_other = _other_load(snap)
@@ -246,8 +265,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                   f"(other processes used {_fmt(compile_other, '.0%')} of the CPUs); stability: {args.repeats} repeats")
             stability = _stability(result, args.repeats, config)
             candidates = [c.to_dict() for c in ev.results]
-            compile_medians = {c.plan.runtime: {"median_ms": c.timing.stats.median_ms}
-                               for c in ev.results if c.status == "ok" and c.timing}
+            compile_medians = {c.name: c.timing.stats.median_ms for c in ev.results if c.status == "ok" and c.timing}
             report["threads"] = ev.threads
             report["environment"] = ev.environment
             report["library_versions"] = ev.environment.get("libraries", {})
@@ -262,8 +280,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "compile_other_processes_cpu_share": compile_other,
                 "candidates": candidates,
                 "stability": stability,
-                "ratios_repeats": _ratios(stability, "median_of_medians_ms"),
-                "ratios_compile": _ratios(compile_medians, "median_ms"),
+                "ratios_repeats": _ratios({n: e["median_of_medians_ms"] for n, e in stability.items()}),
+                "ratios_compile": _ratios(compile_medians),
             }
     finally:
         if tmp is not None:

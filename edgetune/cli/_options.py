@@ -58,3 +58,10 @@ def budget(default: float) -> Callable[[F], F]:
         )(f)
 
     return wrap
+
+
+def rpc_tracker(f: F) -> F:
+    return click.option(
+        "--rpc-tracker", "rpc_tracker", default=None, metavar="HOST:PORT",
+        help="TVM RPC tracker for targets reached over RPC (e.g. rpi4); default $EDGETUNE_RPC_TRACKER.",
+    )(f)

@@ -61,11 +61,12 @@ def command() -> None:
 @click.option("--min-repeats", type=int, default=30, show_default=True, help="Timed runs before the CI rule may stop.")
 @_options.results
 @_options.targets_dir
+@_options.rpc_tracker
 @_options.json_output
 def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], runtimes: tuple[str, ...],
             threads: Optional[int], input_shape: tuple[str, ...], budget_s: float, sessions: int,
             precisions: tuple[str, ...], calib: Optional[str], min_repeats: int, results: Optional[str],
-            targets_dir: Optional[Path], as_json: bool) -> None:
+            targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
     """Benchmark MODEL (each runtime, or those given) or every entry of --suite, and store every measurement."""
     if (model is None) == (suite is None):
         raise ConfigError("give a MODEL or --suite FILE (one of them)")
@@ -78,7 +79,7 @@ def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], 
             model, target or "host-cpu", runtimes=runtimes or None, threads=threads,
             input_shape=parse_shape_option(input_shape), config=config, results_path=results,
             targets_dir=targets_dir, progress=progress, precisions=precisions or ("fp32",),
-            options=CompileOptions(calib=calib), sessions=sessions,
+            options=CompileOptions(calib=calib), sessions=sessions, rpc_tracker=rpc_tracker,
         )
     if as_json:
         print_json(_evaluation_json(evaluation))

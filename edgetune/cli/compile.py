@@ -41,13 +41,14 @@ from edgetune.pipeline._output import manifest_dict
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Relative tolerance against the fp32 reference.")
 @_options.results
 @_options.targets_dir
+@_options.rpc_tracker
 @_options.json_output
 def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], threads: Optional[int],
             input_shape: tuple[str, ...], budget_s: Optional[float], preset: Optional[str], objective: Optional[str],
             calib: Optional[str], eval_data: Optional[str], train_data: Optional[str],
             max_accuracy_drop: Optional[float], calib_methods: tuple[str, ...], prune_ratios: tuple[float, ...],
             train_epochs: Optional[int], tune_trials: Optional[int], rtol: float, results: Optional[str],
-            targets_dir: Optional[Path], as_json: bool) -> None:
+            targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
     """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
     device and judged against fp32; keeps the best one within the accuracy budget."""
     options = options_from(
@@ -62,6 +63,7 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
             model, target, output, runtimes=runtimes or None, threads=threads,
             input_shape=parse_shape_option(input_shape), config=config, tolerance=tolerance,
             results_path=results, targets_dir=targets_dir, progress=progress, options=options,
+            rpc_tracker=rpc_tracker,
         )
     evaluation = result.evaluation
     if as_json:

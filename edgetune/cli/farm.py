@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable, Optional
+
 import click
 
 from edgetune.cli._render import out, print_json
+from edgetune.errors import ConfigError
 from edgetune.farm import (
     DEFAULT_SERVER_PORT,
     DEFAULT_TRACKER_PORT,
@@ -15,20 +18,20 @@ from edgetune.farm import (
     resolve_tracker,
     start_server,
     start_tracker,
+    stop_sessions,
     wait_until_stopped,
 )
-from edgetune.errors import ConfigError
 
 _TRUST = ("An RPC server runs whatever code it is sent; tracker keys are labels, not secrets. "
           "Both bind 127.0.0.1 unless --host names another address.")
 
 
-def _tracker_option(f):  # type: ignore[no-untyped-def]
+def _tracker_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--tracker", "tracker", default=None, metavar="HOST:PORT",
                         help=f"RPC tracker address (default ${RPC_TRACKER_ENV}).")(f)
 
 
-def _require_tracker(value: str | None) -> TrackerAddress:
+def _require_tracker(value: Optional[str]) -> TrackerAddress:
     tracker = resolve_tracker(value)
     if tracker is None:
         raise ConfigError(f"no RPC tracker given: pass --tracker HOST:PORT or set ${RPC_TRACKER_ENV}")
@@ -46,9 +49,9 @@ def command() -> None:
 def tracker_command(host: str, port: int) -> None:
     """Run a TVM RPC tracker in the foreground (Ctrl-C stops it); boards register with it."""
     notice = exposure_notice(host, port, "RPC tracker")
-    running = start_tracker(host, port, silent=False)
     if notice:
         click.echo(notice, err=True)
+    running = start_tracker(host, port, silent=False)
     click.echo(f"RPC tracker listening on {running.address} (Ctrl-C stops it)", err=True)
     try:
         wait_until_stopped(lambda: running.alive)
@@ -64,25 +67,26 @@ def tracker_command(host: str, port: int) -> None:
               help="Address to listen on; a board reached from a workstation needs its LAN address or 0.0.0.0.")
 @click.option("--port", type=int, default=DEFAULT_SERVER_PORT, show_default=True, help="First TCP port to try.")
 @click.option("--port-end", type=int, default=None, help="Ports tried: [port, port-end) [port+100].")
-def serve_command(tracker: str | None, key: str, host: str, port: int, port_end: int | None) -> None:
+def serve_command(tracker: Optional[str], key: str, host: str, port: int, port_end: Optional[int]) -> None:
     """Run a TVM RPC server on this board, registered with the tracker under KEY (Ctrl-C stops it)."""
     address = _require_tracker(tracker)
     notice = exposure_notice(host, port, "RPC server")
-    running = start_server(address, key, host, port, port_end, silent=False)
     if notice:
         click.echo(notice, err=True)
+    running = start_server(address, key, host, port, port_end, silent=False)
     click.echo(f"RPC server on {host}:{running.port}, registered with {address} under key '{key}' (Ctrl-C stops it)",
                err=True)
     try:
         wait_until_stopped(lambda: running.alive)
     except KeyboardInterrupt:
+        stop_sessions()
         click.echo("RPC server stopped", err=True)
 
 
 @command.command("status")
 @_tracker_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
-def status_command(tracker: str | None, as_json: bool) -> None:
+def status_command(tracker: Optional[str], as_json: bool) -> None:
     """Queues and free boards per key at the tracker."""
     status = farm_status(_require_tracker(tracker))
     if as_json:

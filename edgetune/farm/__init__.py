@@ -14,8 +14,23 @@ from edgetune.farm._address import (
     is_loopback,
     resolve_tracker,
 )
-from edgetune.farm._client import Board, FarmStatus, KeyStatus, TrackerConnection, farm_status, request_board
-from edgetune.farm._serve import RunningServer, RunningTracker, start_server, start_tracker, wait_until_stopped
+from edgetune.farm._client import (
+    Board,
+    FarmStatus,
+    KeyStatus,
+    TrackerConnection,
+    farm_status,
+    request_board,
+    require_key,
+)
+from edgetune.farm._serve import (
+    RunningServer,
+    RunningTracker,
+    start_server,
+    start_tracker,
+    stop_sessions,
+    wait_until_stopped,
+)
 
 __all__ = [
     "Board",
@@ -33,8 +48,10 @@ __all__ = [
     "farm_status",
     "is_loopback",
     "request_board",
+    "require_key",
     "resolve_tracker",
     "start_server",
     "start_tracker",
+    "stop_sessions",
     "wait_until_stopped",
 ]

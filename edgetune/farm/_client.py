@@ -135,6 +135,18 @@ def farm_status(tracker: TrackerAddress) -> FarmStatus:
         return conn.summary()
 
 
+def require_key(status: FarmStatus, key: str) -> KeyStatus:
+    """The status of ``key``; RemoteError saying how to register a board when none is."""
+    found = status.key(key)
+    if found is None or found.boards == 0:
+        known = ", ".join(k.key for k in status.keys if k.boards) or "none"
+        raise RemoteError(
+            f"no board is registered under key '{key}' at the RPC tracker {status.tracker} (keys with boards: {known}); "
+            f"on the board run: edgetune farm serve --tracker {status.tracker} --key {key}"
+        )
+    return found
+
+
 @dataclass
 class Board:
     """An RPC session on one board, handed out by the tracker for one key."""
@@ -153,14 +165,7 @@ def request_board(tracker: TrackerAddress, key: str, wait_s: float = 60.0, sessi
     from tvm import rpc
 
     with TrackerConnection(tracker) as conn:
-        summary = conn.summary()
-        status = summary.key(key)
-        if status is None or status.boards == 0:
-            known = ", ".join(k.key for k in summary.keys if k.boards) or "none"
-            raise RemoteError(
-                f"no board is registered under key '{key}' at the RPC tracker {tracker} (keys with boards: {known}); "
-                f"on the board run: edgetune farm serve --tracker {tracker} --key {key}"
-            )
+        status = require_key(conn.summary(), key)
         try:
             host, port, match_key = conn.request(key, wait_s)
         except TimeoutError:

@@ -9,6 +9,7 @@ the flag), so Ctrl-C or the end of the caller stops them instead of hanging the 
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import struct
 import threading
@@ -132,7 +133,26 @@ def start_server(
 
 
 def wait_until_stopped(thread_alive: Callable[[], bool], poll_s: float = 0.5) -> None:
-    """Block until the service stops or Ctrl-C (KeyboardInterrupt propagates to the caller)."""
-    while thread_alive():
-        time.sleep(poll_s)
+    """Block until the service stops, Ctrl-C or SIGTERM (both raise KeyboardInterrupt to the caller)."""
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while thread_alive():
+            time.sleep(poll_s)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     raise RemoteError("the RPC service stopped unexpectedly (see the log above)")
+
+
+def stop_sessions() -> None:
+    """End the session processes this RPC server forked (a measurement in flight on this board)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass

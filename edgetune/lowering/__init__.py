@@ -7,8 +7,8 @@ from edgetune.lowering._base import Artifact, CalibrationData, Lowering, Lowerin
 from edgetune.lowering._onnx import OnnxLowering
 from edgetune.lowering._openvino import NncfLowering, OpenVinoLowering
 from edgetune.lowering._prune import PruneLowering
-from edgetune.lowering._scalesim import ScaleSimLowering
 from edgetune.lowering._quantize_ort import OrtDynamicInt8Lowering, OrtStaticInt8Lowering
+from edgetune.lowering._scalesim import ScaleSimLowering
 from edgetune.lowering._tflite import TfliteFp16Lowering, TfliteInt8Lowering, TfliteLowering
 from edgetune.lowering._tflm import TflmLowering
 from edgetune.lowering._tvm import TvmLowering, llvm_target

@@ -48,7 +48,7 @@ class VelaLowering(Lowering):
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()
-        source, input_details = _tflite_input(model, target, workdir, context)
+        source, input_details = int8_tflite_input(model, target, workdir, context)
         config = ethos_u_config(target)
         version = vela_version()
         key = simulation_key(sha256_of(source), target, "vela", version, {"config": asdict(config), "parser": PARSER_VERSION})
@@ -72,9 +72,10 @@ class VelaLowering(Lowering):
         return Artifact(compiled, self.output_format, time.perf_counter() - start, estimate.to_details())
 
 
-def _tflite_input(model: LoadedModel, target: Target, workdir: Path,
-                  context: LoweringContext) -> tuple[Path, dict[str, Any]]:
-    """The .tflite Vela compiles: the model's own, or one made through the TFLite lowerings."""
+def int8_tflite_input(model: LoadedModel, target: Target, workdir: Path,
+                      context: LoweringContext) -> tuple[Path, dict[str, Any]]:
+    """The .tflite a simulated Arm device runs: the model's own, or one made through the TFLite lowerings
+    (int8 with calibration data, else float32)."""
     if model.tflite_path is not None:
         return model.tflite_path, {"input": "the given .tflite"}
     from edgetune.lowering._tflite import TfliteInt8Lowering, TfliteLowering
@@ -85,7 +86,7 @@ def _tflite_input(model: LoadedModel, target: Target, workdir: Path,
         artifact = TfliteInt8Lowering().apply(model, target, folder, context)
         return artifact.path, {"input": "int8 .tflite from the tflite-int8 lowering", **artifact.details}
     artifact = TfliteLowering().apply(model, target, folder, context)
-    return artifact.path, {"input": "float32 .tflite (no calibration data): Vela leaves float operators on the CPU"}
+    return artifact.path, {"input": "float32 .tflite (no calibration data): float operators, not int8"}
 
 
 def _timing(result: dict[str, Any], target: Target, source: Path) -> dict[str, Any]:

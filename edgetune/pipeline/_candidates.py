@@ -55,6 +55,7 @@ BASE_PLANS: tuple[_Base, ...] = (
     # simulated devices: Vela quantizes a PyTorch model through tflite-int8 itself (or takes an int8 .tflite)
     _Base("vela", "int8", ("vela",)),
     _Base("scalesim", "int8", ("onnx", "ort-int8-static", "scalesim")),
+    _Base("tflm", "int8", ("tflm",)),
 )
 PLANS = BASE_PLANS  # kept for callers that list what exists
 

@@ -29,7 +29,7 @@ from edgetune.models import LoadedModel, sha256_of
 from edgetune.pipeline._accuracy import QualityData, first_outputs, judge
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult
 from edgetune.pipeline._fidelity import Tolerance, compare_outputs
-from edgetune.runners import Session, get_runner, runner_registry
+from edgetune.runners import Runner, Session, get_runner, runner_for, runner_registry
 from edgetune.targets import Target
 
 Progress = Callable[[str], None]
@@ -74,6 +74,12 @@ def _build(plan: CandidatePlan, model: LoadedModel, target: Target, workdir: Pat
     available = runner_cls.availability()
     if not available.ok:
         raise _Skip(f"runtime {plan.runtime}: {available.reason}")
+    if target.transport == "rpc":  # issue 9: boards behind an RPC tracker run TVM artifacts only, so far
+        from edgetune.runners._rpc import remote_unsupported
+
+        remote = remote_unsupported(plan.runtime)
+        if remote:
+            raise _Skip(remote)
     lowerings = [get_lowering(name) for name in plan.lowerings]
     for lowering in lowerings:
         available = lowering.availability()
@@ -158,6 +164,7 @@ def evaluate_candidates(
     cache: BuildCache = {}
     results: list[CandidateResult] = []
     sessions: dict[str, Session] = {}
+    runners: dict[str, Runner] = {}  # issue 9: one per runtime, so that remote sessions share a key's boards
     versions: dict[str, str] = {}
     for plan in plans:
         result = CandidateResult(plan)
@@ -166,7 +173,9 @@ def evaluate_candidates(
         try:
             result.artifact = _build(plan, model, target, workdir, context, cache)
             result.artifact_hash = sha256_of(result.artifact.path)
-            runner = get_runner(plan.runtime)
+            if plan.runtime not in runners:
+                runners[plan.runtime] = runner_for(plan.runtime, target, context.option("rpc_tracker"), say)
+            runner = runners[plan.runtime]
             versions.update(runner.versions())
             reset_peak_rss()
             baseline = current_rss_mb()
@@ -204,7 +213,7 @@ def evaluate_candidates(
         if index > 0:  # a fresh load per session: load-to-load variation is part of the noise a gate must see
             for name in list(sessions):
                 sessions[name].close()
-                sessions[name] = get_runner(by_name[name].plan.runtime).load(by_name[name].artifact.path, threads)  # type: ignore[union-attr]
+                sessions[name] = runners[by_name[name].plan.runtime].load(by_name[name].artifact.path, threads)  # type: ignore[union-attr]
         say(f"timing {len(sessions)} candidate(s) interleaved, up to {config.budget_s:g} s each"
             + (f" (session {index + 1}/{repeat_sessions})" if repeat_sessions > 1 else ""))
         timings = measure_interleaved(sessions, {n: feeds[0] for n in sessions}, config)

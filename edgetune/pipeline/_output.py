@@ -16,7 +16,8 @@ from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
 
 MANIFEST_VERSION = 1
-_SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite", "openvino": ".xml"}
+_SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite", "openvino": ".xml", "vela-tflite": "_vela.tflite",
+           "scalesim-onnx": ".onnx"}
 
 
 def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,

@@ -41,9 +41,13 @@ class CompileResult:
     manifest_path: Path
 
 
-def _resolve_target(target: Union[str, Target], targets_dir: Optional[Path]) -> Target:
+def _resolve_target(target: Union[str, Target], targets_dir: Optional[Path], rpc_tracker: Optional[str] = None) -> Target:
     resolved = target if isinstance(target, Target) else load_target(target, targets_dir)
-    require_runnable(resolved)
+    require_runnable(resolved, rpc_tracker)
+    if resolved.transport == "rpc":  # issue 9: an unreachable tracker or unknown key fails before any build
+        from edgetune.runners._rpc import check_boards
+
+        check_boards(resolved, rpc_tracker)
     return resolved
 
 
@@ -71,6 +75,7 @@ def benchmark(
     sessions: int = 1,
     run_id: Optional[str] = None,
     labels: Optional[dict[str, Any]] = None,
+    rpc_tracker: Optional[str] = None,
 ) -> Evaluation:
     """Measure a model on a target with each (or the given) runtime and store every measurement.
 
@@ -78,11 +83,13 @@ def benchmark(
     built with ``options`` (calibration data etc.) as in compile_model. ``sessions`` > 1 loads
     each artifact that many times and stores one row per session (what the regression gate
     needs to see load-to-load noise); ``labels`` (suite, entry) are stored with every row.
+    An rpc target is measured on its boards through ``rpc_tracker`` (HOST:PORT, default
+    $EDGETUNE_RPC_TRACKER).
     """
     if sessions < 1:
         raise ConfigError(f"sessions must be at least 1, got {sessions}")
     options = options or CompileOptions()
-    resolved = _resolve_target(target, targets_dir)
+    resolved = _resolve_target(target, targets_dir, rpc_tracker)  # issue 9: rpc targets need a tracker
     plans = [p for p in plans_for(resolved, runtimes, options) if p.precision in precisions]
     if not plans:
         raise ConfigError(
@@ -96,7 +103,8 @@ def benchmark(
         for warning in data.warnings:
             say(f"warning: {warning}")
         context = LoweringContext(calibration=data.calibration, train=data.train, eval=data.eval,
-                                  profiles_dir=default_profiles_dir(resolved.name), progress=say)
+                                  profiles_dir=default_profiles_dir(resolved.name), progress=say,
+                                  options=_remote_options(rpc_tracker))
         with ResultsStore(results_path) as store:
             evaluation = evaluate_candidates(
                 loaded, resolved, plans, Path(tmp), _threads(resolved, threads),
@@ -123,17 +131,20 @@ def compile_model(
     progress: Optional[Progress] = None,
     options: Optional[CompileOptions] = None,
     profiles_dir: Optional[Path] = None,
+    rpc_tracker: Optional[str] = None,
 ) -> CompileResult:
     """Build every candidate (runtime x precision x pruning level), measure each on the target,
     and keep the best one by ``options.objective`` among those within the accuracy budget.
 
     Writes ``output_dir`` with the chosen artifact, ``manifest.json``, ``summary.txt`` and
     ``report.html``. Raises NoViableCandidateError (after writing them) when none qualifies.
+    An rpc target is measured on its boards through ``rpc_tracker`` (HOST:PORT, default
+    $EDGETUNE_RPC_TRACKER).
     """
     options = options or CompileOptions()
     config = config or BenchConfig(budget_s=options.budget_s)
     say = progress or (lambda _msg: None)
-    resolved = _resolve_target(target, targets_dir)
+    resolved = _resolve_target(target, targets_dir, rpc_tracker)  # issue 9: rpc targets need a tracker
     plans = plans_for(resolved, runtimes, options)
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
@@ -149,6 +160,7 @@ def compile_model(
     context = LoweringContext(
         calibration=data.calibration, train=data.train, eval=data.eval,
         profiles_dir=profiles_dir or default_profiles_dir(resolved.name), progress=say,
+        options=_remote_options(rpc_tracker),
     )
     with ResultsStore(results_path) as store:
         evaluation = evaluate_candidates(
@@ -164,6 +176,11 @@ def compile_model(
     if winner is None:
         raise NoViableCandidateError(f"{reason}; details in {manifest}")
     return result
+
+
+def _remote_options(rpc_tracker: Optional[str]) -> dict[str, Any]:
+    # issue 9: the tracker reaches the runner through the context (runner_for reads "rpc_tracker")
+    return {"rpc_tracker": rpc_tracker} if rpc_tracker else {}
 
 
 def default_profiles_dir(target: str) -> Path:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable, Optional
+
 from edgetune.errors import ConfigError
 from edgetune.runners._base import Runner, Session
 from edgetune.runners._litert import LiteRtRunner
 from edgetune.runners._openvino import OpenVinoRunner
 from edgetune.runners._ort import OrtRunner
+from edgetune.runners._scalesim import ScaleSimRunner
+from edgetune.runners._tflm import TflmRunner
 from edgetune.runners._tvm import TvmRunner
 from edgetune.runners._vela import VelaRunner
 
-runner_registry: dict[str, type[Runner]] = {cls.name: cls for cls in (OrtRunner, TvmRunner, LiteRtRunner, OpenVinoRunner, VelaRunner)}
+if TYPE_CHECKING:
+    from edgetune.targets import Target
+
+runner_registry: dict[str, type[Runner]] = {cls.name: cls for cls in (OrtRunner, TvmRunner, LiteRtRunner, OpenVinoRunner, VelaRunner, ScaleSimRunner, TflmRunner)}
 
 
 def get_runner(name: str) -> Runner:
@@ -21,4 +28,17 @@ def get_runner(name: str) -> Runner:
         raise ConfigError(f"unknown runtime '{name}'; valid runtimes: {', '.join(sorted(runner_registry))}") from None
 
 
-__all__ = ["Runner", "Session", "get_runner", "runner_registry"]
+def runner_for(name: str, target: "Target", rpc_tracker: Optional[str] = None,
+               notify: Optional[Callable[[str], None]] = None) -> Runner:
+    """The runner measuring runtime ``name`` on ``target``: local, or on its boards through the RPC tracker.
+
+    ``rpc_tracker`` is HOST:PORT (default $EDGETUNE_RPC_TRACKER); ``notify`` hears about board faults.
+    """
+    if target.transport != "rpc":
+        return get_runner(name)
+    from edgetune.runners._rpc import remote_runner
+
+    return remote_runner(name, target, rpc_tracker, notify)
+
+
+__all__ = ["Runner", "Session", "get_runner", "runner_for", "runner_registry"]

@@ -4,7 +4,8 @@ The session asks the tracker for a board of the target's key, uploads the artifa
 into the Relax VM over the RPC session and times it with TVM's time_evaluator on the board
 (warm-up call discarded, per-repeat means), so the network round trip is not in the numbers.
 A board that disconnects or times out mid-run is dropped and the work goes to another board
-of the same key, at most ``retries`` times; every fault is kept in ``faults``.
+of the same key, at most ``retries`` times; every fault is kept in ``faults``. Sessions of one
+runner share its boards through a BoardPool (one board per session, taking turns when fewer).
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from typing import Any, Callable, Mapping, Optional, TypeVar
 import numpy as np
 
 from edgetune.errors import ConfigError, RemoteError, RunnerError
-from edgetune.farm import HOW_TO_CONFIGURE, Board, TrackerAddress, request_board, resolve_tracker
+from edgetune.farm import (
+    HOW_TO_CONFIGURE,
+    Board,
+    KeyStatus,
+    TrackerAddress,
+    farm_status,
+    request_board,
+    require_key,
+    resolve_tracker,
+)
 from edgetune.runners._base import Runner, Session
 from edgetune.targets import Target
 
@@ -46,23 +56,59 @@ def _is_board_fault(exc: BaseException) -> bool:
     return any(marker in text for marker in _FAULT_MARKERS)
 
 
+class BoardPool:
+    """The boards of one key that this process's sessions hold, one board per session.
+
+    A board serves one session at a time. When a session needs a board and the tracker has none
+    free, the least recently used other session of the pool gives its board back first (it takes
+    one again, re-uploading its artifact, when it runs next): candidates that outnumber the boards
+    take turns instead of waiting on each other.
+    """
+
+    def __init__(self, tracker: TrackerAddress, key: str, wait_s: float = DEFAULT_WAIT_S,
+                 session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S) -> None:
+        self.tracker = tracker
+        self.key = key
+        self.wait_s = wait_s
+        self.session_timeout_s = session_timeout_s
+        self._holders: list[RemoteTvmSession] = []  # least recently used first
+
+    def acquire(self, session: "RemoteTvmSession") -> Board:
+        """A board for ``session``, taken back from an idle session of this pool if none is free."""
+        others = [held for held in self._holders if held is not session]
+        if others:
+            status = farm_status(self.tracker).key(self.key)
+            if status is not None and status.free == 0:
+                others[0].release()
+        board = request_board(self.tracker, self.key, self.wait_s, self.session_timeout_s)
+        self._holders.append(session)
+        return board
+
+    def touch(self, session: "RemoteTvmSession") -> None:
+        if session in self._holders:
+            self._holders.remove(session)
+            self._holders.append(session)
+
+    def forget(self, session: "RemoteTvmSession") -> None:
+        if session in self._holders:
+            self._holders.remove(session)
+
+
 class RemoteTvmSession(Session):
     """A Relax VM on a board; ``device_timed`` returns the board's own timings."""
 
-    def __init__(self, artifact: Path, threads: int, tracker: TrackerAddress, key: str, device: str = "cpu",
-                 retries: int = DEFAULT_RETRIES, wait_s: float = DEFAULT_WAIT_S,
-                 session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,
-                 notify: Optional[Callable[[str], None]] = None) -> None:
+    def __init__(self, artifact: Path, threads: int, pool: BoardPool, device: str = "cpu",
+                 retries: int = DEFAULT_RETRIES, notify: Optional[Callable[[str], None]] = None,
+                 built_for: str = "") -> None:
         if retries < 0:
             raise ConfigError(f"RPC retries must be >= 0, got {retries}")
         self._artifact = artifact
         self._threads = threads
-        self._tracker = tracker
-        self._key = key
+        self._pool = pool
+        self._key = pool.key
         self._device_kind = device
         self._retries = retries
-        self._wait_s = wait_s
-        self._session_timeout_s = session_timeout_s
+        self._built_for = built_for  # e.g. "aarch64-linux-gnu (cortex-a72)", for load-error hints
         self._notify = notify or (lambda _msg: None)
         self._board: Optional[Board] = None
         self._vm: Any = None
@@ -82,7 +128,7 @@ class RemoteTvmSession(Session):
     def _connect(self) -> None:
         from tvm import relax
 
-        board = request_board(self._tracker, self._key, self._wait_s, self._session_timeout_s)
+        board = self._pool.acquire(self)
         self._board = board
         self.boards_used.append(board.address)
         remote = board.session
@@ -104,6 +150,11 @@ class RemoteTvmSession(Session):
     def _drop(self) -> None:
         # Dropping every handle closes the RPC connection; the board's server then frees itself.
         self._args, self._vm, self._device, self._board = [], None, None, None
+        self._pool.forget(self)
+
+    def release(self) -> None:
+        """Give the board back; the next call takes a board again (uploading the artifact anew)."""
+        self._drop()
 
     def _call(self, what: str, work: Callable[[], T]) -> T:
         attempts = self._retries + 1
@@ -114,7 +165,9 @@ class RemoteTvmSession(Session):
                 if self._board is None:
                     self._connect()
                 address = self.board or "?"
-                return work()
+                value = work()
+                self._pool.touch(self)
+                return value
             except RemoteError as exc:  # no tracker, no board of this key, or none free: another try cannot help
                 self._drop()
                 if fault:
@@ -123,8 +176,11 @@ class RemoteTvmSession(Session):
             except Exception as exc:
                 address = self.board or address
                 self._drop()
-                if not _is_board_fault(exc):
-                    raise RunnerError(f"board {address} (key '{self._key}'): {what} failed: {_first_line(exc)}") from None
+                if not _is_board_fault(exc):  # the artifact or the model, not the board: another board fails alike
+                    hint = ""
+                    if what == "loading the artifact" and self._built_for:
+                        hint = f"; check that the board is {self._built_for} as the target says"
+                    raise RunnerError(f"board {address} (key '{self._key}'): {what} failed: {_first_line(exc)}{hint}") from None
                 fault = f"board {address} (key '{self._key}') failed while {what}: {_first_line(exc)}"
                 self.faults.append(fault)
                 if attempt == attempts:
@@ -172,18 +228,17 @@ class RemoteTvmRunner(Runner):
 
     def __init__(self, tracker: TrackerAddress, key: str, device: str = "cpu", retries: int = DEFAULT_RETRIES,
                  wait_s: float = DEFAULT_WAIT_S, session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,
-                 notify: Optional[Callable[[str], None]] = None) -> None:
-        self.tracker = tracker
+                 notify: Optional[Callable[[str], None]] = None, built_for: str = "") -> None:
+        self.pool = BoardPool(tracker, key, wait_s, session_timeout_s)
+        self.built_for = built_for
         self.key = key
         self.device = device
         self.retries = retries
-        self.wait_s = wait_s
-        self.session_timeout_s = session_timeout_s
         self.notify = notify
 
     def load(self, artifact: Path, threads: int) -> RemoteTvmSession:
-        return RemoteTvmSession(artifact, threads, self.tracker, self.key, self.device, self.retries, self.wait_s,
-                                self.session_timeout_s, self.notify)
+        """Take a board of the key, upload ``artifact`` and load it there (sessions share this runner's boards)."""
+        return RemoteTvmSession(artifact, threads, self.pool, self.device, self.retries, self.notify, self.built_for)
 
     def versions(self) -> dict[str, str]:
         import tvm
@@ -198,6 +253,14 @@ def remote_unsupported(runtime: str) -> Optional[str]:
     return f"runtime {runtime} on RPC boards is not supported yet (remote runtimes: {', '.join(REMOTE_RUNTIMES)})"
 
 
+def check_boards(target: Target, rpc_tracker: Optional[str] = None) -> KeyStatus:
+    """Fail fast, before anything is built, when the tracker is unreachable or serves no board of the target's key."""
+    tracker = resolve_tracker(rpc_tracker)
+    if tracker is None:
+        raise ConfigError(f"target '{target.name}' is reached over RPC; {HOW_TO_CONFIGURE}")
+    return require_key(farm_status(tracker), target.rpc_key or target.name)
+
+
 def remote_runner(runtime: str, target: Target, rpc_tracker: Optional[str] = None,
                   notify: Optional[Callable[[str], None]] = None) -> RemoteTvmRunner:
     """The runner for ``runtime`` on the boards of rpc ``target`` behind the configured tracker."""
@@ -208,4 +271,7 @@ def remote_runner(runtime: str, target: Target, rpc_tracker: Optional[str] = Non
     if tracker is None:
         raise ConfigError(f"target '{target.name}' is reached over RPC; {HOW_TO_CONFIGURE}")
     device = "cuda" if target.kind == "gpu" and target.gpu is not None else "cpu"
-    return RemoteTvmRunner(tracker, target.rpc_key or target.name, device, notify=notify)
+    cpu = target.cpu
+    built_for = f"{cpu.llvm_mtriple if cpu.llvm_mtriple != 'auto' else cpu.arch} ({cpu.llvm_mcpu})"
+    return RemoteTvmRunner(tracker, target.rpc_key or target.name, device, notify=notify,
+                           built_for=built_for if cpu.arch != "auto" or cpu.llvm_mtriple != "auto" else "")

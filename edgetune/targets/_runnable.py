@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
-from edgetune.errors import TargetNotRunnableError
+from edgetune.errors import ConfigError, TargetNotRunnableError
 from edgetune.targets._host import detect_host
 from edgetune.targets._schema import Target
 
@@ -17,11 +18,14 @@ class Runnability:
     reason: str
 
 
-def runnability(target: Target) -> Runnability:
-    """Decide whether ``target`` can run on this machine, naming what is missing."""
+def runnability(target: Target, rpc_tracker: Optional[str] = None) -> Runnability:
+    """Decide whether ``target`` can run on this machine, naming what is missing.
+
+    An rpc target runs on boards behind a TVM RPC tracker: ``rpc_tracker`` (HOST:PORT) or
+    $EDGETUNE_RPC_TRACKER; the tracker itself is only contacted when work is sent.
+    """
     if target.transport == "rpc":
-        key = target.rpc_key or target.name
-        return Runnability(False, f"remote board (RPC key '{key}'); this edgetune cannot reach RPC boards yet")
+        return _remote_runnability(target, rpc_tracker)
     if target.transport == "sim":
         return _simulator_runnability(target)
     if target.kind == "gpu":
@@ -50,8 +54,27 @@ def _simulator_runnability(target: Target) -> Runnability:
     return Runnability(False, f"simulated device; {'; '.join(r.availability().reason for r in known)}")
 
 
-def require_runnable(target: Target) -> None:
+def _remote_runnability(target: Target, rpc_tracker: Optional[str]) -> Runnability:
+    from edgetune.farm import HOW_TO_CONFIGURE, resolve_tracker
+    from edgetune.runners import runner_registry
+    from edgetune.runners._rpc import REMOTE_RUNTIMES
+
+    key = target.rpc_key or target.name
+    try:
+        tracker = resolve_tracker(rpc_tracker)
+    except ConfigError as exc:
+        return Runnability(False, f"remote board (RPC key '{key}'): {exc}")
+    if tracker is None:
+        return Runnability(False, f"remote board (RPC key '{key}'); no RPC tracker configured: {HOW_TO_CONFIGURE}")
+    usable = [r for r in target.runtimes if r in REMOTE_RUNTIMES and runner_registry[r].availability().ok]
+    if not usable:
+        return Runnability(False, f"remote board (RPC key '{key}'): none of its runtimes ({', '.join(target.runtimes)}) "
+                                  f"runs over RPC here (remote runtimes: {', '.join(REMOTE_RUNTIMES)}, installed locally)")
+    return Runnability(True, f"remote board (RPC key '{key}') via the RPC tracker at {tracker}; runtimes: {', '.join(usable)}")
+
+
+def require_runnable(target: Target, rpc_tracker: Optional[str] = None) -> None:
     """Raise TargetNotRunnableError with the reason when ``target`` cannot run here."""
-    verdict = runnability(target)
+    verdict = runnability(target, rpc_tracker)
     if not verdict.runnable:
         raise TargetNotRunnableError(f"target '{target.name}' cannot run on this machine: {verdict.reason}")
