@@ -37,6 +37,11 @@ class LatencyStats:
     cv: float
     ci_low_ms: float
     ci_high_ms: float
+    iqr_ms: float = 0.0  # p75 - p25: a spread rare outliers cannot inflate (unlike std / CV)
+
+    @property
+    def iqr_rel(self) -> float:
+        return self.iqr_ms / self.median_ms if self.median_ms else 0.0
 
     @property
     def ci_rel(self) -> float:
@@ -44,7 +49,7 @@ class LatencyStats:
         return max(self.median_ms - self.ci_low_ms, self.ci_high_ms - self.median_ms) / self.median_ms
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ci_rel": self.ci_rel}
+        return {**asdict(self), "ci_rel": self.ci_rel, "iqr_rel": self.iqr_rel}
 
 
 def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
@@ -66,4 +71,5 @@ def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
         cv=std / mean if mean > 0 else 0.0,
         ci_low_ms=lo,
         ci_high_ms=hi,
+        iqr_ms=float(np.percentile(values, 75) - np.percentile(values, 25)),
     )

@@ -34,7 +34,7 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
     table = Table(title=title, title_justify="left")
     for column, justify in [
         ("candidate", "left"), ("status", "left"), ("median ms", "right"), ("p90 ms", "right"),
-        ("cv", "right"), ("95% CI ms", "right"), ("n", "right"), ("RSS +MB", "right"),
+        ("cv", "right"), ("IQR/med", "right"), ("95% CI ms", "right"), ("n", "right"), ("RSS +MB", "right"),
         ("size KB", "right"), ("load ms", "right"), ("accuracy", "right"), ("note", "left"),
     ]:
         table.add_column(column, justify=justify, overflow="fold")
@@ -47,6 +47,7 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
             f"{s.median_ms:.4f}" if s else "-",
             f"{s.p90_ms:.4f}" if s else "-",
             f"{s.cv:.1%}" if s else "-",
+            f"{s.iqr_rel:.1%}" if s else "-",
             f"{s.ci_low_ms:.4f}-{s.ci_high_ms:.4f}" if s else "-",
             str(s.n) if s else "-",
             f"{r.rss_delta_mb:.1f}" if r.rss_delta_mb is not None else "-",

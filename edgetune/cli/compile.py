@@ -38,6 +38,8 @@ from edgetune.pipeline._output import manifest_dict
 @click.option("--prune", "prune_ratios", multiple=True, type=float, help="Structured pruning ratio to try, e.g. 0.5 (repeatable).")
 @click.option("--train-epochs", type=int, default=None, help="Fine-tuning epochs after pruning [3].")
 @click.option("--tune-trials", type=int, default=None, help="TVM MetaSchedule trials (0 = no tuned candidate) [0].")
+@click.option("--sessions", type=int, default=None,
+              help="Fresh loads of every candidate, timed and pooled (3 with --preset thorough) [1].")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Relative tolerance against the fp32 reference.")
 @_options.results
 @_options.targets_dir
@@ -47,14 +49,14 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
             input_shape: tuple[str, ...], budget_s: Optional[float], preset: Optional[str], objective: Optional[str],
             calib: Optional[str], eval_data: Optional[str], train_data: Optional[str],
             max_accuracy_drop: Optional[float], calib_methods: tuple[str, ...], prune_ratios: tuple[float, ...],
-            train_epochs: Optional[int], tune_trials: Optional[int], rtol: float, results: Optional[str],
+            train_epochs: Optional[int], tune_trials: Optional[int], sessions: Optional[int], rtol: float, results: Optional[str],
             targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
     """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
     device and judged against fp32; keeps the best one within the accuracy budget."""
     options = options_from(
         preset, budget_s=budget_s, objective=objective, calib=calib, eval=eval_data, train=train_data,
         max_accuracy_drop=max_accuracy_drop, calib_methods=calib_methods or None, prune_ratios=prune_ratios or None,
-        train_epochs=train_epochs, tune_trials=tune_trials,
+        train_epochs=train_epochs, tune_trials=tune_trials, sessions=sessions,
     )
     config = BenchConfig(budget_s=options.budget_s)
     tolerance = Tolerance(rtol=rtol)

@@ -29,6 +29,9 @@ class CompileOptions:
     budget_s: float = 5.0
     eval_samples: int = 500
     seed: int = 0
+    # Fresh loads of every candidate, timed interleaved each time and pooled: a single session's
+    # median can sit 10-30% off another's on a shared VM, so "thorough" takes three.
+    sessions: int = 1
 
     def __post_init__(self) -> None:
         if self.max_accuracy_drop < 0:
@@ -41,7 +44,7 @@ class CompileOptions:
             raise ConfigError(f"--prune ratios must be between 0 and 1 (exclusive), got {bad}")
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"unknown objective '{self.objective}'; valid: {', '.join(OBJECTIVES)}")
-        for name in ("calib_samples", "eval_samples"):
+        for name in ("calib_samples", "eval_samples", "sessions"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.tune_trials < 0 or self.train_epochs < 0:
@@ -56,7 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # leave it running: every calibration method, TVM tuning, two pruning levels, longer timing
     "thorough": {"calib_methods": CALIBRATION_METHODS, "tune_trials": 256, "prune_ratios": (0.25, 0.5),
-                 "budget_s": 10.0, "calib_samples": 256},
+                 "budget_s": 10.0, "calib_samples": 256, "sessions": 3},
 }
 
 

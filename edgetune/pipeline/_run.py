@@ -166,7 +166,7 @@ def compile_model(
         evaluation = evaluate_candidates(
             loaded, resolved, plans, candidates_dir, _threads(resolved, threads),
             new_run_id(git_commit()), config, tolerance, store, progress, context,
-            quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
+            quality=data.quality, max_accuracy_drop=options.max_accuracy_drop, repeat_sessions=options.sessions,
         )
     evaluation.warnings.extend(data.warnings)
     evaluation.data.update(data.describe())

@@ -26,6 +26,9 @@ class LiteRtSession(Session):
     def invoke(self) -> None:
         self._interp.invoke()
 
+    def close(self) -> None:
+        self._interp = None
+
     def outputs(self) -> list[np.ndarray]:
         return [_dequantize(np.array(self._interp.get_tensor(d["index"])), d) for d in self._outputs]
 

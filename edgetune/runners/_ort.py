@@ -26,6 +26,12 @@ class OrtSession(Session):
     def outputs(self) -> list[np.ndarray]:
         return [np.asarray(o) for o in self._outputs]
 
+    def close(self) -> None:
+        # dropping the session stops its intra-op thread pool, whose spinning workers would
+        # otherwise steal CPU from whatever is measured next
+        self._session = None
+        self._outputs = []
+
 
 class OrtRunner(Runner):
     """ONNX Runtime, CPU EP, all graph optimizations, intra-op threads pinned to the count given."""

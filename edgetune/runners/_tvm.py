@@ -38,6 +38,11 @@ class TvmSession(Session):
     def invoke(self) -> None:
         self._result = self._vm["main"](*self._args)
 
+    def close(self) -> None:
+        self._vm = None
+        self._args = []
+        self._result = None
+
     def outputs(self) -> list[np.ndarray]:
         result = self._result
         items = list(result) if not hasattr(result, "numpy") else [result]

@@ -212,3 +212,14 @@ def test_presets_and_option_validation() -> None:
         CompileOptions(calib_methods=("vibes",))
     plans = plans_for(load_target("host-cpu"), ["onnxruntime"], CompileOptions(calib_methods=("minmax", "entropy")))
     assert {"onnxruntime-int8-static-minmax", "onnxruntime-int8-static-entropy"} <= {p.name for p in plans}
+
+
+def test_sessions_are_stored_separately_and_pooled(tiny_onnx: Path, tmp_path: Path, isolated_results: Path) -> None:
+    result = compile_model(tiny_onnx, "host-cpu", tmp_path / "out", runtimes=["onnxruntime"], config=QUICK,
+                           options=CompileOptions(sessions=2, calib_samples=8))
+    with ResultsStore(isolated_results) as store:
+        rows = [r for r in store.rows(run_id=result.evaluation.run_id) if r["candidate"] == "onnxruntime-fp32"]
+    assert [r["session_index"] for r in rows] == [0, 1]
+    pooled = next(r for r in result.evaluation.results if r.name == "onnxruntime-fp32").timing
+    assert pooled.stats.n == sum(r["n"] for r in rows)
+    assert pooled.stats.iqr_ms >= 0 and "iqr_rel" in pooled.stats.to_dict()
