@@ -24,7 +24,7 @@ class SuiteEntry(_Strict):
     model: str  # a file (relative to the suite file), zoo:NAME, or package.module:factory
     input_shape: Optional[tuple[int, ...]] = None
     runtimes: tuple[str, ...] = ()  # empty: every runtime the target lists
-    precisions: tuple[Literal["fp32", "fp16", "int8"], ...] = ("fp32",)
+    precisions: Optional[tuple[Literal["fp32", "fp16", "int8"], ...]] = None  # default: fp32, or int8 on int8-only devices
     calib: Optional[str] = None
     threads: Optional[int] = Field(default=None, ge=1)
     budget_s: Optional[float] = Field(default=None, gt=0)

@@ -56,7 +56,7 @@ def command() -> None:
 @_options.budget(10.0)
 @click.option("--sessions", type=int, default=1, show_default=True, help="Fresh loads of each artifact (one row each).")
 @click.option("--precision", "precisions", multiple=True, type=click.Choice(["fp32", "fp16", "int8"]),
-              help="Precisions to build and measure (repeatable) [fp32: the model as given].")
+              help="Precisions to build and measure (repeatable) [fp32, the model as given; int8 on int8-only devices].")
 @click.option("--calib", default=None, help="Calibration data for int8 (.npz, image folder, digits).")
 @click.option("--min-repeats", type=int, default=30, show_default=True, help="Timed runs before the CI rule may stop.")
 @_options.results
@@ -78,7 +78,7 @@ def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], 
         evaluation = benchmark(
             model, target or "host-cpu", runtimes=runtimes or None, threads=threads,
             input_shape=parse_shape_option(input_shape), config=config, results_path=results,
-            targets_dir=targets_dir, progress=progress, precisions=precisions or ("fp32",),
+            targets_dir=targets_dir, progress=progress, precisions=precisions or None,
             options=CompileOptions(calib=calib), sessions=sessions, rpc_tracker=rpc_tracker,
         )
     if as_json:

@@ -70,7 +70,7 @@ def benchmark(
     results_path: Optional[Path] = None,
     targets_dir: Optional[Path] = None,
     progress: Optional[Progress] = None,
-    precisions: Sequence[str] = ("fp32",),
+    precisions: Optional[Sequence[str]] = None,
     options: Optional[CompileOptions] = None,
     sessions: int = 1,
     run_id: Optional[str] = None,
@@ -90,6 +90,8 @@ def benchmark(
         raise ConfigError(f"sessions must be at least 1, got {sessions}")
     options = options or CompileOptions()
     resolved = _resolve_target(target, targets_dir, rpc_tracker)  # issue 9: rpc targets need a tracker
+    if precisions is None:  # the model as given; int8-only devices (NPUs, MCUs) get their int8 build
+        precisions = ("fp32",) if "fp32" in resolved.precisions else tuple(resolved.precisions)
     plans = [p for p in plans_for(resolved, runtimes, options) if p.precision in precisions]
     if not plans:
         raise ConfigError(

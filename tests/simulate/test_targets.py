@@ -71,3 +71,23 @@ def test_compile_reports_an_overlay_that_does_not_fit(tmp_path: Path) -> None:
     (candidate,) = manifest["candidates"]
     assert candidate["status"] == "failed"
     assert "overlay does not fit fpga-zynq7020" in candidate["reason"] and "needs 1024 DSP slices" in candidate["reason"]
+
+
+@pytest.mark.parametrize("name", SIMULATED)
+def test_every_simulated_target_benches_a_tiny_model(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`edgetune bench` works unchanged on each simulated device: an estimate, labelled, or a clear does-not-fit."""
+    from edgetune import benchmark
+    from edgetune.bench import BenchConfig
+    from tests.conftest import tiny_factory
+
+    monkeypatch.setenv("EDGETUNE_CACHE", str(tmp_path / "cache"))
+    evaluation = benchmark(tiny_factory(), name, input_shape=(1, 1, 8, 8), config=BenchConfig(budget_s=0.2),
+                           options=CompileOptions(calib="digits"))
+    assert evaluation.target.simulated
+    for result in evaluation.results:
+        assert result.plan.precision == "int8"
+        if result.status == "ok":
+            assert result.details.get("simulated") is True and result.timing.stats.median_ms > 0
+        else:  # only a clear infeasible result is acceptable for a tiny model
+            assert result.status == "failed" and "does not fit" in result.reason, result.reason
+    assert any(r.status == "ok" for r in evaluation.results), [r.reason for r in evaluation.results]
