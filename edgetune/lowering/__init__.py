@@ -9,14 +9,14 @@ from edgetune.lowering._openvino import NncfLowering, OpenVinoLowering
 from edgetune.lowering._prune import PruneLowering
 from edgetune.lowering._quantize_ort import OrtDynamicInt8Lowering, OrtStaticInt8Lowering
 from edgetune.lowering._scalesim import ScaleSimLowering
-from edgetune.lowering._tflite import TfliteFp16Lowering, TfliteInt8Lowering, TfliteLowering
+from edgetune.lowering._tflite import TfliteFp16Lowering, TfliteInt8Lowering, TfliteLowering, TfliteQatInt8Lowering
 from edgetune.lowering._tflm import TflmLowering
 from edgetune.lowering._tvm import TvmLowering, llvm_target
 from edgetune.lowering._tvm_tune import TvmTunedLowering
 from edgetune.lowering._vela import VelaLowering
 
 lowering_registry: dict[str, type[Lowering]] = {
-    cls.name: cls for cls in (OnnxLowering, OrtStaticInt8Lowering, OrtDynamicInt8Lowering, TvmLowering, TvmTunedLowering, TfliteLowering, TfliteInt8Lowering, TfliteFp16Lowering, PruneLowering, OpenVinoLowering, NncfLowering, VelaLowering, ScaleSimLowering, TflmLowering)
+    cls.name: cls for cls in (OnnxLowering, OrtStaticInt8Lowering, OrtDynamicInt8Lowering, TvmLowering, TvmTunedLowering, TfliteLowering, TfliteInt8Lowering, TfliteQatInt8Lowering, TfliteFp16Lowering, PruneLowering, OpenVinoLowering, NncfLowering, VelaLowering, ScaleSimLowering, TflmLowering)
 }
 
 

@@ -54,6 +54,16 @@ def accuracy(module: Any, data: Dataset) -> float:
     return float(np.mean(predictions == data.y))
 
 
+def set_mode(module: Any, train: bool) -> None:
+    """module.train()/eval(), also for graphs from torch.export (PT2E QAT), which refuse those calls."""
+    try:
+        module.train(train)
+    except NotImplementedError:
+        from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+
+        (move_exported_model_to_train if train else move_exported_model_to_eval)(module)
+
+
 def distill(student: Any, teacher: Any, data: Dataset, epochs: int, alpha: float = 0.7,
             temperature: float = 4.0, seed: int = 0, batch_size: int = 64, lr: float = 1e-3,
             progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
@@ -66,7 +76,7 @@ def distill(student: Any, teacher: Any, data: Dataset, epochs: int, alpha: float
     torch = require("torch", "torch")
     functional = torch.nn.functional
     check_distill_options(epochs, alpha, temperature)
-    teacher.eval()
+    set_mode(teacher, False)
     soft_targets = predict_logits(teacher, data.x)
     labels = None if data.y is None else torch.from_numpy(data.y.astype(np.int64))
     if labels is not None and (int(labels.min()) < 0 or int(labels.max()) >= soft_targets.shape[1]):
@@ -82,7 +92,7 @@ def distill(student: Any, teacher: Any, data: Dataset, epochs: int, alpha: float
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(student.parameters(), lr=lr)
-        student.train()
+        set_mode(student, True)
         for epoch in range(epochs):
             total, seen = 0.0, 0
             for idx in torch.randperm(len(x), generator=generator).split(batch_size):
@@ -103,7 +113,7 @@ def distill(student: Any, teacher: Any, data: Dataset, epochs: int, alpha: float
             final_loss = total / seen
             if progress is not None:
                 progress(f"distill epoch {epoch + 1}/{epochs}: loss {final_loss:.4f}")
-    student.eval()
+    set_mode(student, False)
     return {"epochs": epochs, "steps": steps, "final_train_loss": final_loss, "used_labels": labels is not None,
             "alpha": float(alpha), "temperature": float(temperature), "samples": len(x)}
 

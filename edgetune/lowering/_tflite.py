@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgetune._quiet import quiet_fds
-from edgetune.errors import ModelError, RunnerError
+from edgetune.errors import ConfigError, DatasetError, ModelError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
@@ -124,3 +125,93 @@ class TfliteFp16Lowering(Lowering):
         except Exception as exc:
             raise RunnerError(f"fp16 TFLite conversion failed: {str(exc).splitlines()[0][:300]}") from None
         return Artifact(out, "tflite", time.perf_counter() - start, {"precision": "fp16 weights"})
+
+
+def fold_batchnorm(module: Any) -> Any:
+    """Fold every BatchNorm that directly follows a Conv inside an nn.Sequential into that Conv.
+
+    litert-torch's QAT annotator for conv+bn patterns fails with torch 2.13 (it hands a function to
+    torch.export), so quantization-aware training runs on the folded network, as deployment would.
+    """
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for child in module.children():
+        fold_batchnorm(child)
+    if isinstance(module, torch.nn.Sequential):
+        names = list(module._modules)
+        for first, second in zip(names, names[1:]):
+            conv, norm = module._modules[first], module._modules[second]
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(norm, torch.nn.BatchNorm2d):
+                module._modules[first] = fuse_conv_bn_eval(conv.eval(), norm.eval())
+                module._modules[second] = torch.nn.Identity()
+    return module
+
+
+class TfliteQatInt8Lowering(Lowering):
+    """Quantization-aware fine-tuning (PT2E QAT, distilled from the fp32 model) -> full-integer int8 .tflite.
+
+    For when post-training int8 loses too much accuracy: fake-quantized training lets the weights
+    adapt to int8 rounding. Needs labelled (or unlabelled: distillation only) training data.
+    """
+
+    name = "tflite-int8-qat"
+    input_format = "torch"
+    output_format = "tflite"
+    modules = ("litert_torch", "ai_edge_litert", "torchao")
+    extra = "litert"
+    option_keys = ("train_epochs", "seed")
+
+    def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
+        import copy
+
+        import torch
+
+        if model.torch_module is None or isinstance(model.torch_module, torch.fx.GraphModule):
+            raise ConfigError(
+                "quantization-aware training needs the model as a torch.nn.Module (pass package.module:factory), "
+                "not an exported graph"
+            )
+        if context.train is None:
+            raise ConfigError("quantization-aware training needs training data; pass --train (an .npz, image folder or digits)")
+        from edgetune.lowering._distill import check_data_matches, distill, set_mode
+
+        check_data_matches(context.train, model.inputs[0].shape, "training")
+        epochs = int(context.option("train_epochs", 3))
+        start = time.perf_counter()
+        out = workdir / f"{model.name}.int8-qat.tflite"
+        teacher = model.torch_module
+        try:
+            from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+            from litert_torch.quantize.quant_config import QuantConfig
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+            student = fold_batchnorm(copy.deepcopy(teacher).eval())
+            set_mode(student, True)
+            example = _example(model)
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            # traced with a batch of 2: an example batch of 1 would specialize the batch dimension
+            two = tuple(torch.zeros((2, *spec.shape[1:])) for spec in model.inputs)
+            exported = torch.export.export(student, two, dynamic_shapes=({0: batch},)).module()
+            class _FoldedQatQuantizer(PT2EQuantizer):  # type: ignore[misc, valid-type]
+                # BatchNorm is folded above, so the conv+bn QAT patterns (whose annotator breaks
+                # under torch 2.13) have nothing to match; everything else is annotated as usual.
+                STATIC_QAT_ONLY_OPS: list[str] = []
+
+            quantizer = _FoldedQatQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))
+            prepared = prepare_qat_pt2e(exported, quantizer)
+            stats = distill(prepared, teacher, context.train, epochs, seed=int(context.option("seed", 0)),
+                            progress=context.progress)
+            quantized = convert_pt2e(prepared, fold_quantize=False)
+            with quiet_fds():
+                import litert_torch
+
+                litert_torch.convert(quantized, example, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(out))
+        except (ConfigError, DatasetError):
+            raise
+        except Exception as exc:
+            raise RunnerError(f"PT2E quantization-aware training failed: {str(exc).splitlines()[0][:300]}") from None
+        return Artifact(out, "tflite", time.perf_counter() - start, {
+            "quantization": "PT2E quantization-aware training, symmetric per-channel int8, distilled from fp32",
+            "fine_tune": stats, "training_data": context.train.name,
+        })

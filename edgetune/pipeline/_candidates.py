@@ -52,6 +52,7 @@ BASE_PLANS: tuple[_Base, ...] = (
     _Base("litert", "fp32", ("tflite",)),
     _Base("litert", "fp16", ("tflite-fp16",)),
     _Base("litert", "int8", ("tflite-int8",)),
+    _Base("litert", "int8", ("tflite-int8-qat",), "qat"),  # only with --train
     # simulated devices: Vela quantizes a PyTorch model through tflite-int8 itself (or takes an int8 .tflite)
     _Base("vela", "int8", ("vela",)),
     _Base("scalesim", "int8", ("onnx", "ort-int8-static", "scalesim")),
@@ -64,6 +65,8 @@ def _expand(base: _Base, options: CompileOptions) -> list[CandidatePlan]:
     name = "-".join(p for p in (base.runtime, base.precision, base.suffix) if p)
     common = {"seed": options.seed, "calib_samples": options.calib_samples, "train_epochs": options.train_epochs,
               "max_accuracy_drop": options.max_accuracy_drop}
+    if "tflite-int8-qat" in base.lowerings and not options.train:
+        return []
     if "tvm-tuned" in base.lowerings:
         if options.tune_trials <= 0:
             return []

@@ -60,3 +60,25 @@ def test_int8_needs_matching_calibration(digits, tmp_path: Path) -> None:
     wrong = LoweringContext(calibration=CalibrationData(np.zeros((4, 3, 8, 8), np.float32), "wrong"))
     with pytest.raises(DatasetError, match="samples must be 1x8x8"):
         get_lowering("tflite-int8").apply(model, load_target("host-cpu"), tmp_path, wrong)
+
+
+def test_quantization_aware_training_keeps_accuracy(tmp_path: Path) -> None:
+    from edgetune.models._train import train_classifier
+    from edgetune.models.zoo import digits_cnn
+
+    import torch
+
+    torch.manual_seed(0)
+    data = load_dataset("digits")
+    train, held_out = data.split(0.2, seed=0)
+    module = digits_cnn()
+    train_classifier(module, train, seconds=600, epochs=10)
+    model = load_model(module, input_shape=(1, 1, 8, 8), workdir=tmp_path)
+    context = LoweringContext(train=train, options={"train_epochs": 2})
+    artifact = get_lowering("tflite-int8-qat").apply(model, load_target("host-cpu"), tmp_path, context)
+    fp32 = _predictions("onnxruntime", model.onnx_path, held_out.x[:200])
+    qat = _predictions("litert", artifact.path, held_out.x[:200])
+    assert np.mean(qat == held_out.y[:200]) >= np.mean(fp32 == held_out.y[:200]) - 0.03
+    assert artifact.details["fine_tune"]["epochs"] == 2
+    with pytest.raises(ConfigError, match="--train"):
+        get_lowering("tflite-int8-qat").apply(model, load_target("host-cpu"), tmp_path, LoweringContext())
