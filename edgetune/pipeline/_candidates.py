@@ -72,6 +72,9 @@ def _expand(base: _Base, options: CompileOptions) -> list[CandidatePlan]:
             return []
         common["tune_trials"] = options.tune_trials
     variants: list[tuple[str, dict[str, Any]]] = [(name, {})]
+    if "openvino-nncf-int8" in base.lowerings and options.eval:
+        # NNCF's accuracy-aware variant needs labelled validation data: tried beside the plain one
+        variants.append((f"{name}-accuracy-aware", {"accuracy_aware": True}))
     if "ort-int8-static" in base.lowerings:
         variants = [(f"{name}-{m}" if len(options.calib_methods) > 1 else name, {"calib_method": m})
                     for m in options.calib_methods]
