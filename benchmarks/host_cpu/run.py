@@ -47,6 +47,8 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._machine_load import cpu_snapshot, other_load  # noqa: E402
+
 MODELS = ("digits", "mobilenetv2")
 TARGET = "host-cpu"
 ORT_FP32 = "onnxruntime-fp32"
@@ -74,28 +76,6 @@ def _prepare_model(key: str, workdir: Path) -> tuple[Any, Optional[tuple[int, ..
     raise SystemExit(f"unknown model '{key}'; choose from {', '.join(MODELS)}")
 
 
-def _cpu_snapshot() -> Optional[tuple[float, float, float]]:
-    """(busy CPU seconds of the whole machine, this process's CPU seconds, wall clock) or None off Linux."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    own = os.times()
-    return (sum(fields[:8]) - idle) / hz, own.user + own.system + own.children_user + own.children_system, time.monotonic()
-
-
-def _other_load(start: Optional[tuple[float, float, float]]) -> Optional[float]:
-    """Share of all cores used by OTHER processes since ``start`` (0 = the machine was idle apart from us)."""
-    end = _cpu_snapshot()
-    if start is None or end is None:
-        return None
-    wall = end[2] - start[2]
-    cores = os.cpu_count() or 1
-    return max(0.0, ((end[0] - start[0]) - (end[1] - start[1])) / (wall * cores)) if wall > 0 else None
-
-
 def _cv(values: list[float]) -> Optional[float]:
     if len(values) < 2:
         return None
@@ -116,7 +96,7 @@ def _stability(result: Any, repeats: int, config: Any) -> dict[str, dict[str, An
                                                "artifact": str(c.artifact.path), "artifact_sha256": c.artifact_hash,
                                                "repeats": [], "load_ms": []} for c in ok}
     for r in range(repeats):
-        snap = _cpu_snapshot()
+        snap = cpu_snapshot()
         order = ok[r % len(ok):] + ok[: r % len(ok)] if ok else []
         sessions = {}
         try:
@@ -128,7 +108,7 @@ def _stability(result: Any, repeats: int, config: Any) -> dict[str, dict[str, An
         finally:
             for session in sessions.values():
                 session.close()
-        other = _other_load(snap)
+        other = other_load(snap)
         for name, timing in timings.items():
             s = timing.stats
             per[name]["repeats"].append({
@@ -244,7 +224,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "models": {},
     }
     t0 = time.perf_counter()
-    run_snap = _cpu_snapshot()
+    run_snap = cpu_snapshot()
     tmp = None if args.work_dir else tempfile.TemporaryDirectory(prefix="edgetune-hostcpu-")
     work = args.work_dir or Path(tmp.name)
     try:
@@ -254,11 +234,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             mdir.mkdir(parents=True, exist_ok=True)
             model, shape, facts = _prepare_model(key, mdir)
             tc = time.perf_counter()
-            snap = _cpu_snapshot()
+            snap = cpu_snapshot()
             result = edgetune.compile_model(model, target, mdir / "compiled", input_shape=shape, config=config,
                                             results_path=args.results, progress=print)
             compile_s = time.perf_counter() - tc
-            compile_other = _other_load(snap)
+            compile_other = other_load(snap)
             ev = result.evaluation
             print(f"  winner: {result.winner.name if result.winner else None} ({result.reason}); "
                   f"compile step {compile_s:.1f} s "
@@ -288,7 +268,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             tmp.cleanup()
     report["wall_s"] = time.perf_counter() - t0
     report["loadavg_end"] = list(os.getloadavg())
-    report["other_processes_cpu_share"] = _other_load(run_snap)
+    report["other_processes_cpu_share"] = other_load(run_snap)
     _print_table(report["models"], args.repeats)
     print(f"machine: {host.model} ({host.arch}), {host.cores_physical} physical / {host.cores_logical} logical cores, "
           f"threads {report.get('threads')}; libraries {report.get('library_versions')}")

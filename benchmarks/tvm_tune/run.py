@@ -42,29 +42,10 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._machine_load import cpu_snapshot, other_load  # noqa: E402
+
 TARGET = "host-cpu"
 FACTORY = "edgetune.models.zoo:mobilenet_v2_like"
-
-
-def _cpu_snapshot() -> Optional[tuple[float, float, float]]:
-    """(busy CPU seconds of the machine, this process's CPU seconds incl. children, wall clock) or None off Linux."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    own = os.times()
-    return (sum(fields[:8]) - idle) / hz, own.user + own.system + own.children_user + own.children_system, time.monotonic()
-
-
-def _other_load(start: Optional[tuple[float, float, float]]) -> Optional[float]:
-    """Share of all cores used by OTHER processes since ``start`` (0 = idle apart from this benchmark)."""
-    end = _cpu_snapshot()
-    if start is None or end is None or end[2] <= start[2]:
-        return None
-    busy_other = (end[0] - start[0]) - (end[1] - start[1])
-    return max(0.0, busy_other / ((end[2] - start[2]) * (os.cpu_count() or 1)))
 
 
 def _load_model(size: int, width_mult: float, workdir: Path) -> Any:
@@ -122,14 +103,14 @@ def _time_rounds(artifacts: dict[str, Any], feeds: dict[str, Any], threads: int,
     rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
     for r in range(repeats):
         order = labels[r % len(labels):] + labels[: r % len(labels)]
-        snap = _cpu_snapshot()
+        snap = cpu_snapshot()
         sessions = {label: get_runner("tvm").load(artifacts[label].path, threads) for label in order}
         try:
             timings = measure_interleaved(sessions, {label: feeds for label in order}, config)
         finally:
             for session in sessions.values():
                 session.close()
-        other = _other_load(snap)
+        other = other_load(snap)
         for label, timing in timings.items():
             s = timing.stats
             rounds[label].append({"median_ms": s.median_ms, "ci_low_ms": s.ci_low_ms, "ci_high_ms": s.ci_high_ms,
@@ -170,7 +151,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     config = BenchConfig(budget_s=args.budget_s)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    run_snap = _cpu_snapshot()
+    run_snap = cpu_snapshot()
     loadavg_start = list(os.getloadavg())
     tmp = tempfile.TemporaryDirectory(prefix="edgetune-tvmtune-")
     work = args.work_dir or Path(tmp.name)
@@ -207,7 +188,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "speedup_untuned_over_tuned": untuned / tuned if tuned else None,
         "loadavg_start": loadavg_start,
         "loadavg_end": list(os.getloadavg()),
-        "other_processes_cpu_share": _other_load(run_snap),
+        "other_processes_cpu_share": other_load(run_snap),
         "wall_s": time.perf_counter() - t0,
     }
     _print_report(report)
