@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -221,16 +221,14 @@ def evaluate_candidates(
         for name, timing in timings.items():
             result = by_name[name]
             pooled[name].extend(timing.samples_ms)
-            result.timing = timing if index == 0 else _pool(result.timing, timing, pooled[name])
+            result.timing = timing if index == 0 else _pool(result.timing, timing, pooled[name], config.ci_rel)
             if interrupted:
                 result.status, result.reason = "interrupted", "timing was interrupted (Ctrl-C); samples so far are kept"
             if store is not None:
                 session_index = index if repeat_sessions > 1 else None
-                single = CandidateResult(result.plan, result.status, result.reason, result.artifact, result.artifact_hash,
-                                         timing, result.fidelity, result.accuracy, result.load_ms, result.peak_rss_mb,
-                                         result.rss_delta_mb)
+                this_session = replace(result, timing=timing)  # one row per session, not the pool
                 result.measurement_id = store.append(
-                    _record(run_id, model, target, threads, single, env, labels, session_index))
+                    _record(run_id, model, target, threads, this_session, env, labels, session_index))
         if interrupted:
             break
     for session in sessions.values():
@@ -241,10 +239,10 @@ def evaluate_candidates(
                       store.location if store else None, interrupted, versions)
 
 
-def _pool(first: Optional[Timing], latest: Timing, samples: list[float]) -> Timing:
+def _pool(first: Optional[Timing], latest: Timing, samples: list[float], ci_rel: float) -> Timing:
     """Statistics over every session's samples (what a table shows after several sessions)."""
     stats = latency_stats(samples)
-    return Timing(stats, tuple(samples), stats.ci_rel <= 0.01, latest.wall_s + (first.wall_s if first else 0.0),
+    return Timing(stats, tuple(samples), stats.ci_rel <= ci_rel, latest.wall_s + (first.wall_s if first else 0.0),
                   latest.interrupted, latest.runs_per_sample)
 
 
