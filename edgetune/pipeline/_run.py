@@ -12,7 +12,7 @@ from edgetune.bench import BenchConfig, ResultsStore, git_commit, new_run_id
 from edgetune.errors import ConfigError, EdgetuneError
 from edgetune.models import LoadedModel, load_model
 from edgetune.models._spec import ShapeArg
-from edgetune.pipeline._candidates import CandidateResult, plans_for
+from edgetune.pipeline._candidates import CandidatePlan, CandidateResult, plans_for
 from edgetune.pipeline._evaluate import Evaluation, Progress, evaluate_candidates
 from edgetune.lowering import LoweringContext
 from edgetune.pipeline._data import prepare_data
@@ -98,25 +98,11 @@ def benchmark(
             f"no candidate for precision(s) {', '.join(precisions)} on target '{resolved.name}' "
             f"(it supports {', '.join(resolved.precisions)})"
         )
-    say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory(prefix="edgetune-bench-") as tmp:
         loaded = _load(model, input_shape, Path(tmp) / "model")
-        data = prepare_data(loaded, options, needs_calibration=any(p.precision == "int8" for p in plans))
-        for warning in data.warnings:
-            say(f"warning: {warning}")
-        context = LoweringContext(calibration=data.calibration, train=data.train, eval=data.eval,
-                                  profiles_dir=default_profiles_dir(resolved.name), progress=say,
-                                  options=_remote_options(rpc_tracker))
-        with ResultsStore(results_path) as store:
-            evaluation = evaluate_candidates(
-                loaded, resolved, plans, Path(tmp), _threads(resolved, threads),
-                run_id or new_run_id(git_commit()), config, tolerance, store, progress, context,
-                quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
-                repeat_sessions=sessions, labels=labels,
-            )
-        evaluation.warnings.extend(data.warnings)
-        evaluation.data.update(data.describe())
-        return evaluation
+        return _measure(loaded, resolved, plans, Path(tmp), _threads(resolved, threads), options, config, tolerance,
+                        results_path, progress, default_profiles_dir(resolved.name), rpc_tracker,
+                        run_id, sessions, labels)
 
 
 def compile_model(
@@ -145,7 +131,6 @@ def compile_model(
     """
     options = options or CompileOptions()
     config = config or BenchConfig(budget_s=options.budget_s)
-    say = progress or (lambda _msg: None)
     resolved = _resolve_target(target, targets_dir, rpc_tracker)  # issue 9: rpc targets need a tracker
     plans = plans_for(resolved, runtimes, options)
     out = Path(output_dir)
@@ -156,28 +141,37 @@ def compile_model(
         shutil.rmtree(candidates_dir)  # artifacts of an earlier compile into the same folder
     candidates_dir.mkdir(parents=True)
     loaded = _load(model, input_shape, candidates_dir / "_input")
-    data = prepare_data(loaded, options, needs_calibration=any(p.precision == "int8" for p in plans))
-    for warning in data.warnings:
-        say(f"warning: {warning}")
-    context = LoweringContext(
-        calibration=data.calibration, train=data.train, eval=data.eval,
-        profiles_dir=profiles_dir or default_profiles_dir(resolved.name), progress=say,
-        options=_remote_options(rpc_tracker),
-    )
-    with ResultsStore(results_path) as store:
-        evaluation = evaluate_candidates(
-            loaded, resolved, plans, candidates_dir, _threads(resolved, threads),
-            new_run_id(git_commit()), config, tolerance, store, progress, context,
-            quality=data.quality, max_accuracy_drop=options.max_accuracy_drop, repeat_sessions=options.sessions,
-        )
-    evaluation.warnings.extend(data.warnings)
-    evaluation.data.update(data.describe())
+    evaluation = _measure(loaded, resolved, plans, candidates_dir, _threads(resolved, threads), options, config,
+                          tolerance, results_path, progress, profiles_dir or default_profiles_dir(resolved.name),
+                          rpc_tracker, None, options.sessions, None)
     winner, reason = select_winner(evaluation.results, options.objective)
     artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options)
     result = CompileResult(evaluation, winner, reason, out, artifact, manifest)
     if winner is None:
         raise NoViableCandidateError(f"{reason}; details in {manifest}")
     return result
+
+
+def _measure(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan], workdir: Path, threads: int,
+             options: CompileOptions, config: BenchConfig, tolerance: Tolerance, results_path: Optional[Path],
+             progress: Optional[Progress], profiles_dir: Path, rpc_tracker: Optional[str], run_id: Optional[str],
+             sessions: int, labels: Optional[dict[str, Any]]) -> Evaluation:
+    """What compile and bench share: data for calibration/judging, the lowering context, the measured candidates."""
+    say = progress or (lambda _msg: None)
+    data = prepare_data(loaded, options, needs_calibration=any(p.precision == "int8" for p in plans))
+    for warning in data.warnings:
+        say(f"warning: {warning}")
+    context = LoweringContext(calibration=data.calibration, train=data.train, eval=data.eval,
+                              profiles_dir=profiles_dir, progress=say, options=_remote_options(rpc_tracker))
+    with ResultsStore(results_path) as store:
+        evaluation = evaluate_candidates(
+            loaded, target, plans, workdir, threads, run_id or new_run_id(git_commit()), config, tolerance, store,
+            progress, context, quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
+            repeat_sessions=sessions, labels=labels,
+        )
+    evaluation.warnings.extend(data.warnings)
+    evaluation.data.update(data.describe())
+    return evaluation
 
 
 def _remote_options(rpc_tracker: Optional[str]) -> dict[str, Any]:
