@@ -107,9 +107,12 @@ class Lowering(ABC):
         """Whether the libraries this lowering needs are installed."""
         return Availability.of_modules(cls.modules, cls.extra)
 
+    # Other formats the lowering converts from itself (e.g. a torch model quantized to .tflite first).
+    also_accepts: ClassVar[tuple[str, ...]] = ()
+
     def accepts(self, model: LoadedModel) -> bool:
-        """Whether ``model`` is available in this lowering's input format."""
-        return self.input_format in model.formats
+        """Whether ``model`` is available in this lowering's input format (or one it converts from)."""
+        return any(f in model.formats for f in (self.input_format, *self.also_accepts))
 
     @abstractmethod
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:

@@ -21,12 +21,10 @@ class TfliteLowering(Lowering):
 
     name = "tflite"
     input_format = "torch"
+    also_accepts = ("tflite",)  # a .tflite input passes through
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert")
     extra = "litert"
-
-    def accepts(self, model: LoadedModel) -> bool:
-        return model.torch_module is not None or model.tflite_path is not None
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()

@@ -30,13 +30,11 @@ class TflmLowering(Lowering):
 
     name = "tflm"
     input_format = "tflite"
+    also_accepts = ("torch",)  # quantized through tflite-int8 first
     output_format = "tflm-tflite"
     modules = ("tflite_micro", "ai_edge_litert")
     extra = "mcu"
     option_keys = ("calib_samples",)
-
-    def accepts(self, model: LoadedModel) -> bool:
-        return model.tflite_path is not None or model.torch_module is not None
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()

@@ -38,13 +38,11 @@ class VelaLowering(Lowering):
 
     name = "vela"
     input_format = "tflite"
+    also_accepts = ("torch",)  # quantized through tflite-int8 first
     output_format = "vela-tflite"
     modules = ("ethosu", "ai_edge_litert")
     extra = "vela"
     option_keys = ("calib_samples",)
-
-    def accepts(self, model: LoadedModel) -> bool:
-        return model.tflite_path is not None or model.torch_module is not None
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()
