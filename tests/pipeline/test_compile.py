@@ -24,8 +24,11 @@ def test_compile_torch_model_end_to_end(tiny_pt2: Path, tmp_path: Path, isolated
     assert {"onnxruntime-fp32", "tvm-fp32", "litert-fp32", "onnxruntime-int8-static", "litert-int8"} <= set(statuses)
     assert set(statuses.values()) == {"ok"}, statuses
     assert result.winner is not None and result.artifact is not None and result.artifact.exists()
+    # the winner is the fastest, or a lower-risk candidate statistically tied with it
     fastest = min(result.evaluation.results, key=lambda r: r.timing.stats.median_ms)
-    assert result.winner.name == fastest.name
+    assert result.winner.name == fastest.name or (
+        result.winner.timing.stats.ci_low_ms <= fastest.timing.stats.ci_high_ms
+        and result.winner.plan.exact and not fastest.plan.exact)
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["winner"]["name"] == result.winner.name and manifest["winner"]["reason"]
