@@ -1,7 +1,7 @@
 """The compile pipeline: candidates (lowerings + runner), fidelity checks, timing, selection."""
 
 from edgetune.pipeline._candidates import PLANS, CandidatePlan, CandidateResult, plans_for
-from edgetune.pipeline._evaluate import Evaluation, evaluate_candidates
+from edgetune.pipeline._evaluate import Evaluation, build_artifact, evaluate_candidates
 from edgetune.pipeline._fidelity import Fidelity, Tolerance, compare_outputs
 from edgetune.pipeline._options import PRESETS, CompileOptions, options_from
 from edgetune.pipeline._run import CompileResult, NoViableCandidateError, benchmark, compile_model
@@ -20,6 +20,7 @@ __all__ = [
     "NoViableCandidateError",
     "Tolerance",
     "benchmark",
+    "build_artifact",
     "compare_outputs",
     "compile_model",
     "evaluate_candidates",

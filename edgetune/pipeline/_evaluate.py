@@ -68,8 +68,9 @@ def _reference_outputs(
 BuildCache = dict[tuple[Any, ...], tuple[Artifact, LoadedModel]]
 
 
-def _build(plan: CandidatePlan, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext,
+def build_artifact(plan: CandidatePlan, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext,
            cache: BuildCache) -> Artifact:
+    """Run ``plan``'s lowerings on ``model`` (reusing ``cache``) and return the artifact its runtime loads."""
     runner_cls = runner_registry[plan.runtime]
     available = runner_cls.availability()
     if not available.ok:
@@ -171,7 +172,7 @@ def evaluate_candidates(
         results.append(result)
         say(f"building {plan.name}")
         try:
-            result.artifact = _build(plan, model, target, workdir, context, cache)
+            result.artifact = build_artifact(plan, model, target, workdir, context, cache)
             result.artifact_hash = sha256_of(result.artifact.path)
             if plan.runtime not in runners:
                 runners[plan.runtime] = runner_for(plan.runtime, target, context.option("rpc_tracker"), say)

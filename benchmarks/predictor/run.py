@@ -1,0 +1,161 @@
+"""Predictor accuracy benchmark: profile a target, then measure and predict >= 100 unseen networks.
+
+    .venv/bin/python benchmarks/predictor/run.py --target host-cpu --runtime onnxruntime --profile-budget 25
+
+Prints and writes benchmarks/results/predictor_<runtime>_<time>.json and a predicted-vs-measured
+scatter plot (PNG) beside it. Reports, for the kernel predictor and the FLOPs baseline: share of
+networks within +-5% / +-10%, RMSE, mean absolute percentage error -- against the raw measured
+medians and against medians normalised to the reference graph's speed (this VM's speed drifts
+10-30% over minutes; the reference graph, timed interleaved with every network, factors that
+out). Also: how well two measurements of the same network agree (the ceiling any predictor
+can reach here), prediction time per network, and the profiling time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine_load import cpu_snapshot, other_load  # noqa: E402
+from networks import generate  # noqa: E402
+
+from edgetune.predict import FlopsPredictor, GraphMeasurer, KernelPredictor, profile, profile_folder, reference_graph  # noqa: E402
+from edgetune.predict._measure import NETWORK_CONFIG  # noqa: E402
+from edgetune.targets import load_target  # noqa: E402
+
+
+def accuracy(pred: np.ndarray, meas: np.ndarray) -> dict:
+    rel = pred / meas - 1.0
+    return {
+        "within_5pct": round(float(np.mean(np.abs(rel) <= 0.05)), 4),
+        "within_10pct": round(float(np.mean(np.abs(rel) <= 0.10)), 4),
+        "rmse_ms": round(float(np.sqrt(np.mean((pred - meas) ** 2))), 5),
+        "rmspe": round(float(np.sqrt(np.mean(rel ** 2))), 4),
+        "mape": round(float(np.mean(np.abs(rel))), 4),
+        "bias": round(float(np.median(rel)), 4),
+    }
+
+
+def scatter(path: Path, measured: np.ndarray, series: dict[str, np.ndarray], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    lo, hi = measured.min() * 0.8, measured.max() * 1.25
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="0.9", label="+-10%")
+    for (name, pred), marker in zip(series.items(), "ox^"):
+        ax.scatter(measured, pred, s=14, marker=marker, label=name, alpha=0.8)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured latency (ms)",
+           ylabel="predicted latency (ms)", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", default="host-cpu")
+    parser.add_argument("--runtime", default="onnxruntime")
+    parser.add_argument("--count", type=int, default=120)
+    parser.add_argument("--profile-budget", type=float, default=25.0, help="minutes; 0 = use the existing profile")
+    parser.add_argument("--profiles-dir", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=30, help="networks measured twice (measurement agreement)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    target = load_target(args.target)
+    folder = profile_folder(target.name, args.runtime, args.profiles_dir)
+    load = cpu_snapshot()
+    profile_s = None
+    if args.profile_budget > 0:
+        started = time.perf_counter()
+        result = profile(target, args.runtime, args.profile_budget, args.profiles_dir,
+                         progress=lambda m: print(f"[profile] {m}", flush=True))
+        profile_s = time.perf_counter() - started
+        print(f"profiled {result.kernels} kernels in {result.elapsed_s / 60:.1f} min (this run {profile_s / 60:.1f} min)")
+    kernel, flops = KernelPredictor(folder), FlopsPredictor(folder)
+    reference_ms = float(kernel.metadata["reference_ms"])
+
+    graphs = generate(args.count, args.seed)
+    with GraphMeasurer(target, args.runtime, config=NETWORK_CONFIG, reference=reference_graph()) as measurer:
+        started = time.perf_counter()
+        timings, stopped = measurer.measure(graphs)
+        measure_s = time.perf_counter() - started
+        if stopped:
+            raise SystemExit("interrupted")
+        again, _ = measurer.measure(graphs[: args.repeat])
+    raw = np.array([t.median_ms for t in timings])
+    norm = np.array([t.normalized_ms(reference_ms) for t in timings])
+    raw2 = np.array([t.median_ms for t in again])
+    norm2 = np.array([t.normalized_ms(reference_ms) for t in again])
+
+    pk = np.array([e.total_ms for e in kernel.predict_many(graphs)])
+    pf = np.array([e.total_ms for e in flops.predict_many(graphs)])
+    # prediction speed: one network at a time (the search's worst case) and in a batch
+    big = max(graphs, key=lambda g: len(g.ops))
+    reps = 200
+    started = time.perf_counter()
+    for _ in range(reps):
+        kernel.predict_many([big])
+    single_ms = (time.perf_counter() - started) * 1e3 / reps
+    started = time.perf_counter()
+    kernel.predict_many(graphs)
+    batch_ms = (time.perf_counter() - started) * 1e3 / len(graphs)
+
+    families = sorted({g.name.rstrip("0123456789") for g in graphs})
+    per_family = {}
+    for fam in families:
+        idx = np.array([g.name.rstrip("0123456789") == fam for g in graphs])
+        per_family[fam] = {"networks": int(idx.sum()), "kernel_vs_normalized": accuracy(pk[idx], norm[idx]),
+                           "kernel_vs_raw": accuracy(pk[idx], raw[idx])}
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    args.out.mkdir(parents=True, exist_ok=True)
+    png = args.out / f"predictor_{args.runtime}_{stamp}.png"
+    scatter(png, norm, {"kernel predictor": pk, "FLOPs baseline": pf},
+            f"{target.name} / {args.runtime}: {len(graphs)} unseen networks (normalised)")
+    report = {
+        "benchmark": "predictor", "target": target.name, "runtime": args.runtime, "time": stamp,
+        "machine": kernel.metadata["environment"].get("cpu_model"), "threads": kernel.metadata["threads"],
+        "networks": len(graphs), "families": {f: v["networks"] for f, v in per_family.items()},
+        "latency_range_ms": [round(float(raw.min()), 4), round(float(raw.max()), 4)],
+        "layers_range": [min(len(g.ops) for g in graphs), max(len(g.ops) for g in graphs)],
+        "profile": {"kernels": kernel.metadata["kernels"], "profiling_s": kernel.metadata["profiling_s"],
+                    "this_run_s": profile_s, "fusion": kernel.metadata["fusion"], "held_out": kernel.metadata["held_out"]},
+        "kernel_predictor": {"vs_normalized": accuracy(pk, norm), "vs_raw": accuracy(pk, raw)},
+        "flops_baseline": {"vs_normalized": accuracy(pf, norm), "vs_raw": accuracy(pf, raw)},
+        "per_family": per_family,
+        "measurement_agreement": {"networks": len(again), "normalized": accuracy(norm2, norm[: len(again)]),
+                                  "raw": accuracy(raw2, raw[: len(again)])},
+        "prediction_ms_per_network": {"single": round(single_ms, 3), "single_layers": len(big.ops),
+                                      "batched": round(batch_ms, 4)},
+        "measure_s": round(measure_s, 1), "reference_drift": round(float(np.std([t.reference_ms for t in timings]) / reference_ms), 4),
+        "other_load": other_load(load), "scatter_png": png.name,
+        "how": "medians of >=30 runs (CI +-1% or 1.5 s) per network, 4 networks + the reference graph interleaved",
+        "networks_detail": [{"name": g.name, "layers": len(g.ops), "macs": g.macs, "raw_ms": round(float(r), 5),
+                             "normalized_ms": round(float(n), 5), "kernel_pred_ms": round(float(a), 5),
+                             "flops_pred_ms": round(float(f), 5)} for g, r, n, a, f in zip(graphs, raw, norm, pk, pf)],
+    }
+    path = args.out / f"predictor_{args.runtime}_{stamp}.json"
+    path.write_text(json.dumps(report, indent=2))
+    summary = {k: report[k] for k in ("networks", "latency_range_ms", "layers_range", "kernel_predictor", "flops_baseline",
+                                      "measurement_agreement", "prediction_ms_per_network", "measure_s", "reference_drift", "other_load")}
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {path} and {png}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""`edgetune predict MODEL --target T`: predicted latency with a per-kernel breakdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+from rich.table import Table
+
+from edgetune.cli import _options
+from edgetune.cli._render import out, print_json
+
+
+@click.command("predict")
+@click.argument("model")
+@_options.target
+@click.option("--runtime", "-r", default="onnxruntime", show_default=True)
+@click.option("--predictor", "kind", type=click.Choice(["kernel", "flops"]), default="kernel", show_default=True,
+              help="kernel: the profiled per-kernel regressors; flops: the MACs-proportional baseline.")
+@click.option("--profiles-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--top", type=int, default=15, show_default=True, help="Kernels listed in the breakdown (slowest first).")
+@_options.json_output
+def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Optional[Path], top: int, as_json: bool) -> None:
+    """Predict MODEL's latency (an .onnx file, or a network description .json) from TARGET's profile."""
+    from edgetune.predict import predict
+    from edgetune.predict._cli_model import model_argument
+
+    estimate = predict(model_argument(model), target, runtime, profiles_dir, kind)
+    if as_json:
+        print_json(estimate.to_dict())
+        return
+    out.print(f"[bold]{estimate.network}[/] on {target}/{runtime}: predicted {estimate.total_ms:.4g} ms "
+              f"(95% interval {estimate.low_ms:.4g}-{estimate.high_ms:.4g} ms; {estimate.predictor} predictor, not a measurement)")
+    if estimate.kernels:
+        table = Table(title=f"{len(estimate.kernels)} kernels (slowest {min(top, len(estimate.kernels))})")
+        for column in ("kernel", "ops", "MACs", "predicted ms", "share"):
+            table.add_column(column, justify="right" if column not in ("kernel", "ops") else "left")
+        for k in sorted(estimate.kernels, key=lambda k: -k.latency_ms)[:top]:
+            table.add_row(k.kind, ", ".join(k.ops), f"{k.macs:,}", f"{k.latency_ms:.4f}", f"{k.latency_ms / estimate.total_ms:.0%}")
+        out.print(table)
+        out.print(f"per-call overhead {estimate.extra.get('overhead_ms', 0):.4f} ms included in the total")
+    if estimate.uncovered:
+        out.print(f"[yellow]not covered by the predictor (left out of the total):[/] {', '.join(estimate.uncovered)}")

@@ -1,0 +1,50 @@
+"""`edgetune profile --target T`: measure kernels on a target and train its latency predictor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from edgetune.cli import _options
+from edgetune.cli._render import out, print_json, progress_reporter
+
+
+@click.command("profile")
+@_options.target
+@click.option("--runtime", "-r", default="onnxruntime", show_default=True, help="Runtime to profile (one that runs fp32 ONNX models: onnxruntime, tvm, openvino).")
+@click.option("--budget", "budget_min", type=float, default=20.0, show_default=True, help="Minutes of profiling in all (an interrupted profile resumes and counts what it spent).")
+@click.option("--threads", type=int, default=1, show_default=True, help="Threads the kernels run with (one, like nn-Meter's CPU profiles, reproduces best on shared machines).")
+@click.option("--profiles-dir", type=click.Path(path_type=Path), default=None, help="Where profiles live (default: $EDGETUNE_PROFILES or the project's profiles/).")
+@click.option("--fresh", is_flag=True, help="Discard an existing profile for this target/runtime and start over.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_options.targets_dir
+@_options.json_output
+def command(target: str, runtime: str, budget_min: float, threads: int, profiles_dir: Optional[Path], fresh: bool,
+            seed: int, targets_dir: Optional[Path], as_json: bool) -> None:
+    """Detect fusion, measure sampled kernels, fit per-kernel regressors into profiles/TARGET/RUNTIME/."""
+    from edgetune.predict import profile
+    from edgetune.predict._profile import held_out_summary
+    from edgetune.targets import load_target
+
+    resolved = load_target(target, targets_dir)
+    with progress_reporter(as_json) as progress:
+        result = profile(resolved, runtime, budget_min, profiles_dir, threads, seed, fresh, progress)
+    if result.interrupted:
+        out.print(f"Interrupted after {result.kernels} kernels ({result.elapsed_s / 60:.1f} min); "
+                  f"run the same command again to continue from {result.folder}")
+        raise SystemExit(130)
+    if as_json:
+        print_json({"folder": str(result.folder), "kernels": result.kernels, "new_kernels": result.new_kernels,
+                    "elapsed_s": round(result.elapsed_s, 1), **result.metadata})
+        return
+    meta = result.metadata
+    out.print(f"profiled {resolved.name}/{runtime} on {meta['threads']} thread(s): {result.kernels} kernels "
+              f"({result.new_kernels} new) in {result.elapsed_s / 60:.1f} min")
+    out.print(f"fused kernels: {', '.join(meta['fusion']) or 'none'}")
+    out.print(held_out_summary(meta))
+    chains = meta.get("chains", {})
+    if chains.get("chains"):
+        out.print(f"networks measured for the in-network correction: {chains['chains']}")
+    out.print(f"wrote {result.folder}")

@@ -1,0 +1,152 @@
+"""Predictors: the profiled kernel predictor, the FLOPs baseline, and direct measurement."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from edgetune.errors import ConfigError
+from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor
+from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
+from edgetune.predict._graph import Graph
+from edgetune.predict._profile import ProfileError, apply_correction, correction_terms, profile_folder
+from edgetune.predict._regress import load_models
+from edgetune.predict._sampling import features
+from edgetune.targets import Target
+
+
+def _read_metadata(folder: Path) -> dict:
+    path = folder / "metadata.json"
+    if not path.exists():
+        raise ProfileError(f"no trained profile in {folder}; run `edgetune profile --target {folder.parent.name} "
+                           f"--runtime {folder.name}` first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"{path} is corrupt ({exc.msg}); re-run `edgetune profile` with --fresh") from None
+
+
+class KernelPredictor(Predictor):
+    """nn-Meter-style: split into kernels with the measured fusion rules, predict each, sum."""
+
+    name = "kernel"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.metadata = _read_metadata(self.folder)
+        fusion = json.loads((self.folder / "fusion.json").read_text()) if (self.folder / "fusion.json").exists() else {}
+        self.rules = FusionRules.from_dict(fusion)
+        self.models = load_models(self.folder / "models")
+        self.overhead_ms = float(self.metadata["overhead_ms"])
+        self.correction = list(self.metadata.get("correction", {}).get("coef", [0.0, 0.0, 0.0]))
+        self.threads = int(self.metadata.get("threads", 1))
+        if self.metadata.get("features") and list(self.metadata["features"]) != list(_feature_names()):
+            raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
+
+    def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
+        split = [split_kernels(g, self.rules) for g in graphs]
+        by_head: dict[str, list[tuple[int, int, Kernel]]] = {}
+        for gi, kernels in enumerate(split):
+            for ki, kernel in enumerate(kernels):
+                by_head.setdefault(kernel.head.kind, []).append((gi, ki, kernel))
+        latency: dict[tuple[int, int], float] = {}
+        uncovered: dict[int, list[str]] = {}
+        for head, items in by_head.items():
+            model = self.models.get(head)
+            if model is None:
+                for gi, _ki, kernel in items:
+                    uncovered.setdefault(gi, []).append(kernel.kind)
+                continue
+            preds = model.predict(np.array([features(k) for _g, _k, k in items]))
+            for (gi, ki, kernel), value in zip(items, preds):
+                latency[(gi, ki)] = apply_correction(float(value), correction_terms(kernel), self.correction)
+        out = []
+        for gi, (graph, kernels) in enumerate(zip(graphs, split)):
+            parts, var = [], 0.0
+            for ki, kernel in enumerate(kernels):
+                if (gi, ki) not in latency:
+                    continue
+                value = latency[(gi, ki)]
+                parts.append(KernelEstimate(kernel.kind, kernel.ops, value, kernel.head.macs))
+                var += (self.models[kernel.head.kind].rel_rmse * value) ** 2
+            total = self.overhead_ms + sum(p.latency_ms for p in parts)
+            half = 1.96 * math.sqrt(var)
+            out.append(LatencyEstimate(graph.name, total, max(total - half, 0.0), total + half, self.name, tuple(parts),
+                                       tuple(uncovered.get(gi, ())),
+                                       {"overhead_ms": self.overhead_ms, "target": self.metadata["target"],
+                                        "runtime": self.metadata["runtime"]}))
+        return out
+
+
+def _feature_names() -> tuple[str, ...]:
+    from edgetune.predict._sampling import FEATURES
+
+    return FEATURES
+
+
+class FlopsPredictor(Predictor):
+    """The baseline: per-kernel latency = a + b * MACs, fitted on the same profile. Shows what the regressors add."""
+
+    name = "flops"
+
+    def __init__(self, folder: Path) -> None:
+        self.metadata = _read_metadata(Path(folder))
+        coef = self.metadata["flops_baseline"]
+        self.a, self.b = float(coef["intercept_ms"]), float(coef["ms_per_mac"])
+        self.overhead_ms = float(self.metadata["overhead_ms"])
+        fusion_path = Path(folder) / "fusion.json"
+        self.rules = FusionRules.from_dict(json.loads(fusion_path.read_text())) if fusion_path.exists() else FusionRules()
+
+    def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
+        out = []
+        for graph in graphs:
+            kernels = split_kernels(graph, self.rules)
+            total = self.overhead_ms + sum(max(self.a + self.b * k.head.macs, 0.0) for k in kernels)
+            out.append(LatencyEstimate(graph.name, total, total, total, self.name))
+        return out
+
+
+class MeasuringPredictor(Predictor):
+    """No profile yet: measure each network on the target instead (slow, but real). Labelled 'measured'."""
+
+    name = "measured"
+
+    def __init__(self, target: Target, runtime: str = "onnxruntime", threads: Optional[int] = None) -> None:
+        from edgetune.predict._measure import NETWORK_CONFIG, GraphMeasurer
+
+        self.measurer = GraphMeasurer(target, runtime, threads, config=NETWORK_CONFIG, interleave=1)
+
+    def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
+        timings, interrupted = self.measurer.measure(graphs)
+        if interrupted:
+            raise KeyboardInterrupt
+        return [LatencyEstimate(t.name, t.median_ms, t.ci_low_ms, t.ci_high_ms, self.name, extra={"measured": True})
+                for t in timings]
+
+    def close(self) -> None:
+        self.measurer.close()
+
+
+def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", profiles_dir: Optional[Path] = None,
+                  kind: str = "kernel", fallback: bool = True) -> Predictor:
+    """The predictor the search queries for ``target``/``runtime``.
+
+    ``kind`` is "kernel" (the profiled regressors) or "flops" (the baseline). Without a trained
+    profile, ``fallback`` returns a MeasuringPredictor (with a warning) instead of failing.
+    """
+    from edgetune.targets import load_target
+
+    resolved = load_target(target) if isinstance(target, str) else target
+    folder = profile_folder(resolved.name, runtime, profiles_dir)
+    if kind not in ("kernel", "flops"):
+        raise ConfigError(f"unknown predictor '{kind}'; valid predictors: flops, kernel")
+    if not (folder / "metadata.json").exists() and fallback:
+        warnings.warn(f"no latency profile for {resolved.name}/{runtime} in {folder}: measuring each network instead "
+                      f"(run `edgetune profile --target {resolved.name}` for millisecond predictions)", stacklevel=2)
+        return MeasuringPredictor(resolved, runtime)
+    return KernelPredictor(folder) if kind == "kernel" else FlopsPredictor(folder)

@@ -1,0 +1,402 @@
+"""`edgetune profile`: measure kernels on a target, detect fusion, train the per-kernel regressors.
+
+Everything lands in ``profiles/<target>/<runtime>/``:
+
+- ``measurements.csv``  one row per measured kernel (features, raw and normalised latency)
+- ``fusion.json``       the fusion rules and the timings that decided them
+- ``state.json``        per-call overhead, the reference speed, time spent so far (for resume)
+- ``environment.json``  where the measurements were taken (CPU, threads, governor, versions)
+- ``models/``           one LightGBM text model per kernel type + ``models.json``
+- ``metadata.json``     versions, counts and held-out accuracy of every regressor
+
+The profile is resumable: each measured group is appended to the CSV before the next starts,
+so an interrupted run continues from what it stored when started again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from edgetune.errors import ConfigError, EdgetuneError
+from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
+from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
+from edgetune.predict._measure import GraphMeasurer
+from edgetune.predict._regress import FLOOR_MS, ensemble_spread, fit_flops_baseline, fit_kind, save_models
+from edgetune.predict._sampling import FEATURES, HEAD_SHARE, features, sample_chain, sample_kernel
+from edgetune.targets import Target
+
+SCHEMA_VERSION = 1
+COLUMNS = ("id", "head", "kind", *FEATURES, "macs", "raw_ms", "ci_low_ms", "ci_high_ms", "samples", "converged",
+           "min_ms", "latency_ms", "time")
+_INITIAL_PER_HEAD = 10
+_ROUND = 24  # kernels per adaptive round (shared out by HEAD_SHARE)
+_POOL = 150
+_INITIAL_CHAINS = 12
+_CHAINS_PER_ROUND = 4
+
+
+class ProfileError(EdgetuneError):
+    """A profile folder is missing, corrupt or from a different setup."""
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    folder: Path
+    kernels: int
+    new_kernels: int
+    elapsed_s: float
+    fusion: FusionRules
+    metadata: dict
+    interrupted: bool = False
+
+
+def profile_folder(target: str, runtime: str, profiles_dir: Optional[Path] = None) -> Path:
+    from edgetune.pipeline._run import default_profiles_dir
+
+    base = Path(profiles_dir) / target if profiles_dir else default_profiles_dir(target)
+    return base / runtime
+
+
+def _empty_graph() -> Graph:
+    b = GraphBuilder("empty", (1, 1, 1, 1))
+    return b.build(b.relu("input"))
+
+
+class _Folder:
+    """Reads and appends the files of one profile folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder
+        self.csv = folder / "measurements.csv"
+        self.state_path = folder / "state.json"
+        self.fusion_path = folder / "fusion.json"
+        self.chains_path = folder / "chains.jsonl"
+
+    def read_json(self, path: Path) -> Optional[dict]:
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ProfileError(f"{path} is corrupt ({exc.msg}); delete the folder or re-run with --fresh") from None
+
+    def write_json(self, path: Path, data: dict) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(path)
+
+    def rows(self) -> list[dict]:
+        if not self.csv.exists():
+            return []
+        with self.csv.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if tuple(reader.fieldnames or ()) != COLUMNS:
+                raise ProfileError(f"{self.csv} has unexpected columns (another edgetune version?); re-run with --fresh")
+            rows = []
+            for row in reader:
+                try:
+                    rows.append({k: (v if k in ("head", "kind") else float(v)) for k, v in row.items()})
+                except (TypeError, ValueError):
+                    continue  # a row cut short by a kill mid-write: measured again
+            return rows
+
+    def chains(self) -> list[dict]:
+        if not self.chains_path.exists():
+            return []
+        out = []
+        for line in self.chains_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill mid-write
+        return out
+
+    def append_chains(self, chains: list[dict]) -> None:
+        with self.chains_path.open("a") as f:
+            f.writelines(json.dumps(c) + "\n" for c in chains)
+            f.flush()
+
+    def append(self, rows: list[dict]) -> None:
+        new = not self.csv.exists()
+        with self.csv.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+
+
+def profile(
+    target: Target,
+    runtime: str = "onnxruntime",
+    budget_min: float = 20.0,
+    profiles_dir: Optional[Path] = None,
+    threads: Optional[int] = None,
+    seed: int = 0,
+    fresh: bool = False,
+    progress: Callable[[str], None] = lambda _m: None,
+    measurer: Optional[GraphMeasurer] = None,
+) -> ProfileResult:
+    """Profile ``runtime`` on ``target`` for about ``budget_min`` minutes in all (resuming earlier runs)."""
+    from edgetune.bench import environment
+
+    if budget_min <= 0:
+        raise ConfigError(f"profiling budget must be positive, got {budget_min} minutes")
+    folder = _Folder(profile_folder(target.name, runtime, profiles_dir))
+    if fresh and folder.path.exists():
+        for child in sorted(folder.path.rglob("*"), reverse=True):
+            child.unlink() if child.is_file() else child.rmdir()
+    folder.path.mkdir(parents=True, exist_ok=True)
+    own = measurer is None
+    measurer = measurer or GraphMeasurer(target, runtime, threads or 1)
+    try:
+        return _run(target, runtime, budget_min, folder, measurer, seed, progress, environment)
+    finally:
+        if own:
+            measurer.close()
+
+
+def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measurer: GraphMeasurer, seed: int,
+         progress: Callable[[str], None], environment: Callable) -> ProfileResult:
+    env = environment(target, measurer.threads, measurer.versions())
+    state = folder.read_json(folder.state_path)
+    if state is not None:
+        if state.get("schema") != SCHEMA_VERSION:
+            raise ProfileError(f"{folder.state_path} is from profile schema {state.get('schema')}, this edgetune writes "
+                               f"{SCHEMA_VERSION}; re-run with --fresh")
+        old = state["environment"]
+        changed = [k for k in ("cpu_model", "threads", "libraries") if old.get(k) != env.get(k)]
+        if changed:
+            raise ProfileError(f"the profile in {folder.path} was taken with different {', '.join(changed)}; "
+                               "re-run with --fresh to start over for this setup")
+    start = time.perf_counter()
+    spent_before = float(state["elapsed_s"]) if state else 0.0
+    budget_s = budget_min * 60.0
+
+    def elapsed() -> float:
+        return spent_before + time.perf_counter() - start
+
+    def save_state(**extra: object) -> None:
+        nonlocal state
+        state = {**(state or {}), "schema": SCHEMA_VERSION, "environment": env, "elapsed_s": round(elapsed(), 2),
+                 "runtime": runtime, "target": target.name, "threads": measurer.threads, **extra}
+        folder.write_json(folder.state_path, state)
+
+    try:
+        rules = _calibrate(folder, measurer, progress, save_state, env)
+    except KeyboardInterrupt:
+        if state is not None:
+            save_state()
+        return ProfileResult(folder.path, len(folder.rows()), 0, elapsed(), FusionRules(), {}, interrupted=True)
+    overhead = float(state["overhead_ms"])  # type: ignore[index]
+
+    def latency(t) -> float:  # type: ignore[no-untyped-def]
+        return max(t.latency_ms - overhead, FLOOR_MS)
+
+    interrupted = False
+    rows = folder.rows()
+    chains = folder.chains()
+    new_kernels = 0
+    rng = np.random.default_rng(seed + 7919 * len(rows) + 104729 * len(chains))
+    heads = list(HEAD_SHARE)
+    while not interrupted and elapsed() < budget_s:
+        want_chains = _INITIAL_CHAINS if len(chains) < _INITIAL_CHAINS else _CHAINS_PER_ROUND
+        graphs = [sample_chain(rng, rules, len(chains) + i) for i in range(want_chains)]
+        timings, interrupted = measurer.measure(graphs)
+        new_chains = [{"id": len(chains) + i, "graph": graph_to_dict(g), "latency_ms": t.latency_ms,
+                       "median_ms": t.median_ms, "time": round(time.time(), 1)} for i, (g, t) in enumerate(zip(graphs, timings))]
+        folder.append_chains(new_chains)
+        chains += new_chains
+        save_state()
+        if interrupted:
+            break
+        counts = {h: sum(1 for r in rows if r["head"] == h) for h in heads}
+        batch: list[Graph] = []
+        lacking = [h for h in heads if counts[h] < _INITIAL_PER_HEAD]
+        if lacking:
+            for h in lacking:
+                batch += [sample_kernel(h, rng, rules, len(rows) + len(batch) + i) for i in range(_INITIAL_PER_HEAD - counts[h])]
+        else:
+            for h in heads:
+                want = max(1, int(round(_ROUND * HEAD_SHARE[h])))
+                batch += _most_uncertain(h, rows, rng, rules, want, len(rows) + len(batch))
+        for chunk_start in range(0, len(batch), measurer.interleave):
+            if elapsed() >= budget_s:
+                break
+            chunk = batch[chunk_start:chunk_start + measurer.interleave]
+            timings, interrupted = measurer.measure(chunk)
+            new_rows = [_row(len(rows) + i, g, t, latency(t), rules) for i, (g, t) in enumerate(zip(chunk, timings))]
+            folder.append(new_rows)
+            rows += new_rows
+            new_kernels += len(new_rows)
+            save_state()
+            if interrupted:
+                break
+        progress(f"{len(rows)} kernels measured, {elapsed() / 60:.1f} of {budget_min:g} min")
+    if interrupted:
+        save_state()
+        return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, {}, interrupted=True)
+    progress("training regressors")
+    metadata = train(folder.path, rows, chains, rules, state, env)  # type: ignore[arg-type]
+    save_state()
+    return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, metadata)
+
+
+def _calibrate(folder: _Folder, measurer: GraphMeasurer, progress: Callable[[str], None],
+               save_state: Callable[..., None], env: dict) -> FusionRules:
+    """The per-call overhead and the fusion rules, measured once per profile (KeyboardInterrupt passes through)."""
+    state = folder.read_json(folder.state_path)
+    if state is None or "overhead_ms" not in state:
+        progress("measuring the per-call overhead")
+        timings, stopped = measurer.measure([_empty_graph()] * 4)
+        if stopped or not timings:
+            raise KeyboardInterrupt
+        save_state(overhead_ms=float(np.median([t.latency_ms for t in timings])))
+        folder.write_json(folder.path / "environment.json", env)
+        state = folder.read_json(folder.state_path)
+    fusion_data = folder.read_json(folder.fusion_path)
+    if fusion_data is not None:
+        return FusionRules.from_dict(fusion_data)
+    progress("detecting fusion rules")
+
+    def timed(graphs):  # type: ignore[no-untyped-def]
+        result, stop = measurer.measure(graphs)
+        if stop:
+            raise KeyboardInterrupt
+        return [t.latency_ms for t in result]
+
+    rules = detect_fusion(timed, overhead_ms=float(state["overhead_ms"]), progress=progress)  # type: ignore[index]
+    folder.write_json(folder.fusion_path, rules.to_dict())
+    save_state()
+    return rules
+
+
+def _row(index: int, graph: Graph, timing, latency_ms: float, rules: FusionRules) -> dict:  # type: ignore[no-untyped-def]
+    kernel = split_kernels(graph, rules)[0]
+    return {"id": index, "head": kernel.head.kind, "kind": kernel.kind, **dict(zip(FEATURES, features(kernel))),
+            "macs": kernel.head.macs, "raw_ms": timing.median_ms, "ci_low_ms": timing.ci_low_ms,
+            "ci_high_ms": timing.ci_high_ms, "samples": timing.samples, "converged": int(timing.converged),
+            "min_ms": timing.min_ms, "latency_ms": latency_ms,
+            "time": round(time.time(), 1)}
+
+
+def _matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([[r[f] for f in FEATURES] for r in rows], dtype=float),
+            np.array([r["latency_ms"] for r in rows], dtype=float))
+
+
+def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules: FusionRules, want: int,
+                    first_index: int) -> list[Graph]:
+    """``want`` new kernels of ``head``: most where a bagged ensemble disagrees, a quarter at random."""
+    mine = [r for r in rows if r["head"] == head]
+    pool = [sample_kernel(head, rng, rules, first_index + i) for i in range(_POOL)]
+    explore = want // 4
+    if len(mine) < 5:
+        return pool[:want]
+    x, y = _matrix(mine)
+    x_pool = np.array([features(split_kernels(g, rules)[0]) for g in pool])
+    spread = ensemble_spread(x, y, x_pool, members=4)
+    order = list(np.argsort(-spread))
+    chosen = [int(i) for i in order[:want - explore]]
+    rest = [i for i in range(len(pool)) if i not in set(chosen)]
+    chosen += list(rng.choice(rest, size=min(explore, len(rest)), replace=False))
+    return [pool[i] for i in chosen]
+
+
+def train(folder: Path, rows: list[dict], chains: list[dict], rules: FusionRules, state: dict, env: dict) -> dict:
+    """Fit one regressor per head kind, the in-network correction, the FLOPs baseline; write models/ + metadata.json."""
+    import lightgbm
+    import sklearn
+
+    if not rows:
+        raise ProfileError(f"no kernel measurements in {folder}; give the profile a larger --budget")
+    models, accuracy = [], {}
+    for head in sorted({r["head"] for r in rows}):
+        mine = [r for r in rows if r["head"] == head]
+        x, y = _matrix(mine)
+        model, errors = fit_kind(head, x, y)
+        models.append(model)
+        finite = np.abs(errors[np.isfinite(errors)])
+        accuracy[head] = {"kernels": len(mine), "held_out_rel_rmse": round(model.rel_rmse, 4),
+                          "held_out_within_10pct": round(float(np.mean(finite <= 0.10)), 4) if len(finite) else None}
+    save_models(models, folder / "models")
+    correction, chain_accuracy = fit_correction(chains, {m.kind: m for m in models}, rules, float(state["overhead_ms"]))
+    flops = fit_flops_baseline(np.array([r["macs"] for r in rows]), np.array([r["latency_ms"] for r in rows]))
+    metadata = {
+        "schema": SCHEMA_VERSION,
+        "target": state["target"], "runtime": state["runtime"], "threads": state["threads"],
+        "kernels": len(rows), "profiling_s": round(state["elapsed_s"], 1),
+        "overhead_ms": state["overhead_ms"], "statistic": "min",
+        "fusion": sorted("+".join(p) for p in rules.pairs),
+        "correction": correction, "chains": chain_accuracy,
+        "held_out": accuracy, "flops_baseline": flops, "features": list(FEATURES),
+        "versions": {"lightgbm": lightgbm.__version__, "scikit-learn": sklearn.__version__, **env.get("libraries", {})},
+        "environment": env, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "note": "kernel latency = fastest of >=30 runs minus the per-call overhead (see GraphTiming.latency_ms)",
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    return metadata
+
+
+def held_out_summary(metadata: dict) -> str:
+    """One line per kernel type: count and held-out error."""
+    lines = []
+    for head, acc in sorted(metadata.get("held_out", {}).items()):
+        within = acc["held_out_within_10pct"]
+        lines.append(f"{head:8s} {acc['kernels']:5d} kernels  held-out rel. RMSE {acc['held_out_rel_rmse']:.1%}"
+                     + (f", {within:.0%} within 10%" if within is not None and not math.isnan(within) else ""))
+    return "\n".join(lines)
+
+
+def correction_terms(kernel) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
+    """Per-kernel terms of the in-network correction: 1, input and output elements (in 1e5)."""
+    op = kernel.head
+    return 1.0, op.in_elems / 1e5, kernel.tail.out_elems / 1e5
+
+
+def apply_correction(predicted_ms: float, terms: tuple[float, float, float], coef: list[float]) -> float:
+    """A kernel's cost inside a network: its isolated cost less what isolation adds (never below a quarter)."""
+    saved = sum(c * t for c, t in zip(coef, terms))
+    return max(predicted_ms - saved, 0.25 * predicted_ms)
+
+
+def fit_correction(chains: list[dict], models: dict, rules: FusionRules, overhead_ms: float) -> tuple[dict, dict]:
+    """Fit what a kernel costs alone but not inside a network (layout conversion at its borders, cold
+    output buffers), as a + b * input + c * output elements per kernel, on the measured chains."""
+    from sklearn.linear_model import LinearRegression
+
+    design, residual, raw_pred, measured, kernel_terms = [], [], [], [], []
+    for chain in chains:
+        kernels = split_kernels(graph_from_dict(chain["graph"]), rules)
+        if any(k.head.kind not in models for k in kernels):
+            continue
+        preds = [float(models[k.head.kind].predict(np.array([features(k)]))[0]) for k in kernels]
+        terms = [correction_terms(k) for k in kernels]
+        total = overhead_ms + sum(preds)
+        design.append(np.sum(terms, axis=0))
+        residual.append(total - chain["latency_ms"])
+        raw_pred.append(total)
+        measured.append(chain["latency_ms"])
+        kernel_terms.append((preds, terms))
+    if len(design) < 5:
+        return {"coef": [0.0, 0.0, 0.0]}, {"chains": len(design)}
+    # relative errors matter: weight each chain by 1 / its latency squared
+    weight = 1.0 / np.maximum(np.array(measured), 1e-3) ** 2
+    fit = LinearRegression(positive=True, fit_intercept=False).fit(np.array(design), np.array(residual), sample_weight=weight)
+    coef = [float(c) for c in fit.coef_]
+    corrected = [overhead_ms + sum(apply_correction(p, t, coef) for p, t in zip(preds, terms)) for preds, terms in kernel_terms]
+    meas = np.array(measured)
+
+    def within(pred: list[float]) -> float:
+        return round(float(np.mean(np.abs(np.array(pred) / meas - 1) <= 0.10)), 4)
+
+    return ({"coef": coef, "terms": ["per kernel", "per 1e5 input elements", "per 1e5 output elements"]},
+            {"chains": len(design), "within_10pct_uncorrected": within(raw_pred), "within_10pct_corrected_in_sample": within(corrected)})

@@ -1,0 +1,124 @@
+"""Per-kernel-type regressors (LightGBM), stored as LightGBM's text model plus JSON: never pickles.
+
+Each head kind gets a gradient-boosted tree ensemble on log latency. A small bag of models
+(different seeds and row subsamples) gives the disagreement the adaptive sampler uses; the
+saved predictor keeps one model per kind and its held-out relative error for intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edgetune._lazy import require
+from edgetune.errors import ModelError
+
+FLOOR_MS = 5e-4  # below half a microsecond a kernel is timer noise
+
+_PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
+           "min_data_in_bin": 1, "feature_fraction": 0.9, "lambda_l2": 1.0, "verbose": -1, "num_threads": 1,
+           "deterministic": True, "force_row_wise": True}
+_ROUNDS = 400
+
+
+def _lgb():  # type: ignore[no-untyped-def]
+    return require("lightgbm", "all")
+
+
+def fit_booster(x: np.ndarray, y_ms: np.ndarray, seed: int = 0, subsample: float = 1.0, rounds: int = _ROUNDS):  # type: ignore[no-untyped-def]
+    """Fit one LightGBM booster on log latency (rows subsampled for bagging when ``subsample`` < 1)."""
+    lgb = _lgb()
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(x)) if subsample >= 1 else rng.choice(len(x), max(2, int(len(x) * subsample)), replace=False)
+    data = lgb.Dataset(x[rows], np.log(np.maximum(y_ms[rows], FLOOR_MS)), params={"verbose": -1})
+    return lgb.train({**_PARAMS, "seed": seed}, data, num_boost_round=rounds)
+
+
+@dataclass
+class KindModel:
+    """The regressor of one head kind, with its held-out error."""
+
+    kind: str
+    booster: object
+    rel_rmse: float  # held-out relative RMSE of kernel latency
+    samples: int
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(self.booster.predict(x, num_threads=1))  # type: ignore[attr-defined]
+
+    def save(self, folder: Path) -> None:
+        (folder / f"{self.kind}.lgb.txt").write_text(self.booster.model_to_string())  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, folder: Path, kind: str, meta: dict) -> "KindModel":
+        path = folder / f"{kind}.lgb.txt"
+        try:
+            booster = _lgb().Booster(model_str=path.read_text())
+        except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error type
+            raise ModelError(f"cannot read regressor {path}: {str(exc).splitlines()[0][:200]}; "
+                             "re-run `edgetune profile` for this target to rebuild it") from None
+        return cls(kind, booster, float(meta["rel_rmse"]), int(meta["samples"]))
+
+
+def held_out_errors(x: np.ndarray, y_ms: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Relative errors of out-of-fold predictions (k-fold cross-validation)."""
+    n = len(x)
+    order = np.random.default_rng(seed).permutation(n)
+    errors = np.empty(n)
+    for fold in range(min(folds, n)):
+        test = order[fold::folds]
+        train = np.setdiff1d(order, test)
+        if len(train) < 3:
+            errors[test] = np.nan
+            continue
+        booster = fit_booster(x[train], y_ms[train], seed)
+        pred = np.exp(booster.predict(x[test], num_threads=1))
+        errors[test] = pred / np.maximum(y_ms[test], FLOOR_MS) - 1.0
+    return errors
+
+
+def fit_kind(kind: str, x: np.ndarray, y_ms: np.ndarray) -> tuple[KindModel, np.ndarray]:
+    """Fit the saved model of one kind on all rows; returns it and its out-of-fold relative errors."""
+    errors = held_out_errors(x, y_ms) if len(x) >= 10 else np.full(len(x), np.nan)
+    finite = errors[np.isfinite(errors)]
+    rel_rmse = float(math.sqrt(np.mean(finite ** 2))) if len(finite) else 0.5
+    return KindModel(kind, fit_booster(x, y_ms), rel_rmse, len(x)), errors
+
+
+def ensemble_spread(x_train: np.ndarray, y_ms: np.ndarray, x_pool: np.ndarray, members: int = 5) -> np.ndarray:
+    """Disagreement (std of log predictions) of a bagged ensemble on candidate rows: where to measure next."""
+    preds = [fit_booster(x_train, y_ms, seed, subsample=0.8, rounds=150).predict(x_pool, num_threads=1) for seed in range(members)]
+    return np.std(np.stack(preds), axis=0)
+
+
+def save_models(models: Sequence[KindModel], folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {}
+    for model in models:
+        model.save(folder)
+        meta[model.kind] = {"rel_rmse": model.rel_rmse, "samples": model.samples}
+    (folder / "models.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def load_models(folder: Path) -> dict[str, KindModel]:
+    meta_path = folder / "models.json"
+    if not meta_path.exists():
+        raise ModelError(f"no trained regressors in {folder}; run `edgetune profile` for this target")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{meta_path} is not valid JSON ({exc.msg}); re-run `edgetune profile` to rebuild it") from None
+    return {kind: KindModel.load(folder, kind, m) for kind, m in meta.items()}
+
+
+def fit_flops_baseline(macs: np.ndarray, y_ms: np.ndarray) -> dict:
+    """Least-squares kernel latency = a + b * MACs: the FLOPs-proxy baseline the predictor is compared with."""
+    design = np.stack([np.ones_like(macs, dtype=float), macs.astype(float)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, y_ms, rcond=None)
+    return {"intercept_ms": float(coef[0]), "ms_per_mac": float(coef[1])}

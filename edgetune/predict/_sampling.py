@@ -1,0 +1,154 @@
+"""Kernel configurations: what the profiler measures, and the features every kernel is predicted from.
+
+A kernel is described by its head op (conv, depthwise conv, fully connected, pooling, add,
+concat, a standalone elementwise op) and the elementwise ops fused into it. The sampler draws
+single-kernel graphs over the ranges edge networks use; features are computed from a Kernel,
+so a sampled kernel and a kernel split out of a network are described the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
+from edgetune.predict._graph import Graph, GraphBuilder
+
+# Head kinds with their own regressor, and the share of the profiling budget each gets.
+HEAD_SHARE = {
+    "conv": 0.34, "dwconv": 0.2, "fc": 0.06, "maxpool": 0.05, "avgpool": 0.03, "gap": 0.05,
+    "add": 0.07, "concat": 0.04, "bn": 0.04, "relu": 0.04, "relu6": 0.03, "hswish": 0.03, "sigmoid": 0.02,
+}
+ACTS = ("relu", "relu6", "hswish", "sigmoid")
+FEATURES = ("cin", "cout", "hin", "hout", "kernel", "stride", "log_macs", "log_in", "log_out", "log_params",
+            "bn", "relu", "relu6", "hswish", "sigmoid", "add", "macs_per_out")
+
+_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112)
+_MAX_MACS = 150e6  # the largest single kernels edge networks of this size have
+_MAX_CHAIN_MACS = 300e6
+
+
+def features(kernel: Kernel) -> list[float]:
+    """The regressor's inputs for one kernel (order: FEATURES)."""
+    op = kernel.head
+    macs = op.macs
+    elems_in = op.in_elems * (len(op.inputs) if op.kind in ("add", "concat") else 1)
+    kinds = [f.kind for f in kernel.followers]
+    return [
+        float(op.cin), float(op.cout), float(op.hin), float(op.hout), float(op.kernel), float(op.stride),
+        math.log1p(macs), math.log1p(elems_in), math.log1p(op.out_elems), math.log1p(op.params),
+        float(kinds.count("bn")), *(float(a in kinds) for a in ACTS), float("add" in kinds),
+        macs / max(op.out_elems, 1),
+    ]
+
+
+def _channels(rng: np.random.Generator, low: int = 4, high: int = 640) -> int:
+    value = math.exp(rng.uniform(math.log(low), math.log(high)))
+    step = 8 if value >= 32 and rng.random() < 0.8 else (4 if value >= 8 else 1)
+    return max(low, int(round(value / step)) * step)
+
+
+def _size(rng: np.random.Generator, low: int = 1) -> int:
+    choices = [s for s in _SIZES if s >= low]
+    return int(rng.choice(choices)) if rng.random() < 0.8 else int(rng.integers(max(low, 2), 113))
+
+
+def sample_kernel(head: str, rng: np.random.Generator, rules: FusionRules, index: int = 0) -> Graph:
+    """One random single-kernel graph whose head is ``head``, with followers the runtime fuses."""
+    for _ in range(100):
+        graph = _draw(head, rng, rules, index)
+        if graph is not None:
+            return graph
+    raise RuntimeError(f"could not draw a {head} kernel within the size limits")  # pragma: no cover
+
+
+def _draw(head: str, rng: np.random.Generator, rules: FusionRules, index: int) -> Optional[Graph]:
+    cin = _channels(rng)
+    hw = _size(rng, 1)
+    if head == "fc":
+        b = GraphBuilder(f"k{index}-fc", (1, _channels(rng, 8, 2048), 1, 1))
+        x = b.fc("input", _channels(rng, 2, 2048))
+        return _finish(b, x, head, rng, rules)
+    if head in ("conv", "dwconv"):
+        kernel = int(rng.choice([1, 3, 5, 7], p=[0.4, 0.4, 0.1, 0.1] if head == "conv" else [0.0, 0.6, 0.25, 0.15]))
+        stride = 2 if rng.random() < 0.25 and hw >= 4 else 1
+        residual = rules.fuses(head, "add") and stride == 1 and rng.random() < 0.25
+        cout = cin if head == "dwconv" or residual else _channels(rng)
+        b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))
+        x = b.conv("input", cout, kernel, stride) if head == "conv" else b.dwconv("input", kernel, stride)
+        op = b.ops[-1]
+        if op.macs > _MAX_MACS:
+            return None
+        return _finish(b, x, head, rng, rules, residual)
+    if head in ("maxpool", "avgpool"):
+        if hw < 2:
+            return None
+        b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))
+        kernel = int(rng.choice([2, 3]))
+        return b.build(b.pool("input", head, kernel, 2 if rng.random() < 0.8 else 1))
+    if head == "gap":
+        b = GraphBuilder(f"k{index}-gap", (1, cin, max(hw, 2), max(hw, 2)))
+        return b.build(b.gap("input"))
+    if cin * hw * hw > 2_000_000:
+        return None
+    b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))
+    if head == "add":
+        return _finish(b, b.add("input", "input"), head, rng, rules)
+    if head == "concat":
+        return b.build(b.concat(["input", "input"]))
+    if head == "bn":
+        return _finish(b, b.bn("input"), head, rng, rules)
+    return b.build(b.act("input", head))
+
+
+def _finish(b: GraphBuilder, x: str, head: str, rng: np.random.Generator, rules: FusionRules,
+            residual: bool = False) -> Graph:
+    """Append followers the runtime fuses into ``head``: bn, then a residual add, then an activation."""
+    if head in ("conv", "dwconv") and rules.fuses(head, "bn") and rng.random() < 0.85:
+        x = b.bn(x)
+    if residual:
+        x = b.add(x, "input")
+    fusable = [a for a in ACTS if rules.fuses(head, a)]
+    if fusable and rng.random() < 0.75:
+        x = b.act(x, str(rng.choice(fusable)))
+    graph = b.build(x)
+    kernels = split_kernels(graph, rules)
+    if len(kernels) != 1:  # a follower did not fuse after all (e.g. act after add): drop the graph's tail
+        keep = {op for op in kernels[0].ops}
+        graph = Graph(graph.name, graph.input_shape, tuple(op for op in graph.ops if op.name in keep or op.kind == "flatten"))
+    return graph
+
+
+def sample_chain(rng: np.random.Generator, rules: FusionRules, index: int = 0) -> Graph:
+    """A random network of 2-30 kernels with consistent shapes (convs, depthwise, residual adds, pools, a head).
+
+    The profiler measures these beside single kernels to learn what a kernel costs inside a
+    network rather than alone (no layout conversion at its borders, warm caches). They are
+    random chains, not the benchmark's network families.
+    """
+    hw = int(rng.choice([8, 16, 24, 32, 48, 64, 96, 112]))
+    b = GraphBuilder(f"chain{index}", (1, int(rng.choice([1, 3, 8, 16, 32])), hw, hw))
+    x = "input"
+    for _ in range(int(rng.integers(1, 16))):
+        c, h, _w = b.shape(x)
+        choice = rng.random()
+        act = str(rng.choice(ACTS[:3]))
+        if choice < 0.35:
+            x = b.act(b.bn(b.conv(x, _channels(rng, 8, 256), int(rng.choice([1, 3, 5])), 2 if h >= 8 and rng.random() < 0.25 else 1)), act)
+        elif choice < 0.6:
+            y = b.act(b.bn(b.dwconv(x, int(rng.choice([3, 5, 7])), 1)), act)
+            y = b.bn(b.conv(y, c, 1))
+            x = b.add(y, x) if rng.random() < 0.7 else y
+        elif choice < 0.75 and h >= 4:
+            x = b.pool(x, str(rng.choice(["maxpool", "avgpool"])), 2, 2)
+        elif choice < 0.9:
+            y = b.relu(b.bn(b.conv(x, c, 3, 1)))
+            x = b.relu(b.add(b.bn(b.conv(y, c, 3, 1)), x))
+        else:
+            x = b.act(x, act)
+        if sum(op.macs for op in b.ops) > _MAX_CHAIN_MACS:
+            break
+    x = b.gap(x)
+    return b.build(b.fc(x, int(rng.choice([10, 100]))))

@@ -1,0 +1,66 @@
+"""A fake fast runtime for profiling tests: latency computed from the ONNX graph, no waiting.
+
+Its "hardware" fuses bn and relu into a preceding conv/dwconv (they cost nothing there) and
+charges every kernel a fixed launch cost plus MACs and memory terms, so the profiler's fusion
+detection and regressors have something exact to recover.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+
+from edgetune.predict import FusionRules, graph_from_onnx, split_kernels
+from edgetune.runners import Runner, Session
+
+FAKE_RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu"), ("dwconv", "bn"), ("dwconv", "relu")}))
+CALL_MS = 0.01
+
+
+def fake_latency_ms(graph) -> float:  # type: ignore[no-untyped-def]
+    total = CALL_MS
+    for kernel in split_kernels(graph, FAKE_RULES):
+        op = kernel.head
+        total += 0.002 + op.macs * 2e-8 + (op.in_elems + kernel.tail.out_elems) * 1e-7
+    return total
+
+
+class FakeSession(Session):
+    def __init__(self, latency_ms: float, runner: "FakeRunner") -> None:
+        self.latency_ms = latency_ms
+        self.runner = runner
+
+    def set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
+        pass
+
+    def invoke(self) -> None:
+        pass
+
+    def outputs(self) -> list[np.ndarray]:
+        return []
+
+    def device_timed(self, count: int) -> Optional[list[float]]:
+        return [self.latency_ms] * count
+
+
+class FakeRunner(Runner):
+    """``interrupt_after`` loads raise KeyboardInterrupt (a Ctrl-C mid-profile)."""
+
+    name = "fake"
+    artifact_format = "onnx"
+
+    def __init__(self, interrupt_after: Optional[int] = None) -> None:
+        self.loads = 0
+        self.interrupt_after = interrupt_after
+
+    def load(self, artifact: Path, threads: int) -> Session:
+        self.loads += 1
+        if self.interrupt_after is not None and self.loads > self.interrupt_after:
+            raise KeyboardInterrupt
+        graph, _ = graph_from_onnx(artifact)
+        return FakeSession(fake_latency_ms(graph), self)
+
+    def versions(self) -> dict[str, str]:
+        return {"fake": "1.0"}

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgetune.errors import ConfigError, ModelError
+from edgetune.predict import GraphBuilder, graph_from_onnx, to_onnx
+from edgetune.predict._graph import graph_from_dict, graph_to_dict
+
+
+def _residual_net():
+    b = GraphBuilder("res", (1, 3, 32, 32))
+    x = b.relu(b.bn(b.conv("input", 16, 3, 2)))
+    y = b.relu6(b.bn(b.dwconv(x, 5, 1)))
+    y = b.bn(b.conv(y, 16, 1))
+    x = b.add(y, x)
+    x = b.pool(x, "maxpool", 2, 2)
+    return b.build(b.fc(b.gap(x), 10))
+
+
+def test_builder_shapes_and_macs() -> None:
+    g = _residual_net()
+    conv = g.ops[0]
+    assert (conv.cout, conv.hout, conv.wout) == (16, 16, 16)
+    assert conv.macs == 16 * 16 * 16 * 3 * 3 * 3
+    dw = next(op for op in g.ops if op.kind == "dwconv")
+    assert dw.groups == 16 and dw.macs == 16 * 16 * 16 * 25
+    assert g.ops[-1].kind == "fc" and g.ops[-1].macs == 16 * 10
+    assert g.macs == sum(op.macs for op in g.ops)
+
+
+def test_onnx_round_trip_keeps_ops_and_macs(tmp_path: Path) -> None:
+    g = _residual_net()
+    back, skipped = graph_from_onnx(to_onnx(g, tmp_path / "res.onnx"))
+    assert not skipped
+    kinds = [op.kind for op in back.ops if op.kind != "flatten"]
+    assert kinds == [op.kind for op in g.ops if op.kind != "flatten"]
+    assert back.macs == g.macs and back.input_shape == g.input_shape
+
+
+def test_exported_onnx_runs_in_onnxruntime(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    path = to_onnx(_residual_net(), tmp_path / "res.onnx")
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": np.ones((1, 3, 32, 32), np.float32)})
+    assert out[0].shape == (1, 10)
+
+
+def test_torch_exported_model_is_read(tiny_onnx: Path) -> None:
+    graph, skipped = graph_from_onnx(tiny_onnx)
+    kinds = [op.kind for op in graph.ops]
+    assert "conv" in kinds and "fc" in kinds and "gap" in kinds
+    assert graph.macs == 4 * 8 * 8 * 9 + 4 * 3
+
+
+def test_unknown_ops_are_listed_not_costed(unsupported_op_onnx: Path) -> None:
+    graph, skipped = graph_from_onnx(unsupported_op_onnx)
+    assert [op.kind for op in graph.ops] == ["conv"] and skipped and skipped[0].startswith("Celu")
+
+
+def test_corrupt_onnx_is_a_one_line_model_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot read ONNX model"):
+        graph_from_onnx(bad)
+
+
+def test_dynamic_input_is_refused(dynamic_onnx: Path) -> None:
+    with pytest.raises(ModelError, match="fixed NCHW input shape"):
+        graph_from_onnx(dynamic_onnx)
+
+
+def test_dict_round_trip_and_bad_description() -> None:
+    g = _residual_net()
+    assert graph_from_dict(json.loads(json.dumps(graph_to_dict(g)))) == g
+    with pytest.raises(ModelError, match="network description"):
+        graph_from_dict({"name": "x"})
+
+
+def test_builder_rejects_bad_shapes() -> None:
+    with pytest.raises(ConfigError):
+        GraphBuilder("bad", (2, 3, 8, 8))
+    b = GraphBuilder("b", (1, 3, 8, 8))
+    x = b.conv("input", 8, 3, 2)
+    with pytest.raises(ConfigError, match="mismatched"):
+        b.add(x, "input")
+    with pytest.raises(ConfigError, match="unknown activation"):
+        b.act(x, "gelu")

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgetune.errors import ConfigError
+from edgetune.predict import GraphMeasurer, KernelPredictor, ProfileError, profile
+from edgetune.predict._measure import KERNEL_CONFIG
+from edgetune.targets import load_target
+
+from tests.predict._fake import FAKE_RULES, FakeRunner, fake_latency_ms
+
+BUDGET_MIN = 0.12  # ~7 s of fake measurements
+
+
+def _measurer(runner: FakeRunner, threads: int = 1) -> GraphMeasurer:
+    return GraphMeasurer(load_target("host-cpu"), "fake", threads, config=KERNEL_CONFIG, runner=runner)
+
+
+@pytest.fixture(scope="module")
+def fake_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("profiles")
+    with _measurer(FakeRunner()) as m:
+        result = profile(load_target("host-cpu"), "fake", BUDGET_MIN, root, measurer=m)
+    assert not result.interrupted and result.kernels > 100
+    return result.folder
+
+
+def test_profile_writes_every_file(fake_profile: Path) -> None:
+    for name in ("measurements.csv", "chains.jsonl", "fusion.json", "state.json", "environment.json", "metadata.json",
+                 "models/models.json", "models/conv.lgb.txt"):
+        assert (fake_profile / name).exists(), name
+    meta = json.loads((fake_profile / "metadata.json").read_text())
+    assert set(meta["fusion"]) == {"+".join(p) for p in FAKE_RULES.pairs}
+    assert meta["kernels"] > 100 and meta["held_out"]["conv"]["kernels"] > 10
+    assert meta["versions"]["lightgbm"] and meta["environment"]["threads"] == 1
+    assert not list(fake_profile.rglob("*.pkl")) and not list(fake_profile.rglob("*.pickle"))
+
+
+def test_kernel_predictor_recovers_fake_latencies(fake_profile: Path) -> None:
+    from benchmarks.predictor.networks import generate
+
+    predictor = KernelPredictor(fake_profile)
+    graphs = generate(20, seed=5)
+    estimates = predictor.predict_many(graphs)
+    truth = np.array([fake_latency_ms(g) for g in graphs])
+    pred = np.array([e.total_ms for e in estimates])
+    rel = np.abs(pred / truth - 1)
+    assert np.median(rel) < 0.25, rel  # a few seconds of fake profiling: coarse, but far from FLOPs-only guesses
+    assert all(e.low_ms <= e.total_ms <= e.high_ms for e in estimates)
+    assert all(k.kind.startswith(("conv", "dwconv", "fc", "add", "maxpool", "avgpool", "gap", "relu", "relu6", "bn"))
+               for k in estimates[0].kernels)
+    # batch and one-by-one agree
+    assert predictor.predict(graphs[0]).total_ms == pytest.approx(estimates[0].total_ms)
+
+
+def test_interrupted_profile_resumes_where_it_stopped(tmp_path: Path) -> None:
+    target = load_target("host-cpu")
+    with _measurer(FakeRunner(interrupt_after=200)) as m:
+        first = profile(target, "fake", BUDGET_MIN, tmp_path, measurer=m)
+    assert first.interrupted and first.kernels > 0
+    kept = (first.folder / "measurements.csv").read_text().splitlines()
+    with _measurer(FakeRunner()) as m:
+        second = profile(target, "fake", BUDGET_MIN, tmp_path, measurer=m)
+    assert not second.interrupted and second.kernels == first.kernels + second.new_kernels
+    again = (first.folder / "measurements.csv").read_text().splitlines()
+    assert again[: len(kept)] == kept  # nothing measured before the interrupt was lost or rewritten
+    state = json.loads((first.folder / "state.json").read_text())
+    assert state["elapsed_s"] >= BUDGET_MIN * 60
+
+
+def test_profile_refuses_a_different_setup(fake_profile: Path) -> None:
+    with _measurer(FakeRunner(), threads=2) as m, pytest.raises(ProfileError, match="different threads.*--fresh"):
+        profile(load_target("host-cpu"), "fake", BUDGET_MIN, fake_profile.parent.parent, measurer=m)
+
+
+def test_corrupt_state_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "host-cpu" / "fake"
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text("{not json")
+    with _measurer(FakeRunner()) as m, pytest.raises(ProfileError, match="corrupt"):
+        profile(load_target("host-cpu"), "fake", BUDGET_MIN, tmp_path, measurer=m)
+
+
+def test_bad_budget_and_runtime() -> None:
+    with pytest.raises(ConfigError, match="budget"):
+        profile(load_target("host-cpu"), "onnxruntime", 0)
+    with pytest.raises(ConfigError, match="does not list runtime"):
+        profile(load_target("host-cpu"), "vela", 1)
