@@ -108,3 +108,13 @@ def postgres_url():
     if reason:
         pytest.skip(reason)
     yield from postgres_server()
+
+
+@pytest.fixture(scope="session")
+def fake_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained latency profile of a fake fast runtime ("fake") for host-cpu: <root>/host-cpu/fake/."""
+    from tests.predict._fake import build_fake_profile
+
+    result = build_fake_profile(tmp_path_factory.mktemp("profiles"))
+    assert not result.interrupted and result.kernels > 100
+    return result.folder

@@ -64,3 +64,14 @@ class FakeRunner(Runner):
 
     def versions(self) -> dict[str, str]:
         return {"fake": "1.0"}
+
+
+def build_fake_profile(root: Path, budget_min: float = 0.12):  # type: ignore[no-untyped-def]
+    """A profile of the fake runtime for host-cpu under ``root`` (a few seconds)."""
+    from edgetune.predict import GraphMeasurer, profile
+    from edgetune.predict._measure import KERNEL_CONFIG
+    from edgetune.targets import load_target
+
+    target = load_target("host-cpu")
+    with GraphMeasurer(target, "fake", 1, config=KERNEL_CONFIG, runner=FakeRunner()) as measurer:
+        return profile(target, "fake", budget_min, root, measurer=measurer)

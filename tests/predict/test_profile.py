@@ -20,15 +20,6 @@ def _measurer(runner: FakeRunner, threads: int = 1) -> GraphMeasurer:
     return GraphMeasurer(load_target("host-cpu"), "fake", threads, config=KERNEL_CONFIG, runner=runner)
 
 
-@pytest.fixture(scope="module")
-def fake_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("profiles")
-    with _measurer(FakeRunner()) as m:
-        result = profile(load_target("host-cpu"), "fake", BUDGET_MIN, root, measurer=m)
-    assert not result.interrupted and result.kernels > 100
-    return result.folder
-
-
 def test_profile_writes_every_file(fake_profile: Path) -> None:
     for name in ("measurements.csv", "chains.jsonl", "fusion.json", "state.json", "environment.json", "metadata.json",
                  "models/models.json", "models/conv.lgb.txt"):

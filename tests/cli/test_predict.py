@@ -1,0 +1,57 @@
+"""`edgetune predict` and `edgetune profile` as a user meets them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgetune.predict import to_onnx
+from tests.cli.test_cli import edgetune, error_line
+from tests.predict.test_graph import _residual_net
+
+
+@pytest.fixture
+def net_onnx(tmp_path: Path) -> Path:
+    return to_onnx(_residual_net(), tmp_path / "net.onnx")
+
+
+def test_predict_table_and_json(fake_profile: Path, net_onnx: Path) -> None:
+    root = str(fake_profile.parent.parent)
+    proc = edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", root)
+    assert proc.returncode == 0, proc.stderr
+    assert "predicted" in proc.stdout and "not a measurement" in proc.stdout and "conv+bn+relu" in proc.stdout
+    proc = edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", root, "--json")
+    data = json.loads(proc.stdout)
+    assert data["predicted"] is True and data["total_ms"] > 0 and data["kernels"]
+    flops = json.loads(edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", root, "--json",
+                                "--predictor", "flops").stdout)
+    assert flops["predictor"] == "flops" and flops["total_ms"] > 0
+
+
+def test_predict_network_description(fake_profile: Path, tmp_path: Path) -> None:
+    from edgetune.predict._graph import graph_to_dict
+
+    desc = tmp_path / "net.json"
+    desc.write_text(json.dumps(graph_to_dict(_residual_net())))
+    proc = edgetune("predict", str(desc), "--runtime", "fake", "--profiles-dir", str(fake_profile.parent.parent), "--json")
+    assert proc.returncode == 0, proc.stderr and json.loads(proc.stdout)["network"] == "res"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["predict", "{net}", "--profiles-dir", "{tmp}"], "run `edgetune profile"),
+    (["predict", "{tmp}/missing.onnx"], "does not exist"),
+    (["predict", "{tmp}"], "is a folder"),
+    (["predict", "{bad}", "--runtime", "fake", "--profiles-dir", "{prof}"], "cannot read ONNX model"),
+    (["profile", "--budget", "0"], "budget must be positive"),
+    (["profile", "--target", "no-such-board"], "no-such-board"),
+    (["profile", "--runtime", "vela"], "does not list runtime"),
+])
+def test_predict_profile_errors(args: list[str], needle: str, net_onnx: Path, tmp_path: Path, fake_profile: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("garbage")
+    fill = {"net": str(net_onnx), "tmp": str(tmp_path), "bad": str(bad), "prof": str(fake_profile.parent.parent)}
+    proc = edgetune(*[a.format(**fill) for a in args])
+    assert proc.returncode != 0
+    assert needle in error_line(proc)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgetune.bench import BenchConfig
+from edgetune.errors import ConfigError
+from edgetune.predict import (FlopsPredictor, GraphBuilder, GraphMeasurer, KernelPredictor, MeasuringPredictor,
+                              ProfileError, predict, predictor_for, reference_graph)
+from edgetune.targets import load_target
+
+QUICK = BenchConfig(warmup_runs=2, warmup_s=0.0, min_repeats=5, budget_s=0.2)
+
+
+def _small():
+    b = GraphBuilder("small", (1, 3, 16, 16))
+    return b.build(b.fc(b.gap(b.relu(b.bn(b.conv("input", 8, 3, 1)))), 4))
+
+
+def test_graph_measurer_times_real_onnxruntime_sessions() -> None:
+    with GraphMeasurer(load_target("host-cpu"), "onnxruntime", 1, config=QUICK, reference=reference_graph()) as m:
+        timings, interrupted = m.measure([_small(), _small()])
+    assert not interrupted and len(timings) == 2
+    for t in timings:
+        assert 0 < t.min_ms <= t.p10_ms <= t.median_ms and t.reference_ms and t.latency_ms == t.min_ms
+
+
+def test_without_profile_the_search_falls_back_to_measuring(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="measuring each network"):
+        predictor = predictor_for("host-cpu", profiles_dir=tmp_path)
+    assert isinstance(predictor, MeasuringPredictor)
+    predictor.measurer.config = QUICK
+    estimate = predictor.predict(_small())
+    predictor.close()
+    assert estimate.extra["measured"] and estimate.predictor == "measured" and estimate.total_ms > 0
+
+
+def test_predict_without_profile_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="edgetune profile --target host-cpu"):
+        predict(_small(), "host-cpu", profiles_dir=tmp_path)
+    with pytest.raises(ConfigError, match="unknown predictor"):
+        predictor_for("host-cpu", profiles_dir=tmp_path, kind="oracle")
+
+
+def test_profiled_predictors(fake_profile: Path) -> None:
+    root = fake_profile.parent.parent
+    assert isinstance(predictor_for("host-cpu", "fake", root), KernelPredictor)
+    flops = predictor_for("host-cpu", "fake", root, kind="flops")
+    assert isinstance(flops, FlopsPredictor) and flops.predict(_small()).total_ms > 0
+
+
+def test_corrupt_regressor_file_is_reported(fake_profile: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    (copy / "models" / "conv.lgb.txt").write_text("garbage")
+    from edgetune.errors import ModelError
+
+    with pytest.raises(ModelError, match="re-run `edgetune profile`"):
+        KernelPredictor(copy)
