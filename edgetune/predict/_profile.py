@@ -34,8 +34,10 @@ from edgetune.predict._sampling import FEATURES, HEAD_SHARE, features, sample_ch
 from edgetune.targets import Target
 
 SCHEMA_VERSION = 1
-COLUMNS = ("id", "head", "kind", *FEATURES, "macs", "raw_ms", "ci_low_ms", "ci_high_ms", "samples", "converged",
-           "min_ms", "latency_ms", "time")
+# Each row keeps the kernel's graph (JSON), so regressors can be retrained with new features without re-measuring.
+COLUMNS = ("id", "head", "kind", "macs", "raw_ms", "ci_low_ms", "ci_high_ms", "samples", "converged",
+           "min_ms", "latency_ms", "time", "graph")
+_TEXT = ("head", "kind", "graph")
 _INITIAL_PER_HEAD = 10
 _ROUND = 24  # kernels per adaptive round (shared out by HEAD_SHARE)
 _POOL = 150
@@ -103,7 +105,8 @@ class _Folder:
             rows = []
             for row in reader:
                 try:
-                    rows.append({k: (v if k in ("head", "kind") else float(v)) for k, v in row.items()})
+                    rows.append({k: (v if k in _TEXT else float(v)) for k, v in row.items()})
+                    json.loads(rows[-1]["graph"])
                 except (TypeError, ValueError):
                     continue  # a row cut short by a kill mid-write: measured again
             return rows
@@ -130,7 +133,7 @@ class _Folder:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
             if new:
                 writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: v for k, v in row.items() if k in COLUMNS} for row in rows)
             f.flush()
 
 
@@ -281,15 +284,21 @@ def _calibrate(folder: _Folder, measurer: GraphMeasurer, progress: Callable[[str
 
 def _row(index: int, graph: Graph, timing, latency_ms: float, rules: FusionRules) -> dict:  # type: ignore[no-untyped-def]
     kernel = split_kernels(graph, rules)[0]
-    return {"id": index, "head": kernel.head.kind, "kind": kernel.kind, **dict(zip(FEATURES, features(kernel))),
+    return {"id": index, "head": kernel.head.kind, "kind": kernel.kind, "graph": json.dumps(graph_to_dict(graph), separators=(",", ":")),
             "macs": kernel.head.macs, "raw_ms": timing.median_ms, "ci_low_ms": timing.ci_low_ms,
             "ci_high_ms": timing.ci_high_ms, "samples": timing.samples, "converged": int(timing.converged),
             "min_ms": timing.min_ms, "latency_ms": latency_ms,
             "time": round(time.time(), 1)}
 
 
-def _matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([[r[f] for f in FEATURES] for r in rows], dtype=float),
+def _features_of(row: dict, rules: FusionRules) -> list[float]:
+    if "_x" not in row:
+        row["_x"] = features(split_kernels(graph_from_dict(json.loads(row["graph"])), rules)[0])
+    return row["_x"]
+
+
+def _matrix(rows: list[dict], rules: FusionRules) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([_features_of(r, rules) for r in rows], dtype=float),
             np.array([r["latency_ms"] for r in rows], dtype=float))
 
 
@@ -301,7 +310,7 @@ def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules
     explore = want // 4
     if len(mine) < 5:
         return pool[:want]
-    x, y = _matrix(mine)
+    x, y = _matrix(mine, rules)
     x_pool = np.array([features(split_kernels(g, rules)[0]) for g in pool])
     spread = ensemble_spread(x, y, x_pool, members=4)
     order = list(np.argsort(-spread))
@@ -309,6 +318,16 @@ def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules
     rest = [i for i in range(len(pool)) if i not in set(chosen)]
     chosen += list(rng.choice(rest, size=min(explore, len(rest)), replace=False))
     return [pool[i] for i in chosen]
+
+
+def retrain(folder: Path) -> dict:
+    """Refit the regressors of an existing profile from its stored measurements (no measuring)."""
+    store = _Folder(Path(folder))
+    state = store.read_json(store.state_path)
+    fusion = store.read_json(store.fusion_path)
+    if state is None or fusion is None:
+        raise ProfileError(f"{folder} holds no profile to retrain; run `edgetune profile` first")
+    return train(store.path, store.rows(), store.chains(), FusionRules.from_dict(fusion), state, state["environment"])
 
 
 def train(folder: Path, rows: list[dict], chains: list[dict], rules: FusionRules, state: dict, env: dict) -> dict:
@@ -321,7 +340,7 @@ def train(folder: Path, rows: list[dict], chains: list[dict], rules: FusionRules
     models, accuracy = [], {}
     for head in sorted({r["head"] for r in rows}):
         mine = [r for r in rows if r["head"] == head]
-        x, y = _matrix(mine)
+        x, y = _matrix(mine, rules)
         model, errors = fit_kind(head, x, y)
         models.append(model)
         finite = np.abs(errors[np.isfinite(errors)])

@@ -39,17 +39,43 @@ def fit_booster(x: np.ndarray, y_ms: np.ndarray, seed: int = 0, subsample: float
     return lgb.train({**_PARAMS, "seed": seed}, data, num_boost_round=rounds)
 
 
+def _roofline_terms(x: np.ndarray) -> np.ndarray:
+    """Columns 1, MACs, elements moved: a roofline-style linear baseline the trees correct."""
+    from edgetune.predict._sampling import FEATURES
+
+    macs = np.expm1(x[:, FEATURES.index("log_macs")])
+    moved = np.expm1(x[:, FEATURES.index("log_in")]) + np.expm1(x[:, FEATURES.index("log_out")])
+    return np.stack([np.ones(len(x)), macs, moved], axis=1)
+
+
+def fit_baseline(x: np.ndarray, y_ms: np.ndarray) -> list[float]:
+    """Non-negative a + b * MACs + c * elements, fitted for relative error (rows weighted by 1 / latency^2)."""
+    from scipy.optimize import nnls
+
+    terms = _roofline_terms(x)
+    weight = 1.0 / np.maximum(y_ms, FLOOR_MS)
+    coef, _ = nnls(terms * weight[:, None], y_ms * weight)
+    if not np.any(coef > 0):
+        coef = np.array([float(np.median(y_ms)), 0.0, 0.0])
+    return [float(c) for c in coef]
+
+
+def baseline_ms(x: np.ndarray, coef: Sequence[float]) -> np.ndarray:
+    return np.maximum(_roofline_terms(x) @ np.asarray(coef, dtype=float), FLOOR_MS)
+
+
 @dataclass
 class KindModel:
-    """The regressor of one head kind, with its held-out error."""
+    """The regressor of one head kind: a roofline baseline times a boosted-tree correction factor."""
 
     kind: str
     booster: object
     rel_rmse: float  # held-out relative RMSE of kernel latency
     samples: int
+    baseline: list[float]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(self.booster.predict(x, num_threads=1))  # type: ignore[attr-defined]
+        return baseline_ms(x, self.baseline) * np.exp(self.booster.predict(x, num_threads=1))  # type: ignore[attr-defined]
 
     def save(self, folder: Path) -> None:
         (folder / f"{self.kind}.lgb.txt").write_text(self.booster.model_to_string())  # type: ignore[attr-defined]
@@ -62,7 +88,12 @@ class KindModel:
         except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error type
             raise ModelError(f"cannot read regressor {path}: {str(exc).splitlines()[0][:200]}; "
                              "re-run `edgetune profile` for this target to rebuild it") from None
-        return cls(kind, booster, float(meta["rel_rmse"]), int(meta["samples"]))
+        return cls(kind, booster, float(meta["rel_rmse"]), int(meta["samples"]), list(meta["baseline"]))
+
+
+def _fit(x: np.ndarray, y_ms: np.ndarray, seed: int = 0) -> tuple[object, list[float]]:
+    coef = fit_baseline(x, y_ms)
+    return fit_booster(x, y_ms / baseline_ms(x, coef), seed), coef
 
 
 def held_out_errors(x: np.ndarray, y_ms: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
@@ -76,8 +107,8 @@ def held_out_errors(x: np.ndarray, y_ms: np.ndarray, folds: int = 5, seed: int =
         if len(train) < 3:
             errors[test] = np.nan
             continue
-        booster = fit_booster(x[train], y_ms[train], seed)
-        pred = np.exp(booster.predict(x[test], num_threads=1))
+        booster, coef = _fit(x[train], y_ms[train], seed)
+        pred = baseline_ms(x[test], coef) * np.exp(booster.predict(x[test], num_threads=1))  # type: ignore[attr-defined]
         errors[test] = pred / np.maximum(y_ms[test], FLOOR_MS) - 1.0
     return errors
 
@@ -87,12 +118,15 @@ def fit_kind(kind: str, x: np.ndarray, y_ms: np.ndarray) -> tuple[KindModel, np.
     errors = held_out_errors(x, y_ms) if len(x) >= 10 else np.full(len(x), np.nan)
     finite = errors[np.isfinite(errors)]
     rel_rmse = float(math.sqrt(np.mean(finite ** 2))) if len(finite) else 0.5
-    return KindModel(kind, fit_booster(x, y_ms), rel_rmse, len(x)), errors
+    booster, coef = _fit(x, y_ms)
+    return KindModel(kind, booster, rel_rmse, len(x), coef), errors
 
 
 def ensemble_spread(x_train: np.ndarray, y_ms: np.ndarray, x_pool: np.ndarray, members: int = 5) -> np.ndarray:
     """Disagreement (std of log predictions) of a bagged ensemble on candidate rows: where to measure next."""
-    preds = [fit_booster(x_train, y_ms, seed, subsample=0.8, rounds=150).predict(x_pool, num_threads=1) for seed in range(members)]
+    coef = fit_baseline(x_train, y_ms)
+    ratio = y_ms / baseline_ms(x_train, coef)
+    preds = [fit_booster(x_train, ratio, seed, subsample=0.8, rounds=150).predict(x_pool, num_threads=1) for seed in range(members)]
     return np.std(np.stack(preds), axis=0)
 
 
@@ -101,7 +135,7 @@ def save_models(models: Sequence[KindModel], folder: Path) -> dict:
     meta = {}
     for model in models:
         model.save(folder)
-        meta[model.kind] = {"rel_rmse": model.rel_rmse, "samples": model.samples}
+        meta[model.kind] = {"rel_rmse": model.rel_rmse, "samples": model.samples, "baseline": model.baseline}
     (folder / "models.json").write_text(json.dumps(meta, indent=2))
     return meta
 

@@ -23,7 +23,7 @@ HEAD_SHARE = {
 }
 ACTS = ("relu", "relu6", "hswish", "sigmoid")
 FEATURES = ("cin", "cout", "hin", "hout", "kernel", "stride", "log_macs", "log_in", "log_out", "log_params",
-            "bn", "relu", "relu6", "hswish", "sigmoid", "add", "macs_per_out")
+            "bn", "relu", "relu6", "hswish", "sigmoid", "add", "macs_per_out", "cin_mod16", "cout_mod16", "reduce")
 
 _SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112)
 _MAX_MACS = 150e6  # the largest single kernels edge networks of this size have
@@ -40,7 +40,8 @@ def features(kernel: Kernel) -> list[float]:
         float(op.cin), float(op.cout), float(op.hin), float(op.hout), float(op.kernel), float(op.stride),
         math.log1p(macs), math.log1p(elems_in), math.log1p(op.out_elems), math.log1p(op.params),
         float(kinds.count("bn")), *(float(a in kinds) for a in ACTS), float("add" in kinds),
-        macs / max(op.out_elems, 1),
+        macs / max(op.out_elems, 1), float(op.cin % 16), float(op.cout % 16),
+        float(op.cin // max(op.groups, 1) * op.kernel * op.kernel),
     ]
 
 
