@@ -18,17 +18,28 @@ from edgetune.cli._render import out, print_json, progress_reporter
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads the kernels run with (one, like nn-Meter's CPU profiles, reproduces best on shared machines).")
 @click.option("--profiles-dir", type=click.Path(path_type=Path), default=None, help="Where profiles live (default: $EDGETUNE_PROFILES or the project's profiles/).")
 @click.option("--fresh", is_flag=True, help="Discard an existing profile for this target/runtime and start over.")
+@click.option("--retrain", is_flag=True, help="Only refit the regressors from the measurements already stored (no measuring).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_options.targets_dir
 @_options.json_output
 def command(target: str, runtime: str, budget_min: float, threads: int, profiles_dir: Optional[Path], fresh: bool,
-            seed: int, targets_dir: Optional[Path], as_json: bool) -> None:
+            retrain: bool, seed: int, targets_dir: Optional[Path], as_json: bool) -> None:
     """Detect fusion, measure sampled kernels, fit per-kernel regressors into profiles/TARGET/RUNTIME/."""
     from edgetune.predict import profile
     from edgetune.predict._profile import held_out_summary
     from edgetune.targets import load_target
 
     resolved = load_target(target, targets_dir)
+    if retrain:
+        from edgetune.predict import profile_folder
+        from edgetune.predict._profile import retrain as refit
+
+        meta = refit(profile_folder(resolved.name, runtime, profiles_dir))
+        if as_json:
+            print_json(meta)
+        else:
+            out.print(held_out_summary(meta))
+        return
     with progress_reporter(as_json) as progress:
         result = profile(resolved, runtime, budget_min, profiles_dir, threads, seed, fresh, progress)
     if result.interrupted:

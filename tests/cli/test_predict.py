@@ -55,3 +55,15 @@ def test_predict_profile_errors(args: list[str], needle: str, net_onnx: Path, tm
     proc = edgetune(*[a.format(**fill) for a in args])
     assert proc.returncode != 0
     assert needle in error_line(proc)
+
+
+def test_profile_retrain_refits_from_stored_measurements(fake_profile: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "profiles"
+    shutil.copytree(fake_profile, root / "host-cpu" / "fake")
+    (root / "host-cpu" / "fake" / "models" / "conv.lgb.txt").unlink()
+    proc = edgetune("profile", "--runtime", "fake", "--profiles-dir", str(root), "--retrain", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["held_out"]["conv"]["kernels"] > 10
+    assert (root / "host-cpu" / "fake" / "models" / "conv.lgb.txt").exists()
