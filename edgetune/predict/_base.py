@@ -49,6 +49,7 @@ class Predictor(ABC):
     """Predicts a network's latency on one target and runtime."""
 
     name: ClassVar[str]
+    threads: int = 1  # the thread count its latencies are for (measure a prediction's network with the same)
 
     @abstractmethod
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:

@@ -68,18 +68,28 @@ def reference_graph() -> Graph:
     return b.build(b.bn(b.conv(x, 32, 1, 1)))
 
 
-def _fp32_plan(target: Target, runtime: str):  # type: ignore[no-untyped-def]
-    """The plain fp32 build of ``runtime`` (no pruning, no tuning)."""
+def _plain_plan(target: Target, runtime: str):  # type: ignore[no-untyped-def]
+    """The plain build of ``runtime``: fp32 where the target runs it, else its first precision
+    (int8 on simulated NPUs); never pruned or tuned."""
     from edgetune.pipeline import plans_for
 
     if runtime not in target.runtimes:
         raise ConfigError(f"target '{target.name}' does not list runtime '{runtime}'; its runtimes are: {', '.join(target.runtimes)}")
-    plans = [p for p in plans_for(target, [runtime]) if p.precision == "fp32" and "prune" not in p.lowerings
-             and not any(name.endswith("tuned") for name in p.lowerings)]
-    if not plans:
-        raise ConfigError(f"runtime '{runtime}' has no fp32 build on target '{target.name}'; "
-                          "profile a runtime that runs fp32 models (e.g. onnxruntime, tvm, openvino)")
+    plans = [p for p in plans_for(target, [runtime]) if "prune" not in p.lowerings
+             and not any(name.endswith(("tuned", "qat")) for name in p.lowerings)]
+    plans.sort(key=lambda p: p.precision != "fp32")
+    if not plans or plans[0].lowerings[0] not in ("onnx", "tvm", "openvino", "ort-int8-static"):
+        raise ConfigError(f"runtime '{runtime}' on target '{target.name}' has no build from ONNX the profiler can use; "
+                          "profile a runtime that runs ONNX models (onnxruntime, tvm, openvino, scalesim)")
     return plans[0]
+
+
+def _random_calibration(graph: Graph):  # type: ignore[no-untyped-def]
+    """Random calibration inputs for int8 builds: the latency of a kernel does not depend on its scales."""
+    from edgetune.lowering import CalibrationData
+
+    x = np.random.default_rng(0).standard_normal((8, *graph.input_shape[1:])).astype(np.float32)
+    return CalibrationData(x, "random (latency profiling)", is_random=True)
 
 
 class GraphMeasurer:
@@ -94,7 +104,7 @@ class GraphMeasurer:
         self.config = config
         self.interleave = max(1, interleave)
         self.reference = reference
-        self.plan = None if runner is not None else _fp32_plan(target, runtime)
+        self.plan = None if runner is not None else _plain_plan(target, runtime)
         if runner is None:
             from edgetune.runners import runner_for
 
@@ -118,8 +128,9 @@ class GraphMeasurer:
         if self.runner.artifact_format == "onnx" or self.plan is None:  # the runtime takes the ONNX file as it is
             return onnx_path
         loaded = load_model(onnx_path, workdir=folder)
+        context = LoweringContext(calibration=_random_calibration(graph), options={"calib_samples": 8})
         try:
-            artifact = build_artifact(self.plan, loaded, self.target, folder / "build", LoweringContext(), {})
+            artifact = build_artifact(self.plan, loaded, self.target, folder / "build", context, {})
         except EdgetuneError:
             raise
         except Exception as exc:  # noqa: BLE001 - a lowering failing on one graph is reported as such

@@ -119,7 +119,8 @@ class MeasuringPredictor(Predictor):
     def __init__(self, target: Target, runtime: str = "onnxruntime", threads: Optional[int] = None) -> None:
         from edgetune.predict._measure import NETWORK_CONFIG, GraphMeasurer
 
-        self.measurer = GraphMeasurer(target, runtime, threads, config=NETWORK_CONFIG, interleave=1)
+        self.measurer = GraphMeasurer(target, runtime, threads or 1, config=NETWORK_CONFIG, interleave=1)
+        self.threads = self.measurer.threads
 
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
         timings, interrupted = self.measurer.measure(graphs)
