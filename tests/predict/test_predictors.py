@@ -60,3 +60,13 @@ def test_corrupt_regressor_file_is_reported(fake_profile: Path, tmp_path: Path) 
 
     with pytest.raises(ModelError, match="re-run `edgetune profile`"):
         KernelPredictor(copy)
+
+
+def test_simulated_npu_kernels_are_timed_by_the_simulator() -> None:
+    """A simulated target is profiled through its int8 build; ScaleSim's estimate is deterministic."""
+    b = GraphBuilder("k", (1, 16, 14, 14))
+    conv = b.build(b.relu(b.bn(b.conv("input", 32, 3, 1))))
+    with GraphMeasurer(load_target("npu-edgetpu-like"), "scalesim", 1, config=QUICK) as m:
+        first, _ = m.measure([conv])
+        again, _ = m.measure([conv])
+    assert first[0].latency_ms > 0 and first[0].latency_ms == again[0].latency_ms == first[0].median_ms
