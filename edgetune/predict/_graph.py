@@ -121,7 +121,7 @@ class GraphBuilder:
             if src not in self._shape:
                 raise ConfigError(f"{self.name}: unknown input '{src}'")
         cin, hin, win = self._shape[inputs[0]]
-        name = f"{kind}{len(self.ops)}"
+        name = f"{kind}_{len(self.ops)}"
         self.ops.append(Op(name, kind, tuple(inputs), cin, cout, hin, win, hout, wout, kernel, stride, groups))
         self._shape[name] = (cout, hout, wout)
         return name

@@ -89,3 +89,12 @@ def test_builder_rejects_bad_shapes() -> None:
         b.add(x, "input")
     with pytest.raises(ConfigError, match="unknown activation"):
         b.act(x, "gelu")
+
+
+def test_op_names_stay_unique() -> None:
+    b = GraphBuilder("n", (1, 4, 8, 8))
+    x = b.relu6("input")
+    for _ in range(70):
+        x = b.relu(x)
+    names = [op.name for op in b.build().ops]
+    assert len(set(names)) == len(names)  # "relu6" + "2" once clashed with "relu" + "62"
