@@ -52,10 +52,14 @@ class GraphTiming:
         return self.min_ms or self.median_ms
 
     def normalized_ms(self, reference_ms: Optional[float]) -> float:
-        """This latency rescaled to a machine speed where the reference graph takes ``reference_ms``."""
-        if reference_ms is None or self.reference_ms is None:
-            return self.median_ms
-        return self.median_ms * reference_ms / self.reference_ms
+        """``latency_ms`` rescaled to the machine speed at which the reference graph takes ``reference_ms``.
+
+        This VM's speed drifts 10-30% over minutes; the reference graph, timed interleaved with
+        every group, tracks it, so profile and later measurements compare at one speed.
+        """
+        if not reference_ms or not self.reference_ms:
+            return self.latency_ms
+        return self.latency_ms * reference_ms / self.reference_ms
 
 
 def reference_graph() -> Graph:

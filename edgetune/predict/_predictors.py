@@ -14,7 +14,7 @@ from edgetune.errors import ConfigError
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
-from edgetune.predict._profile import ProfileError, apply_correction, correction_terms, profile_folder
+from edgetune.predict._profile import ProfileError, in_network_ms, profile_folder
 from edgetune.predict._regress import load_models
 from edgetune.predict._sampling import features
 from edgetune.targets import Target
@@ -43,7 +43,7 @@ class KernelPredictor(Predictor):
         self.rules = FusionRules.from_dict(fusion)
         self.models = load_models(self.folder / "models")
         self.overhead_ms = float(self.metadata["overhead_ms"])
-        self.correction = list(self.metadata.get("correction", {}).get("coef", [0.0, 0.0, 0.0]))
+        self.correction = {g: tuple(c) for g, c in self.metadata.get("border_correction", {}).items()}
         self.threads = int(self.metadata.get("threads", 1))
         if self.metadata.get("features") and list(self.metadata["features"]) != list(_feature_names()):
             raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
@@ -64,7 +64,7 @@ class KernelPredictor(Predictor):
                 continue
             preds = model.predict(np.array([features(k) for _g, _k, k in items]))
             for (gi, ki, kernel), value in zip(items, preds):
-                latency[(gi, ki)] = apply_correction(float(value), correction_terms(kernel), self.correction)
+                latency[(gi, ki)] = in_network_ms(float(value), kernel, self.correction)
         out = []
         for gi, (graph, kernels) in enumerate(zip(graphs, split)):
             parts, var = [], 0.0

@@ -28,21 +28,24 @@ import numpy as np
 from edgetune.errors import ConfigError, EdgetuneError
 from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
-from edgetune.predict._measure import GraphMeasurer
+from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._regress import FLOOR_MS, ensemble_spread, fit_flops_baseline, fit_kind, save_models
-from edgetune.predict._sampling import FEATURES, HEAD_SHARE, features, sample_chain, sample_kernel
+from edgetune.predict._sampling import (BORDER_GROUPS, FEATURES, HEAD_SHARE, border_group, features, sample_border_pair,
+                                        sample_chain, sample_kernel)
 from edgetune.targets import Target
 
 SCHEMA_VERSION = 1
 # Each row keeps the kernel's graph (JSON), so regressors can be retrained with new features without re-measuring.
 COLUMNS = ("id", "head", "kind", "macs", "raw_ms", "ci_low_ms", "ci_high_ms", "samples", "converged",
-           "min_ms", "latency_ms", "time", "graph")
+           "min_ms", "reference_ms", "latency_ms", "time", "graph")
 _TEXT = ("head", "kind", "graph")
 _INITIAL_PER_HEAD = 10
 _ROUND = 24  # kernels per adaptive round (shared out by HEAD_SHARE)
 _POOL = 150
-_INITIAL_CHAINS = 12
-_CHAINS_PER_ROUND = 4
+_INITIAL_CHAINS = 8
+_CHAINS_PER_ROUND = 2
+_INITIAL_BORDERS = 24
+_BORDERS_PER_ROUND = 4
 
 
 class ProfileError(EdgetuneError):
@@ -81,6 +84,7 @@ class _Folder:
         self.state_path = folder / "state.json"
         self.fusion_path = folder / "fusion.json"
         self.chains_path = folder / "chains.jsonl"
+        self.borders_path = folder / "borders.jsonl"
 
     def read_json(self, path: Path) -> Optional[dict]:
         if not path.exists():
@@ -105,26 +109,32 @@ class _Folder:
             rows = []
             for row in reader:
                 try:
-                    rows.append({k: (v if k in _TEXT else float(v)) for k, v in row.items()})
+                    rows.append({k: (v if k in _TEXT else float(v or 0.0)) for k, v in row.items()})
                     json.loads(rows[-1]["graph"])
                 except (TypeError, ValueError):
                     continue  # a row cut short by a kill mid-write: measured again
             return rows
 
-    def chains(self) -> list[dict]:
-        if not self.chains_path.exists():
+    def lines(self, path: Path) -> list[dict]:
+        if not path.exists():
             return []
         out = []
-        for line in self.chains_path.read_text().splitlines():
+        for line in path.read_text().splitlines():
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
                 continue  # a line cut short by a kill mid-write
         return out
 
-    def append_chains(self, chains: list[dict]) -> None:
-        with self.chains_path.open("a") as f:
-            f.writelines(json.dumps(c) + "\n" for c in chains)
+    def chains(self) -> list[dict]:
+        return self.lines(self.chains_path)
+
+    def borders(self) -> list[dict]:
+        return self.lines(self.borders_path)
+
+    def append_lines(self, path: Path, items: list[dict]) -> None:
+        with path.open("a") as f:
+            f.writelines(json.dumps(c) + "\n" for c in items)
             f.flush()
 
     def append(self, rows: list[dict]) -> None:
@@ -159,7 +169,9 @@ def profile(
             child.unlink() if child.is_file() else child.rmdir()
     folder.path.mkdir(parents=True, exist_ok=True)
     own = measurer is None
-    measurer = measurer or GraphMeasurer(target, runtime, threads or 1)
+    measurer = measurer or GraphMeasurer(target, runtime, threads or 1, interleave=6)
+    if measurer.reference is None:
+        measurer.reference = reference_graph()
     try:
         return _run(target, runtime, budget_min, folder, measurer, seed, progress, environment)
     finally:
@@ -199,14 +211,15 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
         if state is not None:
             save_state()
         return ProfileResult(folder.path, len(folder.rows()), 0, elapsed(), FusionRules(), {}, interrupted=True)
-    overhead = float(state["overhead_ms"])  # type: ignore[index]
+    overhead, reference = float(state["overhead_ms"]), state.get("reference_ms")  # type: ignore[index, union-attr]
 
     def latency(t) -> float:  # type: ignore[no-untyped-def]
-        return max(t.latency_ms - overhead, FLOOR_MS)
+        return max(t.normalized_ms(reference) - overhead, FLOOR_MS)
 
     interrupted = False
     rows = folder.rows()
     chains = folder.chains()
+    borders = folder.borders()
     new_kernels = 0
     rng = np.random.default_rng(seed + 7919 * len(rows) + 104729 * len(chains))
     heads = list(HEAD_SHARE)
@@ -214,12 +227,21 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
         want_chains = _INITIAL_CHAINS if len(chains) < _INITIAL_CHAINS else _CHAINS_PER_ROUND
         graphs = [sample_chain(rng, rules, len(chains) + i) for i in range(want_chains)]
         timings, interrupted = measurer.measure(graphs)
-        new_chains = [{"id": len(chains) + i, "graph": graph_to_dict(g), "latency_ms": t.latency_ms,
+        new_chains = [{"id": len(chains) + i, "graph": graph_to_dict(g), "latency_ms": t.normalized_ms(reference),
                        "median_ms": t.median_ms, "time": round(time.time(), 1)} for i, (g, t) in enumerate(zip(graphs, timings))]
-        folder.append_chains(new_chains)
+        folder.append_lines(folder.chains_path, new_chains)
         chains += new_chains
+        want_borders = _INITIAL_BORDERS if len(borders) < _INITIAL_BORDERS else _BORDERS_PER_ROUND
+        pairs = [sample_border_pair(rng, rules, len(borders) + i) for i in range(want_borders)]
+        timings, stopped = measurer.measure([g for _group, one, many in pairs for g in (one, many)])
+        new_borders = [{"group": group, "in_elems": one.ops[0].in_elems, "out_elems": one.ops[-1].out_elems,
+                        "single_ms": latency(a), "repeated_ms": latency(b), "repeats": len(many.ops) // max(len(one.ops), 1)}
+                       for (group, one, many), a, b in zip(pairs, timings[0::2], timings[1::2])]
+        folder.append_lines(folder.borders_path, new_borders)
+        borders += new_borders
         save_state()
-        if interrupted:
+        if interrupted or stopped:
+            interrupted = True
             break
         counts = {h: sum(1 for r in rows if r["head"] == h) for h in heads}
         batch: list[Graph] = []
@@ -248,7 +270,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
         save_state()
         return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, {}, interrupted=True)
     progress("training regressors")
-    metadata = train(folder.path, rows, chains, rules, state, env)  # type: ignore[arg-type]
+    metadata = train(folder.path, rows, chains, borders, rules, state, env)  # type: ignore[arg-type]
     save_state()
     return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, metadata)
 
@@ -262,7 +284,8 @@ def _calibrate(folder: _Folder, measurer: GraphMeasurer, progress: Callable[[str
         timings, stopped = measurer.measure([_empty_graph()] * 4)
         if stopped or not timings:
             raise KeyboardInterrupt
-        save_state(overhead_ms=float(np.median([t.latency_ms for t in timings])))
+        reference = float(np.median([t.reference_ms or 0.0 for t in timings])) or None
+        save_state(overhead_ms=float(np.median([t.normalized_ms(reference) for t in timings])), reference_ms=reference)
         folder.write_json(folder.path / "environment.json", env)
         state = folder.read_json(folder.state_path)
     fusion_data = folder.read_json(folder.fusion_path)
@@ -274,7 +297,7 @@ def _calibrate(folder: _Folder, measurer: GraphMeasurer, progress: Callable[[str
         result, stop = measurer.measure(graphs)
         if stop:
             raise KeyboardInterrupt
-        return [t.latency_ms for t in result]
+        return [t.normalized_ms(state.get("reference_ms")) for t in result]  # type: ignore[union-attr]
 
     rules = detect_fusion(timed, overhead_ms=float(state["overhead_ms"]), progress=progress)  # type: ignore[index]
     folder.write_json(folder.fusion_path, rules.to_dict())
@@ -287,7 +310,7 @@ def _row(index: int, graph: Graph, timing, latency_ms: float, rules: FusionRules
     return {"id": index, "head": kernel.head.kind, "kind": kernel.kind, "graph": json.dumps(graph_to_dict(graph), separators=(",", ":")),
             "macs": kernel.head.macs, "raw_ms": timing.median_ms, "ci_low_ms": timing.ci_low_ms,
             "ci_high_ms": timing.ci_high_ms, "samples": timing.samples, "converged": int(timing.converged),
-            "min_ms": timing.min_ms, "latency_ms": latency_ms,
+            "min_ms": timing.min_ms, "reference_ms": timing.reference_ms or "", "latency_ms": latency_ms,
             "time": round(time.time(), 1)}
 
 
@@ -327,10 +350,12 @@ def retrain(folder: Path) -> dict:
     fusion = store.read_json(store.fusion_path)
     if state is None or fusion is None:
         raise ProfileError(f"{folder} holds no profile to retrain; run `edgetune profile` first")
-    return train(store.path, store.rows(), store.chains(), FusionRules.from_dict(fusion), state, state["environment"])
+    return train(store.path, store.rows(), store.chains(), store.borders(), FusionRules.from_dict(fusion), state,
+                 state["environment"])
 
 
-def train(folder: Path, rows: list[dict], chains: list[dict], rules: FusionRules, state: dict, env: dict) -> dict:
+def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict], rules: FusionRules, state: dict,
+          env: dict) -> dict:
     """Fit one regressor per head kind, the in-network correction, the FLOPs baseline; write models/ + metadata.json."""
     import lightgbm
     import sklearn
@@ -347,19 +372,21 @@ def train(folder: Path, rows: list[dict], chains: list[dict], rules: FusionRules
         accuracy[head] = {"kernels": len(mine), "held_out_rel_rmse": round(model.rel_rmse, 4),
                           "held_out_within_10pct": round(float(np.mean(finite <= 0.10)), 4) if len(finite) else None}
     save_models(models, folder / "models")
-    correction, chain_accuracy = fit_correction(chains, {m.kind: m for m in models}, rules, float(state["overhead_ms"]))
+    correction = fit_borders(borders)
+    chain_accuracy = check_on_chains(chains, {m.kind: m for m in models}, rules, float(state["overhead_ms"]), correction)
     flops = fit_flops_baseline(np.array([r["macs"] for r in rows]), np.array([r["latency_ms"] for r in rows]))
     metadata = {
         "schema": SCHEMA_VERSION,
         "target": state["target"], "runtime": state["runtime"], "threads": state["threads"],
         "kernels": len(rows), "profiling_s": round(state["elapsed_s"], 1),
-        "overhead_ms": state["overhead_ms"], "statistic": "min",
+        "overhead_ms": state["overhead_ms"], "statistic": "min", "reference_ms": state.get("reference_ms"),
         "fusion": sorted("+".join(p) for p in rules.pairs),
-        "correction": correction, "chains": chain_accuracy,
+        "border_correction": {g: list(c) for g, c in correction.items()}, "chains_check": chain_accuracy,
         "held_out": accuracy, "flops_baseline": flops, "features": list(FEATURES),
         "versions": {"lightgbm": lightgbm.__version__, "scikit-learn": sklearn.__version__, **env.get("libraries", {})},
         "environment": env, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "note": "kernel latency = fastest of >=30 runs minus the per-call overhead (see GraphTiming.latency_ms)",
+        "note": "kernel latency = fastest of >=30 runs, rescaled to the reference graph's speed at the start of the "
+                "profile (reference_ms), minus the per-call overhead",
     }
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
     return metadata
@@ -375,47 +402,48 @@ def held_out_summary(metadata: dict) -> str:
     return "\n".join(lines)
 
 
-def correction_terms(kernel) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
-    """Per-kernel terms of the in-network correction: 1, input and output elements (in 1e5)."""
-    op = kernel.head
-    return 1.0, op.in_elems / 1e5, kernel.tail.out_elems / 1e5
+def border_ms(kernel, correction: dict) -> float:  # type: ignore[no-untyped-def]
+    """What ``kernel`` costs alone but not inside a network: layout conversion of its input and output."""
+    coef = correction.get(border_group(kernel.head.kind), (0.0, 0.0))
+    return coef[0] + coef[1] * (kernel.head.in_elems + kernel.tail.out_elems) / 1e5
 
 
-def apply_correction(predicted_ms: float, terms: tuple[float, float, float], coef: list[float]) -> float:
-    """A kernel's cost inside a network: its isolated cost less what isolation adds (never below a quarter)."""
-    saved = sum(c * t for c, t in zip(coef, terms))
-    return max(predicted_ms - saved, 0.25 * predicted_ms)
+def in_network_ms(predicted_ms: float, kernel, correction: dict) -> float:  # type: ignore[no-untyped-def]
+    """A kernel's predicted cost inside a network (never below a fifth of its isolated cost)."""
+    return max(predicted_ms - border_ms(kernel, correction), 0.2 * predicted_ms)
 
 
-def fit_correction(chains: list[dict], models: dict, rules: FusionRules, overhead_ms: float) -> tuple[dict, dict]:
-    """Fit what a kernel costs alone but not inside a network (layout conversion at its borders, cold
-    output buffers), as a + b * input + c * output elements per kernel, on the measured chains."""
-    from sklearn.linear_model import LinearRegression
+def fit_borders(borders: list[dict]) -> dict:
+    """Per border group, a + b * (input + output elements) / 1e5 fitted on the (alone, repeated) pairs."""
+    from scipy.optimize import nnls
 
-    design, residual, raw_pred, measured, kernel_terms = [], [], [], [], []
+    correction: dict = {}
+    for group in BORDER_GROUPS:
+        mine = [b for b in borders if b["group"] == group and b["repeats"] > 1]
+        if len(mine) < 3:
+            correction[group] = (0.0, 0.0)
+            continue
+        inside = np.array([(b["repeated_ms"] - b["single_ms"]) / (b["repeats"] - 1) for b in mine])
+        extra = np.array([b["single_ms"] for b in mine]) - inside
+        elems = np.array([(b["in_elems"] + b["out_elems"]) / 1e5 for b in mine])
+        weight = 1.0 / np.maximum(np.array([b["single_ms"] for b in mine]), 1e-3)
+        coef, _ = nnls(np.stack([np.ones_like(elems), elems], axis=1) * weight[:, None], extra * weight)
+        correction[group] = (float(coef[0]), float(coef[1]))
+    return correction
+
+
+def check_on_chains(chains: list[dict], models: dict, rules: FusionRules, overhead_ms: float, correction: dict) -> dict:
+    """How the finished predictor does on the random chains measured during profiling (not used in fitting)."""
+    pred, meas = [], []
     for chain in chains:
         kernels = split_kernels(graph_from_dict(chain["graph"]), rules)
         if any(k.head.kind not in models for k in kernels):
             continue
-        preds = [float(models[k.head.kind].predict(np.array([features(k)]))[0]) for k in kernels]
-        terms = [correction_terms(k) for k in kernels]
-        total = overhead_ms + sum(preds)
-        design.append(np.sum(terms, axis=0))
-        residual.append(total - chain["latency_ms"])
-        raw_pred.append(total)
-        measured.append(chain["latency_ms"])
-        kernel_terms.append((preds, terms))
-    if len(design) < 5:
-        return {"coef": [0.0, 0.0, 0.0]}, {"chains": len(design)}
-    # relative errors matter: weight each chain by 1 / its latency squared
-    weight = 1.0 / np.maximum(np.array(measured), 1e-3) ** 2
-    fit = LinearRegression(positive=True, fit_intercept=False).fit(np.array(design), np.array(residual), sample_weight=weight)
-    coef = [float(c) for c in fit.coef_]
-    corrected = [overhead_ms + sum(apply_correction(p, t, coef) for p, t in zip(preds, terms)) for preds, terms in kernel_terms]
-    meas = np.array(measured)
-
-    def within(pred: list[float]) -> float:
-        return round(float(np.mean(np.abs(np.array(pred) / meas - 1) <= 0.10)), 4)
-
-    return ({"coef": coef, "terms": ["per kernel", "per 1e5 input elements", "per 1e5 output elements"]},
-            {"chains": len(design), "within_10pct_uncorrected": within(raw_pred), "within_10pct_corrected_in_sample": within(corrected)})
+        values = [float(models[k.head.kind].predict(np.array([features(k)]))[0]) for k in kernels]
+        pred.append(overhead_ms + sum(in_network_ms(v, k, correction) for v, k in zip(values, kernels)))
+        meas.append(chain["latency_ms"])
+    if not meas:
+        return {"chains": 0}
+    rel = np.array(pred) / np.array(meas) - 1
+    return {"chains": len(meas), "within_10pct": round(float(np.mean(np.abs(rel) <= 0.10)), 4),
+            "median_error": round(float(np.median(rel)), 4)}

@@ -153,3 +153,50 @@ def sample_chain(rng: np.random.Generator, rules: FusionRules, index: int = 0) -
             break
     x = b.gap(x)
     return b.build(b.fc(x, int(rng.choice([10, 100]))))
+
+
+BORDER_GROUPS = ("conv", "dwconv", "pool", "elementwise")
+BORDER_REPEATS = 8
+
+
+def border_group(kind: str) -> str:
+    """Which border model a kernel head uses: layout-changing ops pay a conversion at their borders when alone."""
+    if kind in ("conv", "dwconv"):
+        return kind
+    if kind in ("maxpool", "avgpool", "gap"):
+        return "pool"
+    return "elementwise"
+
+
+def sample_border_pair(rng: np.random.Generator, rules: FusionRules, index: int = 0) -> tuple[str, Graph, Graph]:
+    """(group, one kernel, the same kernel BORDER_REPEATS times in a row) for a shape-preserving kernel.
+
+    The difference tells what a kernel costs alone (with its input and output converted at the
+    graph borders) against what it costs between others of its kind inside a network.
+    """
+    group = BORDER_GROUPS[index % len(BORDER_GROUPS)]
+    c, hw = _channels(rng, 8, 256), _size(rng, 4)
+    while c * hw * hw > 1_500_000:
+        hw = max(4, hw // 2)
+        c = max(8, c // 2) if c * hw * hw > 1_500_000 else c
+    kernel = int(rng.choice([1, 3])) if group == "conv" else int(rng.choice([3, 5]))
+    act = str(rng.choice([a for a in ("relu", "relu6") if group in ("conv", "dwconv") and rules.fuses(group, a)] or ["none"]))
+    elt = str(rng.choice(["relu", "add", "bn", "relu6"]))
+
+    def build(repeats: int) -> Graph:
+        b = GraphBuilder(f"border{index}-{group}x{repeats}", (1, c, hw, hw))
+        x = "input"
+        for _ in range(repeats):
+            if group == "conv":
+                x = b.act(b.bn(b.conv(x, c, kernel, 1)), act)
+            elif group == "dwconv":
+                x = b.act(b.bn(b.dwconv(x, kernel, 1)), act)
+            elif group == "pool":
+                x = b.pool(x, "maxpool", 3, 1)
+            elif elt == "add":
+                x = b.add(x, x)
+            else:
+                x = b.act(x, elt) if elt != "bn" else b.bn(x)
+        return b.build(x)
+
+    return group, build(1), build(BORDER_REPEATS)

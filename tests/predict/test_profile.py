@@ -22,7 +22,7 @@ def _measurer(runner: FakeRunner, threads: int = 1) -> GraphMeasurer:
 
 def test_profile_writes_every_file(fake_profile: Path) -> None:
     for name in ("measurements.csv", "chains.jsonl", "fusion.json", "state.json", "environment.json", "metadata.json",
-                 "models/models.json", "models/conv.lgb.txt"):
+                 "models/models.json", "models/conv.lgb.txt", "borders.jsonl"):
         assert (fake_profile / name).exists(), name
     meta = json.loads((fake_profile / "metadata.json").read_text())
     assert set(meta["fusion"]) == {"+".join(p) for p in FAKE_RULES.pairs}
@@ -50,7 +50,7 @@ def test_kernel_predictor_recovers_fake_latencies(fake_profile: Path) -> None:
 
 def test_interrupted_profile_resumes_where_it_stopped(tmp_path: Path) -> None:
     target = load_target("host-cpu")
-    with _measurer(FakeRunner(interrupt_after=200)) as m:
+    with _measurer(FakeRunner(interrupt_after=400)) as m:
         first = profile(target, "fake", BUDGET_MIN, tmp_path, measurer=m)
     assert first.interrupted and first.kernels > 0
     kept = (first.folder / "measurements.csv").read_text().splitlines()
@@ -81,3 +81,14 @@ def test_bad_budget_and_runtime() -> None:
         profile(load_target("host-cpu"), "onnxruntime", 0)
     with pytest.raises(ConfigError, match="does not list runtime"):
         profile(load_target("host-cpu"), "vela", 1)
+
+
+def test_interrupt_during_fusion_detection_resumes(tmp_path: Path) -> None:
+    target = load_target("host-cpu")
+    with _measurer(FakeRunner(interrupt_after=30)) as m:
+        first = profile(target, "fake", BUDGET_MIN, tmp_path, measurer=m)
+    assert first.interrupted and first.kernels == 0 and not (first.folder / "fusion.json").exists()
+    assert json.loads((first.folder / "state.json").read_text())["overhead_ms"] > 0  # the overhead step is kept
+    with _measurer(FakeRunner()) as m:
+        second = profile(target, "fake", BUDGET_MIN, tmp_path, measurer=m)
+    assert not second.interrupted and second.fusion.pairs == FAKE_RULES.pairs
