@@ -55,7 +55,8 @@ def command(target: str, runtime: str, budget_min: float, threads: int, profiles
               f"({result.new_kernels} new) in {result.elapsed_s / 60:.1f} min")
     out.print(f"fused kernels: {', '.join(meta['fusion']) or 'none'}")
     out.print(held_out_summary(meta))
-    chains = meta.get("chains", {})
+    chains = meta.get("chains_check", {})
     if chains.get("chains"):
-        out.print(f"networks measured for the in-network correction: {chains['chains']}")
+        out.print(f"check on {chains['chains']} random kernel chains measured while profiling (not fitted on): "
+                  f"{chains['within_10pct']:.0%} within 10%, median error {chains['median_error']:+.1%}")
     out.print(f"wrote {result.folder}")
