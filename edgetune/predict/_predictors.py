@@ -14,7 +14,8 @@ from edgetune.errors import ConfigError
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
-from edgetune.predict._profile import ProfileError, in_network_ms, profile_folder
+from edgetune.predict._profile import ProfileError, border_share, load_borders, profile_folder
+from edgetune.predict._sampling import border_group
 from edgetune.predict._regress import load_models
 from edgetune.predict._sampling import features
 from edgetune.targets import Target
@@ -43,7 +44,7 @@ class KernelPredictor(Predictor):
         self.rules = FusionRules.from_dict(fusion)
         self.models = load_models(self.folder / "models")
         self.overhead_ms = float(self.metadata["overhead_ms"])
-        self.correction = {g: tuple(c) for g, c in self.metadata.get("border_correction", {}).items()}
+        self.correction = load_borders(self.folder / "models", self.metadata.get("border_correction", {}).get("groups", []))
         self.threads = int(self.metadata.get("threads", 1))
         if self.metadata.get("features") and list(self.metadata["features"]) != list(_feature_names()):
             raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
@@ -63,8 +64,19 @@ class KernelPredictor(Predictor):
                     uncovered.setdefault(gi, []).append(kernel.kind)
                 continue
             preds = model.predict(np.array([features(k) for _g, _k, k in items]))
-            for (gi, ki, kernel), value in zip(items, preds):
-                latency[(gi, ki)] = in_network_ms(float(value), kernel, self.correction)
+            for (gi, ki, _kernel), value in zip(items, preds):
+                latency[(gi, ki)] = float(value)
+        # inside a network a kernel does not pay the layout conversion it pays alone: one call per border group
+        by_group: dict[str, list[tuple[int, int, Kernel]]] = {}
+        for head, items in by_head.items():
+            for gi, ki, kernel in items:
+                if (gi, ki) in latency:
+                    by_group.setdefault(border_group(head), []).append((gi, ki, kernel))
+        for group, items in by_group.items():
+            isolated = np.array([latency[(gi, ki)] for gi, ki, _k in items])
+            share = border_share(self.correction, group, [k for _g, _k, k in items], isolated)
+            for (gi, ki, _k), value in zip(items, isolated * (1.0 - share)):
+                latency[(gi, ki)] = float(value)
         out = []
         for gi, (graph, kernels) in enumerate(zip(graphs, split)):
             parts, var = [], 0.0
