@@ -97,7 +97,7 @@ def main() -> None:
         measure_s = time.perf_counter() - started
         if stopped:
             raise SystemExit("interrupted")
-        again, _ = measurer.measure(graphs[: args.repeat])
+        again, _ = measurer.measure(graphs[: args.repeat]) if args.repeat > 0 else ([], False)
     # "meas" = what the predictor learns: fastest of the runs at the profile's reference speed;
     # "raw" = the same without rescaling; "median" shown beside them
     reference_ms = kernel.metadata.get("reference_ms")
@@ -147,7 +147,8 @@ def main() -> None:
         "kernel_predictor_vs_median": accuracy(pk, median),
         "per_family": per_family,
         "measurement_agreement": {"networks": len(again), "normalized": accuracy(meas2, meas[: len(again)]),
-                                  "raw_min": accuracy(raw2, raw[: len(again)]), "median": accuracy(median2, median[: len(again)])},
+                                  "raw_min": accuracy(raw2, raw[: len(again)]), "median": accuracy(median2, median[: len(again)])}
+        if len(again) else None,
         "prediction_ms_per_network": {"single": round(single_ms, 3), "single_layers": len(big.ops),
                                       "batched": round(batch_ms, 4)},
         "measure_s": round(measure_s, 1),

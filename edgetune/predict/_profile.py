@@ -86,6 +86,15 @@ class _Folder:
         self.chains_path = folder / "chains.jsonl"
         self.borders_path = folder / "borders.jsonl"
 
+    def clear(self) -> None:
+        """Delete this profile's own files only (profiles/<target>/tvm/ also holds TVM tuning records)."""
+        import shutil
+
+        for name in ("measurements.csv", "chains.jsonl", "borders.jsonl", "fusion.json", "state.json",
+                     "environment.json", "metadata.json"):
+            (self.path / name).unlink(missing_ok=True)
+        shutil.rmtree(self.path / "models", ignore_errors=True)
+
     def read_json(self, path: Path) -> Optional[dict]:
         if not path.exists():
             return None
@@ -164,9 +173,8 @@ def profile(
     if budget_min <= 0:
         raise ConfigError(f"profiling budget must be positive, got {budget_min} minutes")
     folder = _Folder(profile_folder(target.name, runtime, profiles_dir))
-    if fresh and folder.path.exists():
-        for child in sorted(folder.path.rglob("*"), reverse=True):
-            child.unlink() if child.is_file() else child.rmdir()
+    if fresh:
+        folder.clear()
     folder.path.mkdir(parents=True, exist_ok=True)
     own = measurer is None
     measurer = measurer or GraphMeasurer(target, runtime, threads or 1, interleave=6)

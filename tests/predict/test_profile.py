@@ -92,3 +92,15 @@ def test_interrupt_during_fusion_detection_resumes(tmp_path: Path) -> None:
     with _measurer(FakeRunner()) as m:
         second = profile(target, "fake", BUDGET_MIN, tmp_path, measurer=m)
     assert not second.interrupted and second.fusion.pairs == FAKE_RULES.pairs
+
+
+def test_fresh_keeps_other_files_in_the_folder(tmp_path: Path) -> None:
+    """profiles/<target>/tvm/ also holds TVM tuning records: --fresh must delete only the predictor's files."""
+    folder = tmp_path / "host-cpu" / "fake"
+    (folder / "znver5-abc123").mkdir(parents=True)
+    (folder / "znver5-abc123" / "database_tuning_record.json").write_text("{}")
+    (folder / "state.json").write_text("{not json")
+    with _measurer(FakeRunner()) as m:
+        result = profile(load_target("host-cpu"), "fake", BUDGET_MIN, tmp_path, measurer=m, fresh=True)
+    assert (folder / "znver5-abc123" / "database_tuning_record.json").exists()
+    assert json.loads((folder / "state.json").read_text())["schema"] == 1 and result.folder == folder
