@@ -162,4 +162,13 @@ def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", prof
         warnings.warn(f"no latency profile for {resolved.name}/{runtime} in {folder}: measuring each network instead "
                       f"(run `edgetune profile --target {resolved.name}` for millisecond predictions)", stacklevel=2)
         return MeasuringPredictor(resolved, runtime)
-    return KernelPredictor(folder) if kind == "kernel" else FlopsPredictor(folder)
+    predictor = KernelPredictor(folder) if kind == "kernel" else FlopsPredictor(folder)
+    taken_on = predictor.metadata.get("environment", {}).get("cpu_model")
+    if resolved.name == "host-cpu" and taken_on:
+        from edgetune.targets._host import detect_host
+
+        if detect_host().model != taken_on:
+            warnings.warn(f"the {resolved.name}/{runtime} profile was taken on '{taken_on}', this machine is "
+                          f"'{detect_host().model}': predictions describe that CPU; run `edgetune profile --fresh` here",
+                          stacklevel=2)
+    return predictor
