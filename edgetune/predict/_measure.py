@@ -40,6 +40,7 @@ class GraphTiming:
     reference_ms: Optional[float] = None  # the reference graph's median in the same interleaved group
     p10_ms: float = 0.0
     min_ms: float = 0.0
+    error: str = ""  # why this graph could not be built or run here (then the numbers are 0)
 
     @property
     def latency_ms(self) -> float:
@@ -156,16 +157,20 @@ class GraphMeasurer:
             group = list(graphs[start:start + self.interleave])
             if self.reference is not None:
                 group.append(self.reference)
-            sessions, feeds = {}, {}
+            sessions, feeds, errors = {}, {}, {}
             try:
                 for index, graph in enumerate(group):
                     key = f"{index}:{graph.name}"
                     folder = self.workdir / f"g{index}"
                     folder.mkdir(parents=True, exist_ok=True)
-                    sessions[key] = self.runner.load(self._artifact(graph, folder), self.threads)
+                    try:
+                        sessions[key] = self.runner.load(self._artifact(graph, folder), self.threads)
+                    except EdgetuneError as exc:  # e.g. a simulator that only costs conv/FC layers
+                        errors[key] = str(exc)
+                        continue
                     spec = TensorSpec("input", tuple(graph.input_shape), "float32")
                     feeds[key] = random_inputs([spec], seed=index)[0]
-                timings = measure_interleaved(sessions, feeds, self.config)
+                timings = measure_interleaved(sessions, feeds, self.config) if sessions else {}
             except KeyboardInterrupt:
                 return results, True
             finally:
@@ -173,11 +178,15 @@ class GraphMeasurer:
                     session.close()
                 for index in range(len(group)):
                     shutil.rmtree(self.workdir / f"g{index}", ignore_errors=True)
-            if any(t.interrupted for t in timings.values()) or len(timings) < len(group):
+            if any(t.interrupted for t in timings.values()) or len(timings) + len(errors) < len(group):
                 return results, True
-            ordered = [timings[f"{index}:{graph.name}"] for index, graph in enumerate(group)]
-            ref = ordered.pop().stats.median_ms if self.reference is not None else None
-            for graph, timing in zip(group, ordered):
+            ordered = [timings.get(f"{index}:{graph.name}") for index, graph in enumerate(group)]
+            last = ordered.pop() if self.reference is not None else None
+            ref = last.stats.min_ms if last is not None else None
+            for index, (graph, timing) in enumerate(zip(group, ordered)):
+                if timing is None:
+                    results.append(GraphTiming(graph.name, 0.0, 0.0, 0.0, 0, False, ref, error=errors[f"{index}:{graph.name}"]))
+                    continue
                 stats = timing.stats
                 results.append(GraphTiming(graph.name, stats.median_ms, stats.ci_low_ms, stats.ci_high_ms,
                                            len(timing.samples_ms), timing.converged, ref,

@@ -44,6 +44,7 @@ _ROUND = 24  # kernels per adaptive round (shared out by HEAD_SHARE)
 _POOL = 150
 _INITIAL_CHAINS = 8
 _CHAINS_PER_ROUND = 2
+_MAX_FAILURES = 3
 _INITIAL_BORDERS = 24
 _BORDERS_PER_ROUND = 4
 
@@ -230,13 +231,15 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
     borders = folder.borders()
     new_kernels = 0
     rng = np.random.default_rng(seed + 7919 * len(rows) + 104729 * len(chains))
-    heads = list(HEAD_SHARE)
+    heads = [h for h in HEAD_SHARE if h not in (state or {}).get("uncosted", [])]
+    failures: dict[str, int] = {}
     while not interrupted and elapsed() < budget_s:
         want_chains = _INITIAL_CHAINS if len(chains) < _INITIAL_CHAINS else _CHAINS_PER_ROUND
         graphs = [sample_chain(rng, rules, len(chains) + i) for i in range(want_chains)]
         timings, interrupted = measurer.measure(graphs)
         new_chains = [{"id": len(chains) + i, "graph": graph_to_dict(g), "latency_ms": t.latency_ms,
-                       "reference_ms": t.reference_ms, "median_ms": t.median_ms, "time": round(time.time(), 1)} for i, (g, t) in enumerate(zip(graphs, timings))]
+                       "reference_ms": t.reference_ms, "median_ms": t.median_ms, "time": round(time.time(), 1)}
+                      for i, (g, t) in enumerate(zip(graphs, timings)) if not t.error]
         folder.append_lines(folder.chains_path, new_chains)
         chains += new_chains
         want_borders = _INITIAL_BORDERS if len(borders) < _INITIAL_BORDERS else _BORDERS_PER_ROUND
@@ -244,7 +247,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
         timings, stopped = measurer.measure([g for _group, one, many in pairs for g in (one, many)])
         new_borders = [{"group": group, "in_elems": one.ops[0].in_elems, "out_elems": one.ops[-1].out_elems,
                         "single_ms": latency(a), "repeated_ms": latency(b), "repeats": len(many.ops) // max(len(one.ops), 1)}
-                       for (group, one, many), a, b in zip(pairs, timings[0::2], timings[1::2])]
+                       for (group, one, many), a, b in zip(pairs, timings[0::2], timings[1::2]) if not (a.error or b.error)]
         folder.append_lines(folder.borders_path, new_borders)
         borders += new_borders
         save_state()
@@ -266,7 +269,15 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
                 break
             chunk = batch[chunk_start:chunk_start + measurer.interleave]
             timings, interrupted = measurer.measure(chunk)
-            new_rows = [_row(len(rows) + i, g, t, latency(t), rules) for i, (g, t) in enumerate(zip(chunk, timings))]
+            new_rows = [_row(len(rows) + i, g, t, latency(t), rules) for i, (g, t) in enumerate(zip(chunk, timings)) if not t.error]
+            for g, t in zip(chunk, timings):
+                if t.error:
+                    head = split_kernels(g, rules)[0].head.kind
+                    failures[head] = failures.get(head, 0) + 1
+                    if failures[head] >= _MAX_FAILURES and head in heads:
+                        heads.remove(head)
+                        progress(f"{head} kernels cannot run on {target.name}/{runtime} ({t.error[:120]}); not costed")
+                        save_state(uncosted=sorted(set(state.get("uncosted", [])) | {head}))  # type: ignore[union-attr]
             folder.append(new_rows)
             rows += new_rows
             new_kernels += len(new_rows)
@@ -293,7 +304,8 @@ def _calibrate(folder: _Folder, measurer: GraphMeasurer, progress: Callable[[str
         if stopped or not timings:
             raise KeyboardInterrupt
         reference = float(np.median([t.reference_ms or 0.0 for t in timings])) or None
-        save_state(overhead_ms=float(np.median([t.normalized_ms(reference) for t in timings])), reference_ms=reference)
+        ran = [t.latency_ms for t in timings if not t.error]  # a simulator that only costs conv/FC: no overhead
+        save_state(overhead_ms=float(np.median(ran)) if ran else 0.0, reference_ms=reference)
         folder.write_json(folder.path / "environment.json", env)
         state = folder.read_json(folder.state_path)
     fusion_data = folder.read_json(folder.fusion_path)
@@ -402,6 +414,7 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
         "kernels": len(rows), "profiling_s": round(state["elapsed_s"], 1),
         "overhead_ms": state["overhead_ms"], "statistic": "min", "reference_ms": state.get("reference_ms"),
         "fusion": sorted("+".join(p) for p in rules.pairs),
+        "uncosted": state.get("uncosted", []),
         "border_correction": border_meta, "chains_check": chain_accuracy,
         "held_out": accuracy, "flops_baseline": flops, "features": list(FEATURES),
         "versions": {"lightgbm": lightgbm.__version__, "scikit-learn": sklearn.__version__, **env.get("libraries", {})},
