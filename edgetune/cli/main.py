@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import click
 
 from edgetune import __version__
-from edgetune.cli import bench, compile as compile_verb, farm, inspect, predict, profile, report, targets, zoo
+from edgetune.cli import bench, compile as compile_verb, farm, inspect, predict, profile, report, search, targets, zoo
 from edgetune.errors import EdgetuneError
 
 
@@ -20,7 +20,7 @@ def cli(debug: bool) -> None:
     """edgetune: compile, measure and pick the fastest artifact for an edge device."""
 
 
-for module in (targets, inspect, compile_verb, bench, zoo, farm, report, profile, predict):
+for module in (targets, inspect, compile_verb, bench, zoo, farm, report, profile, predict, search):
     cli.add_command(module.command)
 
 

@@ -1,0 +1,98 @@
+"""`edgetune search`: hardware-constrained NAS + HPO; `edgetune search status`: what a study holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+from rich.table import Table
+
+from edgetune.cli import _options
+from edgetune.cli._render import out, print_json, progress_reporter
+
+
+@click.group("search", invoke_without_command=True)
+@_options.target
+@click.option("--dataset", "-d", default="digits", show_default=True, help="Built-in name, an .npz (x, y) or an image folder.")
+@click.option("--latency-budget-ms", type=float, default=None, help="Hard limit on predicted latency (infeasible candidates are not trained).")
+@click.option("--trials", type=int, default=20, show_default=True, help="Total trials of the study (a resumed study counts those stored).")
+@click.option("--strategy", type=click.Choice(["nsga2", "tpe", "gp", "random", "grid"]), default="nsga2", show_default=True)
+@click.option("--objective", type=click.Choice(["accuracy-latency", "accuracy"]), default="accuracy-latency", show_default=True,
+              help="accuracy-latency: the Pareto front; accuracy: one objective, bad trials pruned on their learning curves.")
+@click.option("--space", "space_name", default="mobilenet", show_default=True, help="mobilenet or plain, or a YAML file of choices.")
+@click.option("--storage", default=None, help="Optuna storage URL (default sqlite:///OUT/study.db); postgresql://... for several workers.")
+@click.option("--study", "study_name", default=None, help="Study name (default: SPACE-TARGET-DATASET).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-epochs", type=int, default=None, help="Cap every trial's epochs (quick looks).")
+@click.option("--top-k", type=int, default=3, show_default=True, help="Front members measured on the target.")
+@click.option("--no-compile", is_flag=True, help="Stop after picking the winner (no `edgetune compile`).")
+@click.option("--runtime", "-r", "runtimes", multiple=True, help="Runtimes the winner is compiled for (default: the target's).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("edgetune-search"), show_default=True)
+@_options.json_output
+@click.pass_context
+def command(ctx: click.Context, target: str, dataset: str, latency_budget_ms: Optional[float], trials: int, strategy: str,
+            objective: str, space_name: str, storage: Optional[str], study_name: Optional[str], seed: int,
+            max_epochs: Optional[int], top_k: int, no_compile: bool, runtimes: tuple[str, ...], output: Path,
+            as_json: bool) -> None:
+    """Search networks + hyperparameters that are accurate and fit TARGET; measure the best, compile the winner."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from edgetune.search import SearchConfig, SearchSpace, search
+
+    space = SearchSpace.from_yaml(space_name) if space_name.endswith((".yaml", ".yml")) else SearchSpace(space_name)
+    config = SearchConfig(dataset=dataset, latency_budget_ms=latency_budget_ms, trials=trials, strategy=strategy,
+                          objective=objective, storage=storage, study_name=study_name, seed=seed, max_epochs=max_epochs)
+    with progress_reporter(as_json) as progress:
+        result = search(target, output, config, space, top_k=top_k, compile_winner=not no_compile,
+                        compile_runtimes=list(runtimes) or None, progress=progress)
+    if as_json:
+        print_json((output / "search.json").read_text() and __import__("json").loads((output / "search.json").read_text()))
+        return
+    table = Table(title=f"Pareto front of study {result.study_name} ({len(result.trials)} trials, predictor: {result.predictor})")
+    for column in ("trial", "val. top-1", "predicted ms", "measured ms", "architecture"):
+        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for t in result.front:
+        arch = ", ".join(f"{k}={v}" for k, v in t.candidate.get("arch", {}).items() if k != "stage_channels")
+        mark = " *" if result.winner is not None and t.number == result.winner.number else ""
+        table.add_row(f"{t.number}{mark}", f"{t.accuracy:.3f}", f"{t.predicted_ms:.4g}",
+                      f"{t.measured_ms:.4g}" if t.measured_ms else "-", arch)
+    out.print(table)
+    rejected = sum(1 for t in result.trials if t.rejected)
+    if rejected:
+        out.print(f"{rejected} candidates rejected before training (constraints)")
+    for note in result.notes:
+        out.print(f"[yellow]{note}[/]")
+    if result.winner is not None:
+        out.print(f"winner: trial {result.winner.number} (* above), top-1 {result.winner.accuracy:.3f}, "
+                  f"measured {result.winner.measured_ms:.4g} ms")
+    if result.compiled is not None and result.compiled.artifact is not None:
+        out.print(f"compiled: {result.compiled.winner.name} -> {result.compiled.artifact}")
+    out.print(f"wrote {output}/search.json, {output}/pareto.svg")
+
+
+@command.command("status")
+@click.option("--storage", default=None, help="Optuna storage URL (default: sqlite:///OUT/study.db).")
+@click.option("--study", "study_name", default=None)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("edgetune-search"), show_default=True)
+@_options.json_output
+def status(storage: Optional[str], study_name: Optional[str], output: Path, as_json: bool) -> None:
+    """Trials by state, front size and best accuracy of the studies in a storage."""
+    from edgetune.search import SearchError, study_status
+
+    if storage is None:
+        db = output / "study.db"
+        if not db.exists():
+            raise SearchError(f"no study in {output} (no study.db); give --storage or the search's -o folder")
+        storage = f"sqlite:///{db.resolve()}"
+    rows = study_status(storage, study_name)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="studies")
+    for column in ("study", "trials", "by state", "front", "best top-1"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["study"], str(row["trials"]), ", ".join(f"{k} {v}" for k, v in row["states"].items()),
+                      str(row["front"]), f"{row['best_accuracy']:.3f}" if row["best_accuracy"] is not None else "-")
+    out.print(table)

@@ -1,0 +1,231 @@
+"""Search spaces: architecture, hyperparameters and augmentation, sampled through an Optuna trial.
+
+A candidate is plain data (``Candidate``). The same description builds the PyTorch module that
+is trained and the ``Graph`` the latency predictor reads, so a candidate is predicted without
+exporting it. Spaces: ``mobilenet`` (MobileNetV2/MCUNet-style inverted residual stages: depth,
+width multiplier, kernel 3/5/7, expansion ratio, input resolution) and ``plain`` (a small
+conv-bn-relu CNN for tiny MCUs). Choices can be narrowed or widened from a YAML file.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from edgetune._lazy import require
+from edgetune.errors import ConfigError
+from edgetune.predict import Graph, GraphBuilder
+
+# Every choice a space offers; a YAML file may replace any list (and nothing else).
+DEFAULT_CHOICES: dict[str, dict[str, list[Any]]] = {
+    "mobilenet": {
+        "resolution": [8, 12, 16], "width": [0.5, 0.75, 1.0], "stem": [16],
+        "stage_channels": [[16, 24, 32]], "depth": [1, 2, 3], "kernel": [3, 5, 7], "expand": [1, 3, 6],
+    },
+    "plain": {
+        "resolution": [8, 12, 16], "blocks": [1, 2, 3], "channels": [8, 16, 32], "kernel": [3, 5],
+    },
+}
+HP_CHOICES: dict[str, list[Any]] = {
+    "lr": [1e-3, 3e-2], "weight_decay": [1e-5, 1e-3], "batch_size": [32, 64, 128], "optimizer": ["adam", "sgd"],
+    "epochs": [2, 8], "label_smoothing": [0.0, 0.05, 0.1],
+    "aug_shift": [0, 1], "aug_noise": [0.0, 0.05, 0.1],
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sampled point: architecture + hyperparameters + augmentation."""
+
+    space: str
+    arch: dict[str, Any]
+    hp: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "arch": self.arch, "hp": self.hp}
+
+
+@dataclass
+class SearchSpace:
+    """A named space with its choices; ``suggest`` samples it through an Optuna trial."""
+
+    name: str = "mobilenet"
+    choices: dict[str, list[Any]] = field(default_factory=dict)
+    hp: dict[str, list[Any]] = field(default_factory=lambda: copy.deepcopy(HP_CHOICES))
+
+    def __post_init__(self) -> None:
+        if self.name not in DEFAULT_CHOICES:
+            raise ConfigError(f"unknown search space '{self.name}'; valid spaces: {', '.join(sorted(DEFAULT_CHOICES))}")
+        merged = copy.deepcopy(DEFAULT_CHOICES[self.name])
+        for key, values in self.choices.items():
+            if key not in merged:
+                raise ConfigError(f"space '{self.name}' has no choice '{key}'; its choices: {', '.join(merged)}")
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"choice '{key}' must be a non-empty list, got {values!r}")
+            merged[key] = values
+        self.choices = merged
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path]) -> "SearchSpace":
+        """``space: mobilenet`` plus any choices to replace, e.g. ``kernel: [3, 5]``; ``hp:`` likewise."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read search space {path}: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"search space {path} must be a mapping with 'space:' and choices")
+        hp = copy.deepcopy(HP_CHOICES)
+        for key, values in (data.pop("hp", None) or {}).items():
+            if key not in hp:
+                raise ConfigError(f"unknown hyperparameter '{key}' in {path}; valid: {', '.join(hp)}")
+            hp[key] = values
+        return cls(str(data.pop("space", "mobilenet")), data, hp)
+
+    # --- sampling --------------------------------------------------------------------------
+    def suggest(self, trial: Any) -> Candidate:
+        c, h = self.choices, self.hp
+        if self.name == "mobilenet":
+            stages = c["stage_channels"][0]
+            arch = {"resolution": trial.suggest_categorical("resolution", c["resolution"]),
+                    "width": trial.suggest_categorical("width", c["width"]), "stem": c["stem"][0],
+                    "stage_channels": list(stages)}
+            for i in range(len(stages)):
+                arch[f"depth{i}"] = trial.suggest_categorical(f"depth{i}", c["depth"])
+                arch[f"kernel{i}"] = trial.suggest_categorical(f"kernel{i}", c["kernel"])
+                arch[f"expand{i}"] = trial.suggest_categorical(f"expand{i}", c["expand"])
+        else:
+            arch = {"resolution": trial.suggest_categorical("resolution", c["resolution"]),
+                    "blocks": trial.suggest_categorical("blocks", c["blocks"]),
+                    "channels": trial.suggest_categorical("channels", c["channels"]),
+                    "kernel": trial.suggest_categorical("kernel", c["kernel"])}
+        hp = {
+            "lr": trial.suggest_float("lr", h["lr"][0], h["lr"][-1], log=True),
+            "weight_decay": trial.suggest_float("weight_decay", h["weight_decay"][0], h["weight_decay"][-1], log=True),
+            "batch_size": trial.suggest_categorical("batch_size", h["batch_size"]),
+            "optimizer": trial.suggest_categorical("optimizer", h["optimizer"]),
+            "epochs": trial.suggest_int("epochs", h["epochs"][0], h["epochs"][-1]),
+            "label_smoothing": trial.suggest_categorical("label_smoothing", h["label_smoothing"]),
+            "aug_shift": trial.suggest_categorical("aug_shift", h["aug_shift"]),
+            "aug_noise": trial.suggest_categorical("aug_noise", h["aug_noise"]),
+        }
+        return Candidate(self.name, arch, hp)
+
+    def smallest(self) -> Candidate:
+        """The cheapest architecture of the space (for the 'can anything meet the budget' check)."""
+        c = self.choices
+        if self.name == "mobilenet":
+            stages = c["stage_channels"][0]
+            arch: dict[str, Any] = {"resolution": min(c["resolution"]), "width": min(c["width"]), "stem": c["stem"][0],
+                                    "stage_channels": list(stages)}
+            for i in range(len(stages)):
+                arch.update({f"depth{i}": min(c["depth"]), f"kernel{i}": min(c["kernel"]), f"expand{i}": min(c["expand"])})
+        else:
+            arch = {"resolution": min(c["resolution"]), "blocks": min(c["blocks"]), "channels": min(c["channels"]),
+                    "kernel": min(c["kernel"])}
+        return Candidate(self.name, arch, {})
+
+
+# --- one description, two builds -------------------------------------------------------------
+
+def _ch(value: float) -> int:
+    return max(8, int(round(value / 8)) * 8)
+
+
+def _layers(cand: Candidate, in_channels: int) -> list[tuple]:
+    """The network as a list of layer tuples both builders walk (kind, args...)."""
+    a = cand.arch
+    layers: list[tuple] = []
+    if cand.space == "mobilenet":
+        stem = _ch(a["stem"] * a["width"])
+        layers.append(("conv", in_channels, stem, 3, 1, 1, "relu"))
+        cin = stem
+        for i, base in enumerate(a["stage_channels"]):
+            cout = _ch(base * a["width"])
+            for d in range(a[f"depth{i}"]):
+                stride = 2 if d == 0 and i > 0 else 1
+                layers.append(("block", cin, cout, a[f"kernel{i}"], stride, a[f"expand{i}"]))
+                cin = cout
+        layers.append(("head", cin))
+    else:
+        cin = in_channels
+        for b in range(a["blocks"]):
+            cout = a["channels"] * 2 ** b
+            layers.append(("conv", cin, cout, a["kernel"], 1, 1, "relu"))
+            if b < a["blocks"] - 1:
+                layers.append(("pool",))
+            cin = cout
+        layers.append(("head", cin))
+    return layers
+
+
+def candidate_graph(cand: Candidate, in_channels: int, classes: int) -> Graph:
+    """The latency predictor's view of the candidate (no export)."""
+    r = cand.arch["resolution"]
+    b = GraphBuilder(f"{cand.space}", (1, in_channels, r, r))
+    x = "input"
+    for layer in _layers(cand, in_channels):
+        if layer[0] == "conv":
+            _k, _cin, cout, k, s, g, act = layer
+            x = b.act(b.bn(b.conv(x, cout, k, s, g)), act)
+        elif layer[0] == "block":
+            _k, cin, cout, k, s, e = layer
+            h = b.relu6(b.bn(b.conv(x, cin * e, 1))) if e != 1 else x
+            h = b.relu6(b.bn(b.dwconv(h, k, s)))
+            h = b.bn(b.conv(h, cout, 1))
+            x = b.add(h, x) if s == 1 and cin == cout else h
+        elif layer[0] == "pool":
+            x = b.pool(x, "maxpool", 2, 2)
+        else:
+            x = b.fc(b.gap(x), classes)
+    return b.build(x)
+
+
+def candidate_module(cand: Candidate, in_channels: int, classes: int) -> Any:
+    """The PyTorch module that is trained (input is resized to the candidate's resolution inside)."""
+    torch = require("torch", "torch")
+    nn = torch.nn
+
+    def conv_bn(cin: int, cout: int, k: int, s: int, groups: int = 1, act: Optional[Any] = None) -> list:
+        layers = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups), nn.BatchNorm2d(cout)]
+        return layers + ([act] if act is not None else [])
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int, k: int, s: int, e: int) -> None:
+            super().__init__()
+            hidden = cin * e
+            layers = conv_bn(cin, hidden, 1, 1, act=nn.ReLU6()) if e != 1 else []
+            layers += conv_bn(hidden, hidden, k, s, groups=hidden, act=nn.ReLU6()) + conv_bn(hidden, cout, 1, 1)
+            self.body = nn.Sequential(*layers)
+            self.residual = s == 1 and cin == cout
+
+        def forward(self, x: Any) -> Any:
+            return x + self.body(x) if self.residual else self.body(x)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.resolution = cand.arch["resolution"]
+            layers: list[Any] = []
+            for layer in _layers(cand, in_channels):
+                if layer[0] == "conv":
+                    _k, cin, cout, k, s, g, _act = layer
+                    layers += conv_bn(cin, cout, k, s, g, act=nn.ReLU())
+                elif layer[0] == "block":
+                    layers.append(Block(*layer[1:]))
+                elif layer[0] == "pool":
+                    layers.append(nn.MaxPool2d(2, 2, padding=1))  # same output size as GraphBuilder.pool
+                else:
+                    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(layer[1], classes)]
+            self.body = nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            if x.shape[-1] != self.resolution:
+                x = torch.nn.functional.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear",
+                                                    align_corners=False)
+            return self.body(x)
+
+    return Net()

@@ -1,0 +1,337 @@
+"""`edgetune search`: an Optuna study over a search space, constrained by the target, resumable.
+
+Each trial samples a candidate, predicts its latency (no training yet), checks the target's
+constraints (latency budget, SRAM for activations, flash for weights) and rejects infeasible
+candidates before training; feasible ones are trained with their hyperparameters and
+augmentation and scored on a validation split. Objectives: accuracy (max) and predicted latency
+(min), or accuracy alone (then bad trials are pruned on their learning curves). State lives in
+Optuna storage: SQLite in the output folder by default, PostgreSQL for several workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from edgetune._lazy import require
+from edgetune.errors import ConfigError, EdgetuneError, InfeasibleError
+from edgetune.search._space import Candidate, SearchSpace, candidate_graph, candidate_module
+from edgetune.search._train import train_candidate
+from edgetune.targets import Target
+
+STRATEGIES = ("nsga2", "tpe", "gp", "random", "grid")
+OBJECTIVES = ("accuracy-latency", "accuracy")
+
+
+class SearchError(EdgetuneError):
+    """The study storage cannot be opened, or the search cannot proceed."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What to search, for which target, how long."""
+
+    dataset: str = "digits"
+    latency_budget_ms: Optional[float] = None
+    trials: int = 20
+    strategy: str = "nsga2"
+    objective: str = "accuracy-latency"
+    storage: Optional[str] = None  # default: sqlite:///OUT/study.db
+    study_name: Optional[str] = None
+    seed: int = 0
+    runtime: str = "onnxruntime"
+    max_epochs: Optional[int] = None  # cap every trial's epochs (quick runs, tests)
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy '{self.strategy}'; valid strategies: {', '.join(STRATEGIES)}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective '{self.objective}'; valid: {', '.join(OBJECTIVES)}")
+        if self.trials < 1:
+            raise ConfigError(f"trials must be at least 1, got {self.trials}")
+        if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
+            raise ConfigError(f"latency budget must be positive, got {self.latency_budget_ms} ms")
+
+
+@dataclass
+class TrialSummary:
+    number: int
+    state: str
+    accuracy: Optional[float]
+    predicted_ms: Optional[float]
+    feasible: bool
+    candidate: dict[str, Any]
+    rejected: str = ""
+    measured_ms: Optional[float] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "state": self.state, "accuracy": self.accuracy, "predicted_ms": self.predicted_ms,
+                "measured_ms": self.measured_ms, "feasible": self.feasible, "rejected": self.rejected,
+                "candidate": self.candidate}
+
+
+@dataclass
+class SearchResult:
+    study_name: str
+    storage: str
+    trials: list[TrialSummary]
+    front: list[TrialSummary]
+    winner: Optional[TrialSummary]
+    output_dir: Path
+    predictor: str
+    compiled: Any = None  # CompileResult of the winner
+    notes: list[str] = field(default_factory=list)
+
+
+def _storage_url(config: SearchConfig, out: Path) -> str:
+    return config.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+
+
+def open_study(storage: str, study_name: str, directions: list[str], sampler: Any = None, pruner: Any = None) -> Any:
+    """Create or load a study; an unreachable database is a one-line SearchError."""
+    optuna = require("optuna", "all")
+    from edgetune.bench._store import redact
+
+    try:
+        return optuna.create_study(storage=storage, study_name=study_name, directions=directions, sampler=sampler,
+                                   pruner=pruner, load_if_exists=True)
+    except ValueError as exc:  # e.g. directions differ from the stored study's
+        raise SearchError(f"study '{study_name}' in {redact(storage)} does not match this search: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy/psycopg raise many types for a bad URL or server
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise SearchError(f"cannot open the study storage {redact(storage)}: {first}; check the URL and that the "
+                          "database server is running") from None
+
+
+def _sampler(strategy: str, seed: int, constraints: Callable) -> Any:
+    optuna = require("optuna", "all")
+    s = optuna.samplers
+    if strategy == "random":
+        return s.RandomSampler(seed=seed)
+    if strategy == "tpe":
+        return s.TPESampler(seed=seed, multivariate=True, n_startup_trials=5, constraints_func=constraints)
+    if strategy == "gp":
+        return s.GPSampler(seed=seed, n_startup_trials=5, constraints_func=constraints)
+    if strategy == "grid":
+        return s.BruteForceSampler(seed=seed)
+    return s.NSGAIISampler(seed=seed, population_size=8, constraints_func=constraints)
+
+
+def _constraints(trial: Any) -> list[float]:
+    return list(trial.user_attrs.get("constraints", [0.0]))
+
+
+def _memory(graph: Any) -> tuple[float, float]:
+    """(peak activation KB: largest input+output of an op, weights KB) at int8 -- what an MCU must hold."""
+    peak = max(op.in_elems * max(1, len(op.inputs)) + op.out_elems for op in graph.ops)
+    return peak / 1024.0, graph.params / 1024.0
+
+
+def search(
+    target: Union[str, Target] = "host-cpu",
+    output_dir: Union[str, Path] = "edgetune-search",
+    config: SearchConfig = SearchConfig(),
+    space: Optional[SearchSpace] = None,
+    predictor: Any = None,
+    top_k: int = 3,
+    compile_winner: bool = True,
+    compile_runtimes: Optional[list[str]] = None,
+    progress: Callable[[str], None] = lambda _m: None,
+    profiles_dir: Optional[Path] = None,
+) -> SearchResult:
+    """Run (or resume) the search and return the front, the verified winner and its compiled artifact."""
+    from edgetune.data import load_dataset
+    from edgetune.targets import load_target
+
+    optuna = require("optuna", "all")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    resolved = load_target(target) if isinstance(target, str) else target
+    space = space or SearchSpace()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(config.dataset)
+    if data.y is None:
+        raise ConfigError(f"dataset '{config.dataset}' has no labels; the search trains classifiers")
+    train, val = data.split(config.val_fraction, config.seed)
+    in_ch, classes = int(data.x.shape[1]), int(data.y.max()) + 1
+    if predictor is None:
+        from edgetune.predict import predictor_for
+
+        predictor = predictor_for(resolved, config.runtime, profiles_dir)
+    budget = config.latency_budget_ms
+    smallest = predictor.predict(candidate_graph(space.smallest(), in_ch, classes))
+    if budget is not None and smallest.total_ms > budget:
+        raise InfeasibleError(f"no network in the '{space.name}' space can meet {budget:g} ms on {resolved.name}: the "
+                              f"smallest is predicted at {smallest.total_ms:.3g} ms; raise --latency-budget-ms or narrow the space")
+    name = config.study_name or f"{space.name}-{resolved.name}-{Path(config.dataset).stem}"
+    storage = _storage_url(config, out)
+    multi = config.objective == "accuracy-latency"
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if not multi else optuna.pruners.NopPruner()
+    study = open_study(storage, name, ["maximize", "minimize"] if multi else ["maximize"],
+                       _sampler(config.strategy, config.seed, _constraints), pruner)
+    study.set_user_attr("space", space.name)
+    (out / "trials").mkdir(exist_ok=True)
+
+    def objective(trial: Any) -> Any:
+        cand = space.suggest(trial)
+        graph = candidate_graph(cand, in_ch, classes)
+        estimate = predictor.predict(graph)
+        act_kb, weight_kb = _memory(graph)
+        violations = [estimate.total_ms - budget if budget is not None else -1.0,
+                      act_kb - resolved.memory.sram_kb if resolved.memory.sram_kb else -1.0,
+                      weight_kb - resolved.memory.flash_kb if resolved.memory.flash_kb else -1.0]
+        seed = config.seed * 100003 + trial.number
+        trial.set_user_attr("constraints", violations)
+        trial.set_user_attr("predicted_ms", estimate.total_ms)
+        trial.set_user_attr("predictor", estimate.predictor)
+        trial.set_user_attr("candidate", cand.to_dict())
+        trial.set_user_attr("seed", seed)
+        if any(v > 0 for v in violations):
+            reasons = [f"predicted {estimate.total_ms:.3g} ms > {budget:g} ms" if violations[0] > 0 else "",
+                       f"activations {act_kb:.0f} KB > SRAM {resolved.memory.sram_kb} KB" if violations[1] > 0 else "",
+                       f"weights {weight_kb:.0f} KB > flash {resolved.memory.flash_kb} KB" if violations[2] > 0 else ""]
+            trial.set_user_attr("rejected", "; ".join(r for r in reasons if r) + " (not trained)")
+            return (0.0, estimate.total_ms) if multi else 0.0
+        module = candidate_module(cand, in_ch, classes)
+
+        def report(epoch: int, accuracy: float) -> None:
+            if not multi:  # Optuna prunes single-objective studies only
+                trial.report(accuracy, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+        accuracy = train_candidate(module, cand, train, val, seed, report, config.max_epochs)
+        torch = require("torch", "torch")
+        torch.save(module.state_dict(), out / "trials" / f"trial-{trial.number}.pt")
+        return (accuracy, estimate.total_ms) if multi else accuracy
+
+    done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    remaining = config.trials - len(done)
+    started = time.perf_counter()
+
+    def tick(study: Any, trial: Any) -> None:
+        count = len([t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)])
+        per = (time.perf_counter() - started) / max(1, count - len(done))
+        eta = max(0, config.trials - count) * per
+        progress(f"trial {count}/{config.trials} done ({trial.state.name.lower()}), front {len(_front(study, multi))}, "
+                 f"ETA {eta:.0f} s")
+
+    if remaining > 0:
+        progress(f"study '{name}': {len(done)} trials stored, running {remaining} more ({config.strategy})")
+        study.optimize(objective, n_trials=remaining, callbacks=[
+            optuna.study.MaxTrialsCallback(config.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)),
+            tick], gc_after_trial=True)
+    trials = [_summary(t) for t in study.trials]
+    front = [_summary(t) for t in _front(study, multi)]
+    result = SearchResult(name, storage, trials, front, None, out, getattr(predictor, "name", type(predictor).__name__))
+    _verify_and_pick(result, resolved, config, predictor, top_k, in_ch, classes, progress)
+    if compile_winner and result.winner is not None:
+        result.compiled = _compile(result, resolved, config, in_ch, classes, compile_runtimes, progress)
+    from edgetune.search._report import write_outputs
+
+    write_outputs(result, config, space)
+    return result
+
+
+def _front(study: Any, multi: bool) -> list[Any]:
+    optuna = require("optuna", "all")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+                and all(v <= 0 for v in t.user_attrs.get("constraints", [0.0]))]
+    if not complete:
+        return []
+    if not multi:
+        return sorted(complete, key=lambda t: -t.value)[:5]
+    front = []
+    for t in complete:
+        acc, lat = t.values
+        if not any(o.values[0] >= acc and o.values[1] <= lat and (o.values[0] > acc or o.values[1] < lat) for o in complete):
+            front.append(t)
+    return sorted(front, key=lambda t: t.values[1])
+
+
+def _summary(t: Any) -> TrialSummary:
+    values = t.values if t.values is not None else None
+    return TrialSummary(t.number, t.state.name.lower(), values[0] if values else None, t.user_attrs.get("predicted_ms"),
+                        all(v <= 0 for v in t.user_attrs.get("constraints", [0.0])), t.user_attrs.get("candidate", {}),
+                        t.user_attrs.get("rejected", ""))
+
+
+def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig, predictor: Any, top_k: int,
+                     in_ch: int, classes: int, progress: Callable[[str], None]) -> None:
+    """Measure the top-k of the front on the target; the winner is the most accurate that meets the budget measured."""
+    from edgetune.predict import GraphMeasurer
+    from edgetune.predict._measure import NETWORK_CONFIG
+
+    if not result.front:
+        result.notes.append("no trial both finished and met the constraints")
+        return
+    top = sorted(result.front, key=lambda t: -(t.accuracy or 0.0))[:max(1, top_k)]
+    progress(f"measuring the top {len(top)} on {target.name}")
+    graphs = [candidate_graph(Candidate(**t.candidate), in_ch, classes) for t in top]
+    with GraphMeasurer(target, config.runtime, getattr(predictor, "threads", 1), config=NETWORK_CONFIG, interleave=1) as m:
+        timings, interrupted = m.measure(graphs)
+    if interrupted:
+        raise KeyboardInterrupt
+    for t, timing in zip(top, timings):
+        t.measured_ms = None if timing.error else timing.latency_ms
+    budget = config.latency_budget_ms
+    meets = [t for t in top if t.measured_ms is not None and (budget is None or t.measured_ms <= budget)]
+    if meets:
+        result.winner = max(meets, key=lambda t: (t.accuracy or 0.0, -(t.measured_ms or 0.0)))
+    else:
+        result.winner = None
+        result.notes.append(f"none of the top {len(top)} met {budget:g} ms when measured on {target.name}; nothing compiled")
+
+
+def _compile(result: SearchResult, target: Target, config: SearchConfig, in_ch: int, classes: int,
+             runtimes: Optional[list[str]], progress: Callable[[str], None]) -> Any:
+    from edgetune.pipeline import CompileOptions, compile_model
+
+    torch = require("torch", "torch")
+    winner = result.winner
+    assert winner is not None
+    module = candidate_module(Candidate(**winner.candidate), in_ch, classes)
+    module.load_state_dict(torch.load(result.output_dir / "trials" / f"trial-{winner.number}.pt", weights_only=True))
+    module.eval()
+    from edgetune.data import load_dataset
+
+    shape = (1, *load_dataset(config.dataset).x.shape[1:])
+    progress(f"compiling trial {winner.number} for {target.name}")
+    return compile_model(module, target, result.output_dir / "compiled", runtimes=runtimes, input_shape=shape,
+                         options=CompileOptions(calib=config.dataset, eval=config.dataset, seed=config.seed))
+
+
+def study_status(storage: str, study_name: Optional[str] = None) -> list[dict[str, Any]]:
+    """Per study in ``storage``: trials by state, best accuracy, front size (for `edgetune search status`)."""
+    optuna = require("optuna", "all")
+    from edgetune.bench._store import redact
+
+    try:
+        summaries = optuna.get_all_study_summaries(storage=storage)
+    except Exception as exc:  # noqa: BLE001
+        raise SearchError(f"cannot open the study storage {redact(storage)}: {str(exc).splitlines()[0][:200]}") from None
+    rows = []
+    for s in summaries:
+        if study_name and s.study_name != study_name:
+            continue
+        study = optuna.load_study(study_name=s.study_name, storage=storage)
+        states: dict[str, int] = {}
+        for t in study.trials:
+            states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+        multi = len(study.directions) > 1
+        front = _front(study, multi)
+        best = max((t.values[0] for t in front), default=math.nan)
+        rows.append({"study": s.study_name, "trials": len(study.trials), "states": states, "front": len(front),
+                     "best_accuracy": None if math.isnan(best) else best})
+    if study_name and not rows:
+        raise SearchError(f"no study named '{study_name}' in {redact(storage)}")
+    return rows
+
+
+def save_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str))
