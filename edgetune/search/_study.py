@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,13 +94,22 @@ def _storage_url(config: SearchConfig, out: Path) -> str:
     return config.storage or f"sqlite:///{(out / 'study.db').resolve()}"
 
 
+def sqlalchemy_url(url: str) -> str:
+    """postgresql:// URLs go through psycopg 3 (the driver edgetune installs), not SQLAlchemy's default psycopg2."""
+    from edgetune._lazy import available
+
+    if url.startswith(("postgresql://", "postgres://")) and not available("psycopg2") and available("psycopg"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
 def open_study(storage: str, study_name: str, directions: list[str], sampler: Any = None, pruner: Any = None) -> Any:
     """Create or load a study; an unreachable database is a one-line SearchError."""
     optuna = require("optuna", "all")
     from edgetune.bench._store import redact
 
     try:
-        return optuna.create_study(storage=storage, study_name=study_name, directions=directions, sampler=sampler,
+        return optuna.create_study(storage=sqlalchemy_url(storage), study_name=study_name, directions=directions, sampler=sampler,
                                    pruner=pruner, load_if_exists=True)
     except ValueError as exc:  # e.g. directions differ from the stored study's
         raise SearchError(f"study '{study_name}' in {redact(storage)} does not match this search: {exc}") from None
@@ -191,6 +202,7 @@ def search(
         trial.set_user_attr("predictor", estimate.predictor)
         trial.set_user_attr("candidate", cand.to_dict())
         trial.set_user_attr("seed", seed)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         if any(v > 0 for v in violations):
             reasons = [f"predicted {estimate.total_ms:.3g} ms > {budget:g} ms" if violations[0] > 0 else "",
                        f"activations {act_kb:.0f} KB > SRAM {resolved.memory.sram_kb} KB" if violations[1] > 0 else "",
@@ -312,6 +324,7 @@ def study_status(storage: str, study_name: Optional[str] = None) -> list[dict[st
     from edgetune.bench._store import redact
 
     try:
+        storage = sqlalchemy_url(storage)
         summaries = optuna.get_all_study_summaries(storage=storage)
     except Exception as exc:  # noqa: BLE001
         raise SearchError(f"cannot open the study storage {redact(storage)}: {str(exc).splitlines()[0][:200]}") from None

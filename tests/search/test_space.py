@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from edgetune.errors import ConfigError
+from edgetune.predict import graph_from_onnx
+from edgetune.search import SearchSpace, candidate_graph, candidate_module
+
+
+@pytest.mark.parametrize("space", ["mobilenet", "plain"])
+def test_graph_and_module_describe_the_same_network(space: str, tmp_path: Path) -> None:
+    import torch
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(3):
+        cand = SearchSpace(space).suggest(study.ask())
+        graph = candidate_graph(cand, 1, 10)
+        module = candidate_module(cand, 1, 10).eval()
+        r = cand.arch["resolution"]
+        path = tmp_path / f"{space}.onnx"
+        torch.onnx.export(module, (torch.zeros(1, 1, r, r),), str(path), dynamo=False, input_names=["input"])
+        exported, _skipped = graph_from_onnx(path)
+        assert exported.macs == graph.macs
+        assert module(torch.zeros(2, 1, 8, 8)).shape == (2, 10)  # digits-sized input is resized inside
+
+
+def test_yaml_space_narrows_choices(tmp_path: Path) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text("space: mobilenet\nkernel: [3]\nwidth: [0.5]\nhp:\n  optimizer: [adam]\n")
+    space = SearchSpace.from_yaml(path)
+    cand = space.suggest(optuna.create_study().ask())
+    assert cand.arch["kernel0"] == 3 and cand.arch["width"] == 0.5 and cand.hp["optimizer"] == "adam"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("space: mobilenet\nkernels: [3]\n")
+    with pytest.raises(ConfigError, match="no choice 'kernels'"):
+        SearchSpace.from_yaml(bad)
+    with pytest.raises(ConfigError, match="unknown search space"):
+        SearchSpace("transformer")
+
+
+def test_python_space_and_smallest() -> None:
+    space = SearchSpace("plain", {"channels": [4, 8], "blocks": [1, 2]})
+    small = space.smallest()
+    assert small.arch["channels"] == 4 and small.arch["blocks"] == 1
+    assert candidate_graph(small, 1, 10).macs < candidate_graph(space.suggest(optuna.create_study().ask()), 1, 10).macs * 10

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgetune.errors import DatasetError, InfeasibleError
+from edgetune.search import SearchConfig, SearchError, SearchSpace, search, study_status
+
+from tests.search._fakes import MacsPredictor
+
+SPACE = SearchSpace("plain", {"resolution": [8], "blocks": [1, 2], "channels": [4, 8]}, {
+    "lr": [3e-3, 1e-2], "weight_decay": [1e-5, 1e-4], "batch_size": [128], "optimizer": ["adam"], "epochs": [1, 2],
+    "label_smoothing": [0.0], "aug_shift": [0, 1], "aug_noise": [0.0]})
+
+
+def _run(out: Path, trials: int, **kw):  # type: ignore[no-untyped-def]
+    config = SearchConfig(trials=trials, max_epochs=1, strategy=kw.pop("strategy", "random"), **kw)
+    return search("host-cpu", out, config, SPACE, predictor=MacsPredictor(), compile_winner=kw.pop("compile", False))
+
+
+def test_search_finds_a_front_measures_and_writes_outputs(tmp_path: Path) -> None:
+    result = _run(tmp_path, 4, latency_budget_ms=1.0)
+    assert len(result.trials) == 4 and result.front and result.winner is not None
+    assert result.winner.measured_ms is not None and result.winner.measured_ms <= 1.0
+    data = json.loads((tmp_path / "search.json").read_text())
+    assert data["winner"]["number"] == result.winner.number and len(data["trials"]) == 4
+    assert all(t["candidate"]["hp"] for t in data["trials"]) and data["config"]["seed"] == 0
+    assert (tmp_path / "pareto.svg").read_text().startswith("<svg")
+    assert (tmp_path / "trials" / f"trial-{result.winner.number}.pt").exists()
+
+
+def test_infeasible_candidates_are_not_trained(tmp_path: Path) -> None:
+    # budget between the smallest and the largest network of the space
+    predictor = MacsPredictor()
+    from edgetune.search import candidate_graph
+
+    small = predictor.predict(candidate_graph(SPACE.smallest(), 1, 10)).total_ms
+    result = search("host-cpu", tmp_path, SearchConfig(trials=6, max_epochs=1, strategy="random", latency_budget_ms=small * 1.01),
+                    SPACE, predictor=predictor, compile_winner=False)
+    rejected = [t for t in result.trials if t.rejected]
+    assert rejected and all("not trained" in t.rejected for t in rejected)
+    assert not any((tmp_path / "trials" / f"trial-{t.number}.pt").exists() for t in rejected)
+    assert all(t.predicted_ms <= small * 1.01 for t in result.front)
+
+
+def test_resume_keeps_finished_trials(tmp_path: Path) -> None:
+    first = _run(tmp_path, 2)
+    second = _run(tmp_path, 3)
+    assert [t.number for t in second.trials[:2]] == [t.number for t in first.trials]
+    assert len(second.trials) == 3 and second.trials[0].accuracy == first.trials[0].accuracy
+    status = study_status(f"sqlite:///{tmp_path / 'study.db'}")
+    assert status[0]["trials"] == 3 and status[0]["states"]["complete"] == 3
+
+
+def test_single_objective_with_pruner_and_tpe(tmp_path: Path) -> None:
+    result = _run(tmp_path, 4, objective="accuracy", strategy="tpe")
+    assert result.front and all(t.accuracy is not None for t in result.front)
+
+
+def test_winner_is_compiled(tmp_path: Path) -> None:
+    config = SearchConfig(trials=2, max_epochs=1, strategy="random")
+    result = search("host-cpu", tmp_path, config, SPACE, predictor=MacsPredictor(), compile_runtimes=["onnxruntime"])
+    assert result.compiled is not None and result.compiled.artifact.exists()
+    assert (tmp_path / "compiled" / "manifest.json").exists()
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not found"):
+        _run(tmp_path / "a", 1, dataset="no-such-data")
+    with pytest.raises(InfeasibleError, match="no network in the 'plain' space can meet"):
+        _run(tmp_path / "b", 1, latency_budget_ms=1e-6)
+    with pytest.raises(SearchError, match="cannot open the study storage") as err:
+        _run(tmp_path / "c", 1, storage="postgresql://nobody:secret@127.0.0.1:1/none")
+    assert "secret" not in str(err.value)
+    from edgetune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown strategy"):
+        SearchConfig(strategy="annealing")
