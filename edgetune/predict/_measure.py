@@ -118,6 +118,7 @@ class GraphMeasurer:
         available = type(self.runner).availability()
         if not available.ok:
             raise RunnerError(f"runtime {runtime}: {available.reason}")
+        self._built = 0
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="edgetune-measure-"))
 
@@ -159,9 +160,10 @@ class GraphMeasurer:
                 group.append(self.reference)
             sessions, feeds, errors = {}, {}, {}
             try:
+                self._built += 1  # a fresh folder per group: dlopen() hands back a library already loaded from the same path
                 for index, graph in enumerate(group):
                     key = f"{index}:{graph.name}"
-                    folder = self.workdir / f"g{index}"
+                    folder = self.workdir / f"b{self._built}" / f"g{index}"
                     folder.mkdir(parents=True, exist_ok=True)
                     try:
                         sessions[key] = self.runner.load(self._artifact(graph, folder), self.threads)
@@ -176,8 +178,7 @@ class GraphMeasurer:
             finally:
                 for session in sessions.values():
                     session.close()
-                for index in range(len(group)):
-                    shutil.rmtree(self.workdir / f"g{index}", ignore_errors=True)
+                shutil.rmtree(self.workdir / f"b{self._built}", ignore_errors=True)
             if any(t.interrupted for t in timings.values()) or len(timings) + len(errors) < len(group):
                 return results, True
             ordered = [timings.get(f"{index}:{graph.name}") for index, graph in enumerate(group)]

@@ -67,3 +67,17 @@ def test_profile_retrain_refits_from_stored_measurements(fake_profile: Path, tmp
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["held_out"]["conv"]["kernels"] > 10
     assert (root / "host-cpu" / "fake" / "models" / "conv.lgb.txt").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["search", "--dataset", "no-such-data", "--trials", "1"], "not found"),
+    (["search", "--latency-budget-ms", "0.000001", "--trials", "1"], "can meet"),
+    (["search", "--storage", "postgresql://u:pw@127.0.0.1:1/x", "--trials", "1"], "cannot open the study storage"),
+    (["search", "status", "-o", "{tmp}/nothing"], "no study"),
+    (["search", "--space", "{tmp}/missing.yaml"], "cannot read search space"),
+])
+def test_search_errors(args: list[str], needle: str, tmp_path: Path) -> None:
+    proc = edgetune(*[a.format(tmp=tmp_path) for a in args], "-o", str(tmp_path / "out")) if args[1] != "status" else \
+        edgetune(*[a.format(tmp=tmp_path) for a in args])
+    assert proc.returncode != 0
+    assert needle in error_line(proc)

@@ -70,3 +70,15 @@ def test_simulated_npu_kernels_are_timed_by_the_simulator() -> None:
         first, _ = m.measure([conv])
         again, _ = m.measure([conv])
     assert first[0].latency_ms > 0 and first[0].latency_ms == again[0].latency_ms == first[0].median_ms
+
+
+def test_same_named_graphs_of_other_shapes_are_rebuilt_for_tvm() -> None:
+    """TVM loads a built library with dlopen, which returns a library already loaded from the same path."""
+    def conv(channels: int):  # type: ignore[no-untyped-def]
+        b = GraphBuilder("single-conv", (1, channels, 8, 8))
+        return b.build(b.conv("input", channels, 1, 1))
+
+    with GraphMeasurer(load_target("host-cpu"), "tvm", 1, config=QUICK, interleave=1) as m:
+        first, _ = m.measure([conv(16)])
+        second, _ = m.measure([conv(32)])
+    assert not first[0].error and not second[0].error and second[0].latency_ms > 0
