@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--latency-budget-ms", type=float, default=0.08)
     parser.add_argument("--strategies", default="random,tpe,nsga2")
     parser.add_argument("--max-epochs", type=int, default=4)
+    parser.add_argument("--supernet-samples", type=int, default=12, help="0 skips the supernet ranking check")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
@@ -83,7 +84,19 @@ def main() -> None:
             "winners_meeting_budget_measured": f"{sum(r['winner_meets_budget_measured'] for r in mine)}/{sum(1 for r in mine if r['winner'])}",
             "wall_s_per_trial_mean": round(statistics.mean(r["wall_s_per_trial"] for r in mine), 2),
         }
-    report = {"benchmark": "search", "target": "host-cpu", "dataset": "digits", "space": "mobilenet",
+    supernet = None
+    if args.supernet_samples:
+        from edgetune.data import load_dataset
+        from edgetune.search._supernet import ranking_agreement
+
+        started = time.perf_counter()
+        scores = ranking_agreement(SearchSpace("mobilenet"), load_dataset("digits"), args.supernet_samples,
+                                   args.supernet_samples // 2, args.max_epochs, args.max_epochs)
+        supernet = {"kendall_tau": scores.kendall_tau, "samples": args.supernet_samples, "standalone": args.supernet_samples // 2,
+                    "supernet_accuracy": scores.supernet_accuracy, "standalone_accuracy": scores.standalone_accuracy,
+                    "wall_s": round(time.perf_counter() - started, 1)}
+        print(json.dumps({"supernet_kendall_tau": scores.kendall_tau}), flush=True)
+    report = {"benchmark": "search", "supernet": supernet, "target": "host-cpu", "dataset": "digits", "space": "mobilenet",
               "trials": args.trials, "seeds": args.seeds, "latency_budget_ms": args.latency_budget_ms,
               "max_epochs": args.max_epochs, "summary": summary, "runs": runs, "other_load": other_load(load),
               "time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())}

@@ -96,3 +96,38 @@ def status(storage: Optional[str], study_name: Optional[str], output: Path, as_j
         table.add_row(row["study"], str(row["trials"]), ", ".join(f"{k} {v}" for k, v in row["states"].items()),
                       str(row["front"]), f"{row['best_accuracy']:.3f}" if row["best_accuracy"] is not None else "-")
     out.print(table)
+
+
+@command.command("supernet")
+@click.option("--dataset", "-d", default="digits", show_default=True)
+@click.option("--space", "space_name", default="mobilenet", show_default=True, help="mobilenet or a YAML file narrowing it.")
+@click.option("--samples", type=int, default=12, show_default=True, help="Architectures ranked by the trained supernet.")
+@click.option("--standalone", type=int, default=6, show_default=True, help="Of those, how many are also trained alone (Kendall tau).")
+@click.option("--epochs", type=int, default=4, show_default=True, help="Supernet and stand-alone training epochs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_options.json_output
+def supernet(dataset: str, space_name: str, samples: int, standalone: int, epochs: int, seed: int, as_json: bool) -> None:
+    """Train a weight-sharing supernet once, rank sampled architectures, check the ranking against stand-alone training."""
+    from edgetune.data import load_dataset
+    from edgetune.search import SearchSpace
+    from edgetune.search._supernet import ranking_agreement
+
+    space = SearchSpace.from_yaml(space_name) if space_name.endswith((".yaml", ".yml")) else SearchSpace(space_name)
+    scores = ranking_agreement(space, load_dataset(dataset), samples, standalone, epochs, epochs, seed)
+    rows = [{"arch": c.arch, "supernet_accuracy": s, "standalone_accuracy": a}
+            for c, s, a in zip(scores.candidates, scores.supernet_accuracy, scores.standalone_accuracy)]
+    if as_json:
+        print_json({"kendall_tau": scores.kendall_tau, "architectures": rows})
+        return
+    table = Table(title=f"{samples} architectures ranked by the supernet")
+    for column in ("rank", "supernet top-1", "alone top-1", "architecture"):
+        table.add_column(column)
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["supernet_accuracy"])
+    for rank, i in enumerate(order, 1):
+        arch = ", ".join(f"{k}={v}" for k, v in rows[i]["arch"].items() if k not in ("stage_channels", "stem"))
+        alone = rows[i]["standalone_accuracy"]
+        table.add_row(str(rank), f"{rows[i]['supernet_accuracy']:.3f}", f"{alone:.3f}" if alone is not None else "-", arch)
+    out.print(table)
+    tau = scores.kendall_tau
+    out.print(f"Kendall tau (supernet vs stand-alone, {min(standalone, samples)} architectures): "
+              + (f"{tau:.2f}" if tau is not None else "undefined (ties or too few)"))

@@ -81,3 +81,10 @@ def test_search_errors(args: list[str], needle: str, tmp_path: Path) -> None:
         edgetune(*[a.format(tmp=tmp_path) for a in args])
     assert proc.returncode != 0
     assert needle in error_line(proc)
+
+
+def test_search_supernet_cli() -> None:
+    proc = edgetune("search", "supernet", "--samples", "3", "--standalone", "3", "--epochs", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data["architectures"]) == 3 and "kendall_tau" in data
