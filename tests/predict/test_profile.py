@@ -50,8 +50,8 @@ def test_kernel_predictor_recovers_fake_latencies(fake_profile: Path) -> None:
 
 def test_interrupted_profile_resumes_where_it_stopped(tmp_path: Path) -> None:
     target = load_target("host-cpu")
-    with _measurer(FakeRunner(interrupt_after=400)) as m:
-        first = profile(target, "fake", BUDGET_MIN, tmp_path, measurer=m)
+    with _measurer(FakeRunner(interrupt_after=400)) as m:  # a budget it cannot use up: the interrupt comes first
+        first = profile(target, "fake", 10.0, tmp_path, measurer=m)
     assert first.interrupted and first.kernels > 0
     kept = (first.folder / "measurements.csv").read_text().splitlines()
     with _measurer(FakeRunner()) as m:
