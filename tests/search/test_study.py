@@ -78,3 +78,27 @@ def test_bad_inputs(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown strategy"):
         SearchConfig(strategy="annealing")
+
+
+class _InterruptingPredictor(MacsPredictor):
+    """Ctrl-C arrives while the third trial is being predicted."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.calls, self.after = 0, after
+
+    def predict_many(self, graphs):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls > self.after:
+            raise KeyboardInterrupt
+        return super().predict_many(graphs)
+
+
+def test_ctrl_c_then_the_same_command_resumes(tmp_path: Path) -> None:
+    config = SearchConfig(trials=4, max_epochs=1, strategy="random")
+    with pytest.raises(KeyboardInterrupt):
+        search("host-cpu", tmp_path, config, SPACE, predictor=_InterruptingPredictor(after=3), compile_winner=False)
+    kept = study_status(f"sqlite:///{tmp_path / 'study.db'}")[0]["states"]
+    assert kept.get("complete") == 2  # the smallest-network check + 2 trials predicted before the interrupt
+    result = search("host-cpu", tmp_path, config, SPACE, predictor=MacsPredictor(), compile_winner=False)
+    assert sum(t.state == "complete" for t in result.trials) == 4
