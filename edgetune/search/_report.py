@@ -55,7 +55,7 @@ def write_outputs(result: Any, config: Any, space: SearchSpace) -> None:
     data = {
         "study": result.study_name, "storage": redact(result.storage), "space": space.name, "choices": space.choices,
         "hp_choices": space.hp, "config": {k: getattr(config, k) for k in config.__dataclass_fields__ if k != "storage"},
-        "predictor": result.predictor, "versions": {"edgetune": __version__, "optuna": optuna.__version__},
+        "predictor": result.predictor, "validation_split": {"fraction": config.val_fraction, "seed": 0}, "versions": {"edgetune": __version__, "optuna": optuna.__version__},
         "latency_note": "predicted_ms comes from the latency predictor; measured_ms was measured on the target "
                         "(fastest of >= 30 runs, the predictor's own statistic)",
         "front": [t.to_dict() for t in result.front],

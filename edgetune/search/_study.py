@@ -168,7 +168,8 @@ def search(
     data = load_dataset(config.dataset)
     if data.y is None:
         raise ConfigError(f"dataset '{config.dataset}' has no labels; the search trains classifiers")
-    train, val = data.split(config.val_fraction, config.seed)
+    # one split for every worker and seed, so accuracies in a shared study compare (split seed 0)
+    train, val = data.split(config.val_fraction, 0)
     in_ch, classes = int(data.x.shape[1]), int(data.y.max()) + 1
     if predictor is None:
         from edgetune.predict import predictor_for
