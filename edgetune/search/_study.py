@@ -103,14 +103,30 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _create_with_retry(storage: str, study_name: str, directions: list[str], sampler: Any, pruner: Any) -> Any:
+    """optuna.create_study(load_if_exists=True), retried when workers started together on a fresh database
+    race to create Optuna's tables or the study (the loser sees a duplicate key, then loads what the winner made)."""
+    optuna = require("optuna", "all")
+    for attempt in range(6):
+        try:
+            return optuna.create_study(storage=sqlalchemy_url(storage), study_name=study_name, directions=directions,
+                                       sampler=sampler, pruner=pruner, load_if_exists=True)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy wraps the driver's error types
+            race = any(s in str(exc) for s in ("duplicate key", "already exists", "UNIQUE constraint"))
+            if not race or attempt == 5:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def open_study(storage: str, study_name: str, directions: list[str], sampler: Any = None, pruner: Any = None) -> Any:
     """Create or load a study; an unreachable database is a one-line SearchError."""
-    optuna = require("optuna", "all")
     from edgetune.bench._store import redact
 
     try:
-        return optuna.create_study(storage=sqlalchemy_url(storage), study_name=study_name, directions=directions, sampler=sampler,
-                                   pruner=pruner, load_if_exists=True)
+        return _create_with_retry(storage, study_name, directions, sampler, pruner)
     except ValueError as exc:  # e.g. directions differ from the stored study's
         raise SearchError(f"study '{study_name}' in {redact(storage)} does not match this search: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/psycopg raise many types for a bad URL or server
