@@ -12,7 +12,7 @@ from edgetune.cli import _options
 from edgetune.cli._render import candidates_table, out, print_json, progress_reporter
 from edgetune.models import parse_shape_option
 from edgetune.pipeline import PRESETS, Tolerance, compile_model, options_from
-from edgetune.pipeline._options import CALIBRATION_METHODS, OBJECTIVES
+from edgetune.pipeline._options import CALIBRATION_METHODS, OBJECTIVES, QAT_MODES
 from edgetune.pipeline._output import manifest_dict
 
 
@@ -36,6 +36,11 @@ from edgetune.pipeline._output import manifest_dict
 @click.option("--calib-method", "calib_methods", multiple=True, type=click.Choice(CALIBRATION_METHODS),
               help="ONNX Runtime static int8 calibration (repeatable) [minmax].")
 @click.option("--prune", "prune_ratios", multiple=True, type=float, help="Structured pruning ratio to try, e.g. 0.5 (repeatable).")
+@click.option("--prune-to-latency-ms", type=float, default=None,
+              help="Search the prune ratio (0-0.9, measured on the target) until the fp32 model meets this latency.")
+@click.option("--qat", type=click.Choice(QAT_MODES), default=None,
+              help="Quantization-aware training with --train: auto = only where post-training int8 misses "
+                   "--max-accuracy-drop [auto].")
 @click.option("--train-epochs", type=int, default=None, help="Fine-tuning epochs after pruning [3].")
 @click.option("--tune-trials", type=int, default=None, help="TVM MetaSchedule trials (0 = no tuned candidate) [0].")
 @click.option("--sessions", type=int, default=None,
@@ -49,14 +54,16 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
             input_shape: tuple[str, ...], budget_s: Optional[float], preset: Optional[str], objective: Optional[str],
             calib: Optional[str], eval_data: Optional[str], train_data: Optional[str],
             max_accuracy_drop: Optional[float], calib_methods: tuple[str, ...], prune_ratios: tuple[float, ...],
-            train_epochs: Optional[int], tune_trials: Optional[int], sessions: Optional[int], rtol: float, results: Optional[str],
+            prune_to_latency_ms: Optional[float], qat: Optional[str], train_epochs: Optional[int],
+            tune_trials: Optional[int], sessions: Optional[int], rtol: float, results: Optional[str],
             targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
     """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
     device and judged against fp32; keeps the best one within the accuracy budget."""
     options = options_from(
         preset, budget_s=budget_s, objective=objective, calib=calib, eval=eval_data, train=train_data,
         max_accuracy_drop=max_accuracy_drop, calib_methods=calib_methods or None, prune_ratios=prune_ratios or None,
-        train_epochs=train_epochs, tune_trials=tune_trials, sessions=sessions,
+        prune_to_latency_ms=prune_to_latency_ms, qat=qat, train_epochs=train_epochs, tune_trials=tune_trials,
+        sessions=sessions,
     )
     config = BenchConfig(budget_s=options.budget_s)
     tolerance = Tolerance(rtol=rtol)
@@ -78,6 +85,10 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
     out.print(f"artifact: {result.artifact}")
     out.print(f"manifest: {result.manifest_path}")
     out.print(f"report:   {result.output_dir / 'report.html'}")
+    search = evaluation.prune_search
+    if search:
+        out.print(f"prune search: {len(search['steps'])} step(s) on {search['measured_with']} for "
+                  f"{search['goal_ms']:g} ms; {search['note']}")
     for warning in evaluation.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
     out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")

@@ -52,7 +52,7 @@ BASE_PLANS: tuple[_Base, ...] = (
     _Base("litert", "fp32", ("tflite",)),
     _Base("litert", "fp16", ("tflite-fp16",)),
     _Base("litert", "int8", ("tflite-int8",)),
-    _Base("litert", "int8", ("tflite-int8-qat",), "qat"),  # only with --train
+    _Base("litert", "int8", ("tflite-int8-qat",), "qat"),  # only with --train; see _qat.py for when
     # simulated devices: Vela quantizes a PyTorch model through tflite-int8 itself (or takes an int8 .tflite)
     _Base("vela", "int8", ("vela",)),
     _Base("scalesim", "int8", ("onnx", "ort-int8-static", "scalesim")),
@@ -65,7 +65,7 @@ def _expand(base: _Base, options: CompileOptions) -> list[CandidatePlan]:
     name = "-".join(p for p in (base.runtime, base.precision, base.suffix) if p)
     common = {"seed": options.seed, "calib_samples": options.calib_samples, "train_epochs": options.train_epochs,
               "max_accuracy_drop": options.max_accuracy_drop}
-    if "tflite-int8-qat" in base.lowerings and not options.train:
+    if "tflite-int8-qat" in base.lowerings and (not options.train or options.qat == "never"):
         return []
     if "tvm-tuned" in base.lowerings:
         if options.tune_trials <= 0:
@@ -108,7 +108,7 @@ def plans_for(target: Target, runtimes: Optional[Sequence[str]] = None,
             continue
         if not set(base.lowerings) <= set(lowering_registry):
             continue
-        if options.prune_ratios and "prune" not in lowering_registry:
+        if (options.prune_ratios or options.prune_to_latency_ms) and "prune" not in lowering_registry:
             raise ConfigError("pruning was asked for but no 'prune' lowering is installed")
         plans.extend(_expand(base, options))
     return plans

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class Evaluation:
     versions: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # which data calibrated / judged / trained
+    prune_search: Optional[dict[str, Any]] = None  # --prune-to-latency-ms: ratios tried, latencies, the choice
 
 
 def _reference_outputs(
@@ -74,21 +75,21 @@ def build_artifact(plan: CandidatePlan, model: LoadedModel, target: Target, work
     runner_cls = runner_registry[plan.runtime]
     available = runner_cls.availability()
     if not available.ok:
-        raise _Skip(f"runtime {plan.runtime}: {available.reason}")
+        raise CandidateSkipped(f"runtime {plan.runtime}: {available.reason}")
     if target.transport == "rpc":  # issue 9: boards behind an RPC tracker run TVM artifacts only, so far
         from edgetune.runners._rpc import remote_unsupported
 
         remote = remote_unsupported(plan.runtime)
         if remote:
-            raise _Skip(remote)
+            raise CandidateSkipped(remote)
     lowerings = [get_lowering(name) for name in plan.lowerings]
     for lowering in lowerings:
         available = lowering.availability()
         if not available.ok:
-            raise _Skip(f"lowering {lowering.name}: {available.reason}")
+            raise CandidateSkipped(f"lowering {lowering.name}: {available.reason}")
     first = lowerings[0]
     if not first.accepts(model):
-        raise _Skip(
+        raise CandidateSkipped(
             f"lowering {first.name} needs a {first.input_format} model and this one is {model.source_format} "
             f"(give the PyTorch model to get this candidate)"
         )
@@ -130,7 +131,7 @@ def _verdict(plan: CandidatePlan, result: CandidateResult, tolerance: Tolerance)
     return "ok", ""
 
 
-class _Skip(Exception):
+class CandidateSkipped(Exception):
     """A candidate that cannot be tried here (missing library or input format)."""
 
 
@@ -150,11 +151,16 @@ def evaluate_candidates(
     max_accuracy_drop: float = 1.0,
     repeat_sessions: int = 1,
     labels: Optional[dict[str, Any]] = None,
+    deferred: Sequence[CandidatePlan] = (),
+    skip_deferred: Optional[Callable[[CandidatePlan, Sequence[CandidateResult]], str]] = None,
 ) -> Evaluation:
     """Build, check and time every plan; a candidate's failure never stops the others.
 
     fp32 unpruned candidates must match the reference within ``tolerance``; every candidate
     judged on ``quality`` data must stay within ``max_accuracy_drop`` points of the reference.
+    ``deferred`` plans are considered after every plan was built and judged: ``skip_deferred``
+    sees those results and returns why a deferred plan is not worth building ("" builds it).
+    All built candidates are then timed together, interleaved.
     """
     say = progress or (lambda _msg: None)
     feeds = random_inputs(model.inputs, seed=0, batches=CHECK_BATCHES)
@@ -167,9 +173,20 @@ def evaluate_candidates(
     sessions: dict[str, Session] = {}
     runners: dict[str, Runner] = {}  # issue 9: one per runtime, so that remote sessions share a key's boards
     versions: dict[str, str] = {}
-    for plan in plans:
+
+    def rounds() -> Iterator[tuple[CandidatePlan, str]]:
+        # a generator, so that skip_deferred runs only once the first round's results are judged
+        yield from ((plan, "") for plan in plans)
+        for plan in deferred:
+            yield plan, skip_deferred(plan, results) if skip_deferred else ""
+
+    for plan, skip_reason in rounds():
         result = CandidateResult(plan)
         results.append(result)
+        if skip_reason:
+            result.status, result.reason = "skipped", skip_reason
+            say(f"{plan.name}: skipped - {skip_reason}")
+            continue
         say(f"building {plan.name}")
         try:
             result.artifact = build_artifact(plan, model, target, workdir, context, cache)
@@ -196,7 +213,7 @@ def evaluate_candidates(
                 result.accuracy = judge(logits, reference_logits, quality, max_accuracy_drop)
             result.status, result.reason = _verdict(plan, result, tolerance)
             sessions[plan.name] = session
-        except _Skip as skip:
+        except CandidateSkipped as skip:
             result.status, result.reason = "skipped", str(skip)
         except EdgetuneError as exc:
             result.status, result.reason = "failed", str(exc)

@@ -10,6 +10,9 @@ from edgetune.errors import ConfigError
 Objective = Literal["latency", "size", "memory"]
 OBJECTIVES = ("latency", "size", "memory")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+# auto: quantization-aware training only where post-training int8 missed the accuracy budget
+QatMode = Literal["auto", "always", "never"]
+QAT_MODES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class CompileOptions:
     calib_methods: tuple[str, ...] = ("minmax",)
     calib_samples: int = 128
     prune_ratios: tuple[float, ...] = ()
+    prune_to_latency_ms: Optional[float] = None  # search the prune ratio until the target meets this
+    qat: QatMode = "auto"
     train_epochs: int = 3
     tune_trials: int = 0
     objective: Objective = "latency"
@@ -42,6 +47,12 @@ class CompileOptions:
         bad = [r for r in self.prune_ratios if not 0 < r < 1]
         if bad:
             raise ConfigError(f"--prune ratios must be between 0 and 1 (exclusive), got {bad}")
+        if self.prune_to_latency_ms is not None and not self.prune_to_latency_ms > 0:
+            raise ConfigError(f"--prune-to-latency-ms must be a positive number of ms, got {self.prune_to_latency_ms}")
+        if self.qat not in QAT_MODES:
+            raise ConfigError(f"unknown --qat mode '{self.qat}'; valid: {', '.join(QAT_MODES)}")
+        if self.qat == "always" and not self.train:
+            raise ConfigError("--qat always needs --train DATA (quantization-aware training fine-tunes on it)")
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"unknown objective '{self.objective}'; valid: {', '.join(OBJECTIVES)}")
         for name in ("calib_samples", "eval_samples", "sessions"):

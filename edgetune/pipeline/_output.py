@@ -48,6 +48,7 @@ def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], rea
         "options": asdict(options) if options else None,
         "data": evaluation.data,
         "warnings": list(evaluation.warnings),
+        "prune_search": evaluation.prune_search,
         "reference": evaluation.reference,
         "candidates": [r.to_dict() for r in evaluation.results],
         "winner": None if winner is None else {
@@ -75,6 +76,10 @@ def summary_text(evaluation: Evaluation, winner: Optional[CandidateResult], reas
         latency = f"{r.timing.stats.median_ms:9.4f} ms (cv {r.timing.stats.cv:5.1%})" if r.timing else f"{'-':>24}"
         accuracy = f"{r.accuracy['metric'].replace('_', ' ')} {r.accuracy['value']:.1%}" if r.accuracy else ""
         lines.append(f"  {r.name:<34} {r.status:<9} {latency}  {accuracy:<24} {r.reason}")
+    search = evaluation.prune_search
+    if search:
+        tried = ", ".join(f"{s['ratio']:g} -> {s['latency_ms']:.4g} ms" for s in search["steps"])
+        lines.append(f"\nprune search for {search['goal_ms']:g} ms on {search['measured_with']}: {tried}; {search['note']}")
     lines.append("")
     lines.append(f"winner: {winner.name} -> {artifact}" if winner else "winner: none")
     lines.append(f"why: {reason}")

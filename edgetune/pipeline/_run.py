@@ -15,10 +15,12 @@ from edgetune.models._spec import ShapeArg
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult, plans_for
 from edgetune.pipeline._evaluate import Evaluation, Progress, evaluate_candidates
 from edgetune.lowering import LoweringContext
-from edgetune.pipeline._data import prepare_data
+from edgetune.pipeline._data import CompileData, prepare_data
 from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
 from edgetune.pipeline._output import write_outputs
+from edgetune.pipeline._prune_search import prune_to_latency, with_searched_ratio
+from edgetune.pipeline._qat import qat_skip_reason, qat_trigger, split_qat
 from edgetune.pipeline._select import select_winner
 from edgetune.targets import Target, load_target, require_runnable
 
@@ -100,9 +102,9 @@ def benchmark(
         )
     with tempfile.TemporaryDirectory(prefix="edgetune-bench-") as tmp:
         loaded = _load(model, input_shape, Path(tmp) / "model")
+        prepared = _prepare(loaded, plans, options, default_profiles_dir(resolved.name), rpc_tracker, progress)
         return _measure(loaded, resolved, plans, Path(tmp), _threads(resolved, threads), options, config, tolerance,
-                        results_path, progress, default_profiles_dir(resolved.name), rpc_tracker,
-                        run_id, sessions, labels)
+                        results_path, progress, prepared, run_id, sessions, labels)
 
 
 def compile_model(
@@ -124,6 +126,11 @@ def compile_model(
     """Build every candidate (runtime x precision x pruning level), measure each on the target,
     and keep the best one by ``options.objective`` among those within the accuracy budget.
 
+    With ``options.prune_to_latency_ms`` the prune ratio is first searched on the target (see
+    _prune_search; InfeasibleError when even the largest ratio misses the goal) and becomes one
+    more pruning level. With ``options.qat`` "auto", quantization-aware training runs only where
+    post-training int8 missed the accuracy budget.
+
     Writes ``output_dir`` with the chosen artifact, ``manifest.json``, ``summary.txt`` and
     ``report.html``. Raises NoViableCandidateError (after writing them) when none qualifies.
     An rpc target is measured on its boards through ``rpc_tracker`` (HOST:PORT, default
@@ -141,9 +148,17 @@ def compile_model(
         shutil.rmtree(candidates_dir)  # artifacts of an earlier compile into the same folder
     candidates_dir.mkdir(parents=True)
     loaded = _load(model, input_shape, candidates_dir / "_input")
-    evaluation = _measure(loaded, resolved, plans, candidates_dir, _threads(resolved, threads), options, config,
-                          tolerance, results_path, progress, profiles_dir or default_profiles_dir(resolved.name),
-                          rpc_tracker, None, options.sessions, None)
+    thread_count = _threads(resolved, threads)
+    prepared = _prepare(loaded, plans, options, profiles_dir or default_profiles_dir(resolved.name), rpc_tracker,
+                        progress)
+    search = None
+    if options.prune_to_latency_ms is not None:
+        search = prune_to_latency(loaded, resolved, options, runtimes, candidates_dir / "_prune_search", thread_count,
+                                  prepared[1], config)
+        plans = plans_for(resolved, runtimes, with_searched_ratio(options, search))
+    evaluation = _measure(loaded, resolved, plans, candidates_dir, thread_count, options, config, tolerance,
+                          results_path, progress, prepared, None, options.sessions, None)
+    evaluation.prune_search = search.to_dict() if search else None
     winner, reason = select_winner(evaluation.results, options.objective)
     artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options)
     result = CompileResult(evaluation, winner, reason, out, artifact, manifest)
@@ -152,23 +167,34 @@ def compile_model(
     return result
 
 
-def _measure(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan], workdir: Path, threads: int,
-             options: CompileOptions, config: BenchConfig, tolerance: Tolerance, results_path: Optional[Path],
-             progress: Optional[Progress], profiles_dir: Path, rpc_tracker: Optional[str], run_id: Optional[str],
-             sessions: int, labels: Optional[dict[str, Any]]) -> Evaluation:
-    """What compile and bench share: data for calibration/judging, the lowering context, the measured candidates."""
+def _prepare(loaded: LoadedModel, plans: Sequence[CandidatePlan], options: CompileOptions, profiles_dir: Path,
+             rpc_tracker: Optional[str], progress: Optional[Progress]) -> tuple[CompileData, LoweringContext]:
+    """Data for calibration/judging/training and the lowering context every candidate is built in."""
     say = progress or (lambda _msg: None)
     data = prepare_data(loaded, options, needs_calibration=any(p.precision == "int8" for p in plans))
     for warning in data.warnings:
         say(f"warning: {warning}")
     context = LoweringContext(calibration=data.calibration, train=data.train, eval=data.eval,
                               profiles_dir=profiles_dir, progress=say, options=_remote_options(rpc_tracker))
+    return data, context
+
+
+def _measure(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan], workdir: Path, threads: int,
+             options: CompileOptions, config: BenchConfig, tolerance: Tolerance, results_path: Optional[Path],
+             progress: Optional[Progress], prepared: tuple[CompileData, LoweringContext], run_id: Optional[str],
+             sessions: int, labels: Optional[dict[str, Any]]) -> Evaluation:
+    """What compile and bench share: the measured candidates, QAT deferred to where post-training int8 fell short."""
+    data, context = prepared
+    first_round, deferred = split_qat(plans, options.qat)
     with ResultsStore(results_path) as store:
         evaluation = evaluate_candidates(
-            loaded, target, plans, workdir, threads, run_id or new_run_id(git_commit()), config, tolerance, store,
-            progress, context, quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
-            repeat_sessions=sessions, labels=labels,
+            loaded, target, first_round, workdir, threads, run_id or new_run_id(git_commit()), config, tolerance,
+            store, progress, context, quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
+            repeat_sessions=sessions, labels=labels, deferred=deferred, skip_deferred=qat_skip_reason,
         )
+    for result in evaluation.results:
+        if result.plan in deferred and result.status != "skipped":
+            result.details["qat_because"] = qat_trigger(result.plan, evaluation.results)
     evaluation.warnings.extend(data.warnings)
     evaluation.data.update(data.describe())
     return evaluation
