@@ -15,11 +15,15 @@ from edgetune.cli._render import out, print_json, progress_reporter
 @click.group("search", invoke_without_command=True)
 @_options.target
 @click.option("--dataset", "-d", default="digits", show_default=True, help="Built-in name, an .npz (x, y) or an image folder.")
-@click.option("--latency-budget-ms", type=float, default=None, help="Hard limit on predicted latency (infeasible candidates are not trained).")
-@click.option("--trials", type=int, default=20, show_default=True, help="Total trials of the study (a resumed study counts those stored).")
-@click.option("--strategy", type=click.Choice(["nsga2", "tpe", "gp", "random", "grid"]), default="nsga2", show_default=True)
-@click.option("--objective", type=click.Choice(["accuracy-latency", "accuracy"]), default="accuracy-latency", show_default=True,
-              help="accuracy-latency: the Pareto front; accuracy: one objective, bad trials pruned on their learning curves.")
+@click.option("--latency-budget-ms", type=float, default=None, help="Hard latency limit: checked on the predicted latency before training (infeasible candidates are "
+                   "not trained), again after lowering (int8/fp16 builds measured), and on the measured top-k.")
+@click.option("--trials", type=int, default=12, show_default=True, help="Total trials of the study (a resumed study counts those stored).")
+@click.option("--strategy", default="nsga2", show_default=True,
+              help="Optuna sampler: nsga2 (evolutionary), tpe, gp (Bayesian), random, grid.")
+@click.option("--objective", default="accuracy-latency", show_default=True,
+              help="accuracy-latency or accuracy-latency-size: a Pareto front (Optuna cannot prune multi-objective "
+                   "trials early); accuracy: one objective, bad trials pruned on their learning curves (--pruner).")
+@click.option("--pruner", default="median", show_default=True, help="median, hyperband or none (single-objective only).")
 @click.option("--space", "space_name", default="mobilenet", show_default=True, help="mobilenet or plain, or a YAML file of choices.")
 @click.option("--storage", default=None, help="Optuna storage URL (default sqlite:///OUT/study.db); postgresql://... for several workers.")
 @click.option("--study", "study_name", default=None, help="Study name (default: SPACE-TARGET-DATASET).")
@@ -32,7 +36,7 @@ from edgetune.cli._render import out, print_json, progress_reporter
 @_options.json_output
 @click.pass_context
 def command(ctx: click.Context, target: str, dataset: str, latency_budget_ms: Optional[float], trials: int, strategy: str,
-            objective: str, space_name: str, storage: Optional[str], study_name: Optional[str], seed: int,
+            objective: str, pruner: str, space_name: str, storage: Optional[str], study_name: Optional[str], seed: int,
             max_epochs: Optional[int], top_k: int, no_compile: bool, runtimes: tuple[str, ...], output: Path,
             as_json: bool) -> None:
     """Search networks + hyperparameters that are accurate and fit TARGET; measure the best, compile the winner."""
@@ -42,7 +46,8 @@ def command(ctx: click.Context, target: str, dataset: str, latency_budget_ms: Op
 
     space = SearchSpace.from_yaml(space_name) if space_name.endswith((".yaml", ".yml")) else SearchSpace(space_name)
     config = SearchConfig(dataset=dataset, latency_budget_ms=latency_budget_ms, trials=trials, strategy=strategy,
-                          objective=objective, storage=storage, study_name=study_name, seed=seed, max_epochs=max_epochs)
+                          objective=objective, storage=storage, study_name=study_name, seed=seed, max_epochs=max_epochs,
+                          pruner=pruner)
     with progress_reporter(as_json) as progress:
         result = search(target, output, config, space, top_k=top_k, compile_winner=not no_compile,
                         compile_runtimes=list(runtimes) or None, progress=progress)
@@ -50,17 +55,25 @@ def command(ctx: click.Context, target: str, dataset: str, latency_budget_ms: Op
         print_json((output / "search.json").read_text() and __import__("json").loads((output / "search.json").read_text()))
         return
     table = Table(title=f"Pareto front of study {result.study_name} ({len(result.trials)} trials, predictor: {result.predictor})")
-    for column in ("trial", "val. top-1", "predicted ms", "measured ms", "architecture"):
-        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for column in ("trial", "val. top-1", "predicted ms (fp32)", "search latency ms", "measured ms (top-k)", "size KB",
+                   "deploy", "architecture"):
+        table.add_column(column, justify="left" if column in ("architecture", "deploy") else "right")
     for t in result.front:
-        arch = ", ".join(f"{k}={v}" for k, v in t.candidate.get("arch", {}).items() if k != "stage_channels")
+        arch = ", ".join(f"{k}={v}" for k, v in t.candidate.get("arch", {}).items() if k not in ("stage_channels", "stem"))
+        d = t.candidate.get("deploy", {})
         mark = " *" if result.winner is not None and t.number == result.winner.number else ""
         table.add_row(f"{t.number}{mark}", f"{t.accuracy:.3f}", f"{t.predicted_ms:.4g}",
-                      f"{t.measured_ms:.4g}" if t.measured_ms else "-", arch)
+                      f"{t.latency_ms:.4g} ({t.latency_source})" if t.latency_ms is not None else "-",
+                      f"{t.measured_ms:.4g}" if t.measured_ms else "-", f"{t.size_kb:.1f}" if t.size_kb else "-",
+                      f"{d.get('precision', 'fp32')}, pruned {d.get('prune_ratio', 0):.0%}", arch)
     out.print(table)
-    rejected = sum(1 for t in result.trials if t.rejected)
-    if rejected:
-        out.print(f"{rejected} candidates rejected before training (constraints)")
+    before = sum(1 for t in result.trials if t.rejected.endswith("(not trained)"))
+    after = sum(1 for t in result.trials if t.rejected and not t.rejected.endswith("(not trained)"))
+    if before or after:
+        out.print(f"constraints: {before} candidates rejected before training (predicted), {after} after lowering "
+                  "(see search.json for why)")
+    out.print("predicted ms: the latency predictor on the fp32 network; search latency: what the study optimised "
+              "(predicted, or measured for int8/fp16 builds); measured ms: the top-k timed on the target after the search")
     for note in result.notes:
         out.print(f"[yellow]{note}[/]")
     if result.winner is not None:

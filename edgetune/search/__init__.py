@@ -1,9 +1,10 @@
 """Hardware-constrained NAS + HPO: search spaces, constraints from the target, Optuna studies, the verified winner."""
 
-from edgetune.search._space import (DEFAULT_CHOICES, HP_CHOICES, Candidate, SearchSpace, candidate_graph,
+from edgetune.search._deploy import Deployment, deploy_precisions
+from edgetune.search._space import (DEFAULT_CHOICES, DEPLOY_CHOICES, HP_CHOICES, Candidate, SearchSpace, candidate_graph,
                                     candidate_module)
-from edgetune.search._study import (OBJECTIVES, STRATEGIES, SearchConfig, SearchError, SearchResult, TrialSummary,
-                                    open_study, search, study_status)
+from edgetune.search._study import (OBJECTIVES, PRUNERS, STRATEGIES, SearchConfig, SearchError, SearchResult,
+                                    TrialSummary, open_study, search, study_status)
 
 
 def sample_graphs(count: int, seed: int = 0, space: str = "mobilenet", in_channels: int = 3, classes: int = 10):  # type: ignore[no-untyped-def]
@@ -22,7 +23,7 @@ def sample_graphs(count: int, seed: int = 0, space: str = "mobilenet", in_channe
 
 
 __all__ = [
-    "Candidate", "DEFAULT_CHOICES", "HP_CHOICES", "OBJECTIVES", "STRATEGIES", "SearchConfig", "SearchError",
+    "Candidate", "DEFAULT_CHOICES", "DEPLOY_CHOICES", "Deployment", "HP_CHOICES", "OBJECTIVES", "PRUNERS", "STRATEGIES", "SearchConfig", "SearchError",
     "SearchResult", "SearchSpace", "TrialSummary", "candidate_graph", "candidate_module", "open_study",
-    "sample_graphs", "search", "study_status",
+    "deploy_precisions", "sample_graphs", "search", "study_status",
 ]

@@ -25,7 +25,7 @@ def _svg(result: Any, budget: Any) -> str:
 
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='11'>",
              f"<line x1='{m}' y1='{h - m}' x2='{w - m}' y2='{h - m}' stroke='black'/><line x1='{m}' y1='{m}' x2='{m}' y2='{h - m}' stroke='black'/>",
-             f"<text x='{w / 2 - 80}' y='{h - 12}'>latency (ms): predicted o, measured x</text>",
+             f"<text x='{w / 2 - 80}' y='{h - 12}'>latency (ms): predicted fp32 o, measured on target x</text>",
              f"<text x='6' y='{m - 10}'>validation top-1</text>",
              f"<text x='{m}' y='{h - m + 14}'>{lo:.3g}</text><text x='{w - m - 30}' y='{h - m + 14}'>{hi:.3g}</text>",
              f"<text x='{m - 30}' y='{y(1.0) + 4}'>1.0</text><text x='{m - 30}' y='{y(0.0) + 4}'>0.0</text>"]
@@ -56,8 +56,13 @@ def write_outputs(result: Any, config: Any, space: SearchSpace) -> None:
         "study": result.study_name, "storage": redact(result.storage), "space": space.name, "choices": space.choices,
         "hp_choices": space.hp, "config": {k: getattr(config, k) for k in config.__dataclass_fields__ if k != "storage"},
         "predictor": result.predictor, "validation_split": {"fraction": config.val_fraction, "seed": 0}, "versions": {"edgetune": __version__, "optuna": optuna.__version__},
-        "latency_note": "predicted_ms comes from the latency predictor; measured_ms was measured on the target "
-                        "(fastest of >= 30 runs, the predictor's own statistic)",
+        "latency_note": "predicted_ms: the latency predictor on the fp32 (pruned) network; latency_ms: the latency "
+                        "objective of the study, from latency_source (predicted for fp32 builds, measured -- median "
+                        "of a short timing -- for int8/fp16 builds of the lowering pipeline); verified_measured_ms: "
+                        "the top-k measured on the target after the search (fastest of >= 30 runs, the predictor's "
+                        "own statistic)",
+        "seeds": {"search": config.seed, "trial": "seed * 100003 + trial number (user_attrs.seed)",
+                  "validation_split": 0},
         "front": [t.to_dict() for t in result.front],
         "winner": result.winner.to_dict() if result.winner else None,
         "compiled": str(result.compiled.artifact) if result.compiled is not None and result.compiled.artifact else None,

@@ -28,11 +28,19 @@ DEFAULT_CHOICES: dict[str, dict[str, list[Any]]] = {
         "resolution": [8, 12, 16], "blocks": [1, 2, 3], "channels": [8, 16, 32], "kernel": [3, 5],
     },
 }
+# lr, weight_decay: [low, high] ranges sampled on a log scale (a grid search takes low, geometric mean, high);
+# epochs: [low, high] integers; everything else: a list of choices. aug_*: the augmentation policy
+# (0 turns one off): shift (pixels), rotation (degrees), scale (relative zoom), erase (probability
+# of a random erased square), noise (Gaussian std).
 HP_CHOICES: dict[str, list[Any]] = {
     "lr": [1e-3, 3e-2], "weight_decay": [1e-5, 1e-3], "batch_size": [32, 64, 128], "optimizer": ["adam", "sgd"],
-    "epochs": [2, 8], "label_smoothing": [0.0, 0.05, 0.1],
-    "aug_shift": [0, 1], "aug_noise": [0.0, 0.05, 0.1],
+    "epochs": [1, 4], "label_smoothing": [0.0, 0.05, 0.1],
+    "aug_shift": [0, 1], "aug_rotate": [0, 10, 20], "aug_scale": [0.0, 0.1, 0.2], "aug_erase": [0.0, 0.25],
+    "aug_noise": [0.0, 0.05, 0.1],
 }
+# Deployment: the precision the winner ships at and the share of channels pruned, both built with the
+# compile pipeline's Lowerings. Precisions the target/runtime cannot build are dropped at search time.
+DEPLOY_CHOICES: dict[str, list[Any]] = {"precision": ["fp32", "fp16", "int8"], "prune_ratio": [0.0, 0.25, 0.5]}
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,10 @@ class Candidate:
     space: str
     arch: dict[str, Any]
     hp: dict[str, Any]
+    deploy: dict[str, Any] = field(default_factory=lambda: {"precision": "fp32", "prune_ratio": 0.0})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"space": self.space, "arch": self.arch, "hp": self.hp}
+        return {"space": self.space, "arch": self.arch, "hp": self.hp, "deploy": self.deploy}
 
 
 @dataclass
@@ -54,8 +63,22 @@ class SearchSpace:
     name: str = "mobilenet"
     choices: dict[str, list[Any]] = field(default_factory=dict)
     hp: dict[str, list[Any]] = field(default_factory=lambda: copy.deepcopy(HP_CHOICES))
+    deploy: dict[str, list[Any]] = field(default_factory=lambda: copy.deepcopy(DEPLOY_CHOICES))
 
     def __post_init__(self) -> None:
+        for label, given, valid in (("hyperparameter", self.hp, HP_CHOICES), ("deployment choice", self.deploy, DEPLOY_CHOICES)):
+            for key, values in given.items():
+                if key not in valid:
+                    raise ConfigError(f"unknown {label} '{key}'; valid: {', '.join(valid)}")
+                if not isinstance(values, list) or not values:
+                    raise ConfigError(f"{label} '{key}' must be a non-empty list, got {values!r}")
+        self.hp = {**copy.deepcopy(HP_CHOICES), **self.hp}
+        self.deploy = {**copy.deepcopy(DEPLOY_CHOICES), **self.deploy}
+        bad = [p for p in self.deploy["precision"] if p not in DEPLOY_CHOICES["precision"]]
+        if bad:
+            raise ConfigError(f"unknown precision(s) {bad}; valid: {', '.join(DEPLOY_CHOICES['precision'])}")
+        if any(not 0 <= float(r) < 1 for r in self.deploy["prune_ratio"]):
+            raise ConfigError(f"prune ratios must lie in [0, 1), got {self.deploy['prune_ratio']}")
         if self.name not in DEFAULT_CHOICES:
             raise ConfigError(f"unknown search space '{self.name}'; valid spaces: {', '.join(sorted(DEFAULT_CHOICES))}")
         merged = copy.deepcopy(DEFAULT_CHOICES[self.name])
@@ -69,7 +92,7 @@ class SearchSpace:
 
     @classmethod
     def from_yaml(cls, path: Union[str, Path]) -> "SearchSpace":
-        """``space: mobilenet`` plus any choices to replace, e.g. ``kernel: [3, 5]``; ``hp:`` likewise."""
+        """``space: mobilenet`` plus any choices to replace, e.g. ``kernel: [3, 5]``; ``hp:`` and ``deploy:`` likewise."""
         import yaml
 
         try:
@@ -78,16 +101,34 @@ class SearchSpace:
             raise ConfigError(f"cannot read search space {path}: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"search space {path} must be a mapping with 'space:' and choices")
-        hp = copy.deepcopy(HP_CHOICES)
-        for key, values in (data.pop("hp", None) or {}).items():
-            if key not in hp:
-                raise ConfigError(f"unknown hyperparameter '{key}' in {path}; valid: {', '.join(hp)}")
-            hp[key] = values
-        return cls(str(data.pop("space", "mobilenet")), data, hp)
+        hp, deploy = data.pop("hp", None) or {}, data.pop("deploy", None) or {}
+        if not isinstance(hp, dict) or not isinstance(deploy, dict):
+            raise ConfigError(f"'hp:' and 'deploy:' in {path} must be mappings of choice lists")
+        return cls(str(data.pop("space", "mobilenet")), data, hp, deploy)
+
+    def with_precisions(self, available: list[str]) -> "SearchSpace":
+        """This space with the precisions the target can build; an explicit choice it cannot build is an error."""
+        kept = [p for p in self.deploy["precision"] if p in available]
+        if not kept:
+            raise ConfigError(f"none of the precisions {self.deploy['precision']} can be built here; "
+                              f"valid: {', '.join(available)}")
+        if self.deploy["precision"] != DEPLOY_CHOICES["precision"] and len(kept) < len(self.deploy["precision"]):
+            missing = sorted(set(self.deploy["precision"]) - set(kept))
+            raise ConfigError(f"precision(s) {', '.join(missing)} cannot be built here; valid: {', '.join(available)}")
+        return SearchSpace(self.name, copy.deepcopy(self.choices), copy.deepcopy(self.hp),
+                           {**copy.deepcopy(self.deploy), "precision": kept})
 
     # --- sampling --------------------------------------------------------------------------
-    def suggest(self, trial: Any) -> Candidate:
+    def suggest(self, trial: Any, discrete: bool = False) -> Candidate:
+        """Sample a candidate; ``discrete`` turns the log ranges into three values (for grid search)."""
         c, h = self.choices, self.hp
+
+        def log_range(name: str) -> float:
+            lo, hi = float(h[name][0]), float(h[name][-1])
+            if discrete:
+                return float(trial.suggest_categorical(name, sorted({lo, float(f"{(lo * hi) ** 0.5:.3g}"), hi})))
+            return float(trial.suggest_float(name, lo, hi, log=True))
+
         if self.name == "mobilenet":
             stages = c["stage_channels"][0]
             arch = {"resolution": trial.suggest_categorical("resolution", c["resolution"]),
@@ -103,16 +144,19 @@ class SearchSpace:
                     "channels": trial.suggest_categorical("channels", c["channels"]),
                     "kernel": trial.suggest_categorical("kernel", c["kernel"])}
         hp = {
-            "lr": trial.suggest_float("lr", h["lr"][0], h["lr"][-1], log=True),
-            "weight_decay": trial.suggest_float("weight_decay", h["weight_decay"][0], h["weight_decay"][-1], log=True),
+            "lr": log_range("lr"),
+            "weight_decay": log_range("weight_decay"),
             "batch_size": trial.suggest_categorical("batch_size", h["batch_size"]),
             "optimizer": trial.suggest_categorical("optimizer", h["optimizer"]),
             "epochs": trial.suggest_int("epochs", h["epochs"][0], h["epochs"][-1]),
             "label_smoothing": trial.suggest_categorical("label_smoothing", h["label_smoothing"]),
-            "aug_shift": trial.suggest_categorical("aug_shift", h["aug_shift"]),
-            "aug_noise": trial.suggest_categorical("aug_noise", h["aug_noise"]),
         }
-        return Candidate(self.name, arch, hp)
+        for key in ("aug_shift", "aug_rotate", "aug_scale", "aug_erase", "aug_noise"):
+            hp[key] = trial.suggest_categorical(key, h[key])
+        d = self.deploy
+        deploy = {"precision": trial.suggest_categorical("precision", d["precision"]),
+                  "prune_ratio": float(trial.suggest_categorical("prune_ratio", d["prune_ratio"]))}
+        return Candidate(self.name, arch, hp, deploy)
 
     def smallest(self) -> Candidate:
         """The cheapest architecture of the space (for the 'can anything meet the budget' check)."""
@@ -126,7 +170,7 @@ class SearchSpace:
         else:
             arch = {"resolution": min(c["resolution"]), "blocks": min(c["blocks"]), "channels": min(c["channels"]),
                     "kernel": min(c["kernel"])}
-        return Candidate(self.name, arch, {})
+        return Candidate(self.name, arch, {}, {"precision": "fp32", "prune_ratio": max(self.deploy["prune_ratio"])})
 
 
 # --- one description, two builds -------------------------------------------------------------
@@ -135,10 +179,17 @@ def _ch(value: float) -> int:
     return max(8, int(round(value / 8)) * 8)
 
 
-def _layers(cand: Candidate, in_channels: int) -> list[tuple]:
-    """The network as a list of layer tuples both builders walk (kind, args...)."""
+def _layers(cand: Candidate, in_channels: int, keep: float = 1.0) -> list[tuple]:
+    """The network as a list of layer tuples both builders walk (kind, args...).
+
+    ``keep`` < 1 scales every inner channel count, an estimate of the network after pruning that
+    share of channels (checked before training; the pruned network itself is predicted after).
+    """
     a = cand.arch
     layers: list[tuple] = []
+    if keep < 1.0:
+        return [tuple(max(1, round(v * keep)) if i in _CHANNEL_FIELDS[layer[0]] and (n, i) != (0, 1) else v
+                      for i, v in enumerate(layer)) for n, layer in enumerate(_layers(cand, in_channels))]
     if cand.space == "mobilenet":
         stem = _ch(a["stem"] * a["width"])
         layers.append(("conv", in_channels, stem, 3, 1, 1, "relu"))
@@ -162,12 +213,16 @@ def _layers(cand: Candidate, in_channels: int) -> list[tuple]:
     return layers
 
 
-def candidate_graph(cand: Candidate, in_channels: int, classes: int) -> Graph:
-    """The latency predictor's view of the candidate (no export)."""
+# which fields of a layer tuple are channel counts that pruning shrinks (not the network's input channels)
+_CHANNEL_FIELDS = {"conv": (1, 2), "block": (1, 2), "head": (1,), "pool": ()}
+
+
+def candidate_graph(cand: Candidate, in_channels: int, classes: int, keep: float = 1.0) -> Graph:
+    """The latency predictor's view of the candidate (no export); ``keep`` < 1 estimates it pruned."""
     r = cand.arch["resolution"]
     b = GraphBuilder(f"{cand.space}", (1, in_channels, r, r))
     x = "input"
-    for layer in _layers(cand, in_channels):
+    for layer in _layers(cand, in_channels, keep):
         if layer[0] == "conv":
             _k, _cin, cout, k, s, g, act = layer
             x = b.act(b.bn(b.conv(x, cout, k, s, g)), act)

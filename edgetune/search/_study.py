@@ -3,9 +3,13 @@
 Each trial samples a candidate, predicts its latency (no training yet), checks the target's
 constraints (latency budget, SRAM for activations, flash for weights) and rejects infeasible
 candidates before training; feasible ones are trained with their hyperparameters and
-augmentation and scored on a validation split. Objectives: accuracy (max) and predicted latency
-(min), or accuracy alone (then bad trials are pruned on their learning curves). State lives in
-Optuna storage: SQLite in the output folder by default, PostgreSQL for several workers.
+augmentation, then deployed as sampled (pruned and/or quantized through the compile pipeline's
+Lowerings, see ``_deploy``) and scored on a validation split. Objectives: accuracy (max) and
+latency (min) -- predicted for fp32 builds, measured for lowered precisions, and labelled so --
+plus model size when asked; or accuracy alone. Optuna cannot report intermediate values of
+multi-objective trials, so early stopping on learning curves (median / Hyperband pruner)
+applies to the single-objective mode only. State lives in Optuna storage: SQLite in the output
+folder by default, PostgreSQL for several workers.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from edgetune.search._train import train_candidate
 from edgetune.targets import Target
 
 STRATEGIES = ("nsga2", "tpe", "gp", "random", "grid")
-OBJECTIVES = ("accuracy-latency", "accuracy")
+# accuracy-latency (default) and accuracy-latency-size are multi-objective: Optuna cannot report
+# intermediate values of multi-objective trials, so learning-curve pruning applies to "accuracy" only.
+OBJECTIVES = ("accuracy-latency", "accuracy-latency-size", "accuracy")
+PRUNERS = ("median", "hyperband", "none")
+BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "int8": 1}
+HEARTBEAT_S = 10
 
 
 class SearchError(EdgetuneError):
@@ -39,7 +48,7 @@ class SearchConfig:
 
     dataset: str = "digits"
     latency_budget_ms: Optional[float] = None
-    trials: int = 20
+    trials: int = 12
     strategy: str = "nsga2"
     objective: str = "accuracy-latency"
     storage: Optional[str] = None  # default: sqlite:///OUT/study.db
@@ -48,12 +57,16 @@ class SearchConfig:
     runtime: str = "onnxruntime"
     max_epochs: Optional[int] = None  # cap every trial's epochs (quick runs, tests)
     val_fraction: float = 0.2
+    pruner: str = "median"  # single-objective studies only (see OBJECTIVES)
+    fine_tune_epochs: int = 1  # distillation epochs after pruning a trial's network
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy '{self.strategy}'; valid strategies: {', '.join(STRATEGIES)}")
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"unknown objective '{self.objective}'; valid: {', '.join(OBJECTIVES)}")
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"unknown pruner '{self.pruner}'; valid pruners: {', '.join(PRUNERS)}")
         if self.trials < 1:
             raise ConfigError(f"trials must be at least 1, got {self.trials}")
         if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
@@ -69,11 +82,15 @@ class TrialSummary:
     feasible: bool
     candidate: dict[str, Any]
     rejected: str = ""
-    measured_ms: Optional[float] = None
+    measured_ms: Optional[float] = None  # top-k verification on the target (after the search)
+    latency_ms: Optional[float] = None  # the latency objective: predicted (fp32) or measured (lowered builds)
+    latency_source: str = "predicted"
+    size_kb: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, "state": self.state, "accuracy": self.accuracy, "predicted_ms": self.predicted_ms,
-                "measured_ms": self.measured_ms, "feasible": self.feasible, "rejected": self.rejected,
+                "latency_ms": self.latency_ms, "latency_source": self.latency_source, "size_kb": self.size_kb,
+                "verified_measured_ms": self.measured_ms, "feasible": self.feasible, "rejected": self.rejected,
                 "candidate": self.candidate}
 
 
@@ -109,7 +126,12 @@ def _create_with_retry(storage: str, study_name: str, directions: list[str], sam
     optuna = require("optuna", "all")
     for attempt in range(6):
         try:
-            return optuna.create_study(storage=sqlalchemy_url(storage), study_name=study_name, directions=directions,
+            # heartbeats: a worker killed mid-trial (kill -9, a lost machine) leaves a RUNNING trial; once
+            # its heartbeat is older than the grace period the next optimize() marks it FAIL, so it
+            # neither counts as done nor blocks anything
+            rdb = optuna.storages.RDBStorage(sqlalchemy_url(storage), heartbeat_interval=HEARTBEAT_S,
+                                             grace_period=HEARTBEAT_S * 2)
+            return optuna.create_study(storage=rdb, study_name=study_name, directions=directions,
                                        sampler=sampler, pruner=pruner, load_if_exists=True)
         except ValueError:
             raise
@@ -135,7 +157,7 @@ def open_study(storage: str, study_name: str, directions: list[str], sampler: An
                           "database server is running") from None
 
 
-def _sampler(strategy: str, seed: int, constraints: Callable) -> Any:
+def _sampler(strategy: str, seed: int, constraints: Optional[Callable]) -> Any:
     optuna = require("optuna", "all")
     s = optuna.samplers
     if strategy == "random":
@@ -149,14 +171,58 @@ def _sampler(strategy: str, seed: int, constraints: Callable) -> Any:
     return s.NSGAIISampler(seed=seed, population_size=8, constraints_func=constraints)
 
 
+def _pruner(name: str, multi: bool) -> Any:
+    """Learning-curve pruning for single-objective studies; multi-objective trials cannot report, so none."""
+    optuna = require("optuna", "all")
+    if multi or name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+
+
 def _constraints(trial: Any) -> list[float]:
     return list(trial.user_attrs.get("constraints", [0.0]))
 
 
-def _memory(graph: Any) -> tuple[float, float]:
-    """(peak activation KB: largest input+output of an op, weights KB) at int8 -- what an MCU must hold."""
+CONSTRAINT_NAMES = ("latency", "sram", "flash")
+
+
+def _native_constraints() -> bool:
+    """Optuna >= 5 takes constraints from ``Trial.set_constraint`` (``constraints_func`` is deprecated)."""
+    optuna = require("optuna", "all")
+    return hasattr(optuna.trial.Trial, "set_constraint")
+
+
+def _set_constraints(trial: Any, violations: list[float], final: bool = False) -> None:
+    """Record constraint values (read back by _front and study_status); ``final`` also hands them to the
+    sampler, once per trial (Optuna keeps the first value set)."""
+    trial.set_user_attr("constraints", violations)
+    if final and _native_constraints():
+        for name, value in zip(CONSTRAINT_NAMES, violations):
+            trial.set_constraint(name, value)
+
+
+def _memory(graph: Any, precision: str = "int8") -> tuple[float, float]:
+    """(peak activation KB: largest input+output of an op, weights KB) at ``precision`` -- what the device must hold."""
     peak = max(op.in_elems * max(1, len(op.inputs)) + op.out_elems for op in graph.ops)
-    return peak / 1024.0, graph.params / 1024.0
+    width = BYTES_PER_VALUE.get(precision, 4)
+    return peak * width / 1024.0, graph.params * width / 1024.0
+
+
+def _violations(latency_ms: float, budget: Optional[float], act_kb: float, weight_kb: float, target: Target) -> list[float]:
+    """Optuna constraint values (> 0 violates): latency over budget, activations over SRAM, weights over flash."""
+    return [latency_ms - budget if budget is not None else -1.0,
+            act_kb - target.memory.sram_kb if target.memory.sram_kb else -1.0,
+            weight_kb - target.memory.flash_kb if target.memory.flash_kb else -1.0]
+
+
+def _reasons(v: list[float], latency_ms: float, source: str, budget: Optional[float], act_kb: float, weight_kb: float,
+             target: Target) -> str:
+    parts = [f"{source} {latency_ms:.3g} ms > {budget:g} ms" if v[0] > 0 else "",
+             f"activations {act_kb:.0f} KB > SRAM {target.memory.sram_kb} KB" if v[1] > 0 else "",
+             f"weights {weight_kb:.0f} KB > flash {target.memory.flash_kb} KB" if v[2] > 0 else ""]
+    return "; ".join(p for p in parts if p)
 
 
 def search(
@@ -191,53 +257,87 @@ def search(
         from edgetune.predict import predictor_for
 
         predictor = predictor_for(resolved, config.runtime, profiles_dir)
+    from edgetune.search._deploy import deploy, deploy_precisions
+
+    space = space.with_precisions(deploy_precisions(resolved, config.runtime))
     budget = config.latency_budget_ms
-    smallest = predictor.predict(candidate_graph(space.smallest(), in_ch, classes))
+    small = space.smallest()
+    smallest = predictor.predict(candidate_graph(small, in_ch, classes, 1 - small.deploy["prune_ratio"]))
     if budget is not None and smallest.total_ms > budget:
         raise InfeasibleError(f"no network in the '{space.name}' space can meet {budget:g} ms on {resolved.name}: the "
                               f"smallest is predicted at {smallest.total_ms:.3g} ms; raise --latency-budget-ms or narrow the space")
     name = config.study_name or f"{space.name}-{resolved.name}-{Path(config.dataset).stem}"
     storage = _storage_url(config, out)
-    multi = config.objective == "accuracy-latency"
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if not multi else optuna.pruners.NopPruner()
-    study = open_study(storage, name, ["maximize", "minimize"] if multi else ["maximize"],
-                       _sampler(config.strategy, config.seed, _constraints), pruner)
+    objectives = config.objective.split("-")
+    multi = len(objectives) > 1
+    study = open_study(storage, name, ["maximize"] + ["minimize"] * (len(objectives) - 1),
+                       _sampler(config.strategy, config.seed, None if _native_constraints() else _constraints),
+                       _pruner(config.pruner, multi))
     study.set_user_attr("space", space.name)
     (out / "trials").mkdir(exist_ok=True)
 
+    def values(accuracy: float, latency_ms: float, size_kb: float) -> Any:
+        named = {"accuracy": accuracy, "latency": latency_ms, "size": size_kb}
+        return tuple(named[o] for o in objectives) if multi else accuracy
+
     def objective(trial: Any) -> Any:
-        cand = space.suggest(trial)
+        cand = space.suggest(trial, discrete=config.strategy == "grid")
+        precision, ratio = cand.deploy["precision"], cand.deploy["prune_ratio"]
         graph = candidate_graph(cand, in_ch, classes)
-        estimate = predictor.predict(graph)
-        act_kb, weight_kb = _memory(graph)
-        violations = [estimate.total_ms - budget if budget is not None else -1.0,
-                      act_kb - resolved.memory.sram_kb if resolved.memory.sram_kb else -1.0,
-                      weight_kb - resolved.memory.flash_kb if resolved.memory.flash_kb else -1.0]
+        # before training: the fp32 network with its channels scaled by the prune ratio (an estimate;
+        # the pruned network itself is predicted again after pruning)
+        estimate = predictor.predict(candidate_graph(cand, in_ch, classes, 1 - ratio) if ratio else graph)
+        act_kb, weight_kb = _memory(graph if not ratio else candidate_graph(cand, in_ch, classes, 1 - ratio), precision)
+        violations = _violations(estimate.total_ms, budget, act_kb, weight_kb, resolved)
         seed = config.seed * 100003 + trial.number
-        trial.set_user_attr("constraints", violations)
-        trial.set_user_attr("predicted_ms", estimate.total_ms)
-        trial.set_user_attr("predictor", estimate.predictor)
-        trial.set_user_attr("candidate", cand.to_dict())
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        _set_constraints(trial, violations)
+        for key, value in (("predicted_ms", estimate.total_ms), ("latency_ms", estimate.total_ms),
+                           ("latency_source", "predicted"), ("predictor", estimate.predictor), ("size_kb", weight_kb),
+                           ("candidate", cand.to_dict()), ("seed", seed), ("worker", f"{socket.gethostname()}:{os.getpid()}")):
+            trial.set_user_attr(key, value)
         if any(v > 0 for v in violations):
-            reasons = [f"predicted {estimate.total_ms:.3g} ms > {budget:g} ms" if violations[0] > 0 else "",
-                       f"activations {act_kb:.0f} KB > SRAM {resolved.memory.sram_kb} KB" if violations[1] > 0 else "",
-                       f"weights {weight_kb:.0f} KB > flash {resolved.memory.flash_kb} KB" if violations[2] > 0 else ""]
-            trial.set_user_attr("rejected", "; ".join(r for r in reasons if r) + " (not trained)")
-            return (0.0, estimate.total_ms) if multi else 0.0
+            why = _reasons(violations, estimate.total_ms, "predicted", budget, act_kb, weight_kb, resolved)
+            trial.set_user_attr("rejected", f"{why} (not trained)")
+            _set_constraints(trial, violations, final=True)
+            return values(0.0, estimate.total_ms, weight_kb)
         module = candidate_module(cand, in_ch, classes)
 
         def report(epoch: int, accuracy: float) -> None:
             if not multi:  # Optuna prunes single-objective studies only
                 trial.report(accuracy, epoch)
                 if trial.should_prune():
+                    _set_constraints(trial, violations, final=True)
                     raise optuna.TrialPruned()
 
         accuracy = train_candidate(module, cand, train, val, seed, report, config.max_epochs)
         torch = require("torch", "torch")
-        torch.save(module.state_dict(), out / "trials" / f"trial-{trial.number}.pt")
-        return (accuracy, estimate.total_ms) if multi else accuracy
+        stem = out / "trials" / f"trial-{trial.number}"
+        torch.save(module.state_dict(), f"{stem}.pt")
+        latency, source = estimate.total_ms, "predicted"
+        if precision != "fp32" or ratio:
+            try:
+                shipped = deploy(module, graph, cand.arch["resolution"], cand.deploy, resolved, config.runtime, train,
+                                 val, seed, stem, config.fine_tune_epochs)
+            except EdgetuneError as exc:  # one candidate's build failing is that trial's result, not the search's
+                _set_constraints(trial, [1.0, *violations[1:]], final=True)
+                trial.set_user_attr("rejected", f"deployment failed: {exc}")
+                return values(0.0, estimate.total_ms, weight_kb)
+            trial.set_user_attr("trained_accuracy", accuracy)
+            accuracy = shipped.accuracy
+            predicted = predictor.predict(shipped.graph).total_ms  # the pruned fp32 network
+            latency, source = (predicted, "predicted") if precision == "fp32" else (shipped.measured_ms, "measured")
+            act_kb, weight_kb = _memory(shipped.graph, precision)
+            violations = _violations(latency, budget, act_kb, weight_kb, resolved)
+            _set_constraints(trial, violations)
+            for key, value in (("predicted_ms", predicted), ("latency_ms", latency), ("latency_source", source),
+                               ("size_kb", weight_kb), ("deploy_plan", shipped.plan),
+                               ("deploy", shipped.details)):
+                trial.set_user_attr(key, value)
+            if any(v > 0 for v in violations):
+                why = _reasons(violations, latency, source, budget, act_kb, weight_kb, resolved)
+                trial.set_user_attr("rejected", f"{why} (after {shipped.plan})")
+        _set_constraints(trial, violations, final=True)
+        return values(accuracy, latency, weight_kb)
 
     done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     remaining = config.trials - len(done)
@@ -247,8 +347,11 @@ def search(
         count = len([t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)])
         per = (time.perf_counter() - started) / max(1, count - len(done))
         eta = max(0, config.trials - count) * per
-        progress(f"trial {count}/{config.trials} done ({trial.state.name.lower()}), front {len(_front(study, multi))}, "
-                 f"ETA {eta:.0f} s")
+        front = _front(study, multi)
+        best = max(front, key=lambda t: t.values[0], default=None)
+        best_text = (f", best {best.values[0]:.3f} @ {best.user_attrs.get('latency_ms', 0):.3g} ms "
+                     f"{best.user_attrs.get('latency_source', 'predicted')}") if best is not None else ""
+        progress(f"trial {count}/{config.trials} ({trial.state.name.lower()}), front {len(front)}{best_text}, ETA {eta:.0f} s")
 
     if remaining > 0:
         progress(f"study '{name}': {len(done)} trials stored, running {remaining} more ({config.strategy})")
@@ -267,47 +370,83 @@ def search(
     return result
 
 
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and a != b
+
+
 def _front(study: Any, multi: bool) -> list[Any]:
+    """Feasible finished trials not dominated by another (accuracy up, latency/size down); single objective: top 5."""
     optuna = require("optuna", "all")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
                 and all(v <= 0 for v in t.user_attrs.get("constraints", [0.0]))]
-    if not complete:
-        return []
     if not multi:
         return sorted(complete, key=lambda t: -t.value)[:5]
-    front = []
-    for t in complete:
-        acc, lat = t.values
-        if not any(o.values[0] >= acc and o.values[1] <= lat and (o.values[0] > acc or o.values[1] < lat) for o in complete):
-            front.append(t)
+    keys = {t.number: (-t.values[0], *t.values[1:]) for t in complete}
+    front = [t for t in complete if not any(_dominates(keys[o.number], keys[t.number]) for o in complete)]
     return sorted(front, key=lambda t: t.values[1])
 
 
 def _summary(t: Any) -> TrialSummary:
     values = t.values if t.values is not None else None
-    return TrialSummary(t.number, t.state.name.lower(), values[0] if values else None, t.user_attrs.get("predicted_ms"),
-                        all(v <= 0 for v in t.user_attrs.get("constraints", [0.0])), t.user_attrs.get("candidate", {}),
-                        t.user_attrs.get("rejected", ""))
+    a = t.user_attrs
+    return TrialSummary(t.number, t.state.name.lower(), values[0] if values else None, a.get("predicted_ms"),
+                        all(v <= 0 for v in a.get("constraints", [0.0])), a.get("candidate", {}), a.get("rejected", ""),
+                        None, a.get("latency_ms", a.get("predicted_ms")), a.get("latency_source", "predicted"),
+                        a.get("size_kb"))
+
+
+def _deployed_artifact(result: SearchResult, t: TrialSummary) -> Optional[Path]:
+    deploy_choice = t.candidate.get("deploy", {})
+    if deploy_choice.get("precision", "fp32") == "fp32" and not deploy_choice.get("prune_ratio"):
+        return None
+    found = sorted((result.output_dir / "trials").glob(f"trial-{t.number}.{deploy_choice['precision']}.*"))
+    return found[0] if found else None
 
 
 def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig, predictor: Any, top_k: int,
                      in_ch: int, classes: int, progress: Callable[[str], None]) -> None:
-    """Measure the top-k of the front on the target; the winner is the most accurate that meets the budget measured."""
+    """Measure the top-k of the front on the target; the winner is the most accurate that meets the budget measured.
+
+    A trial shipped as trained (fp32, unpruned) is timed from its graph, as the predictor sees it; a
+    pruned or quantized one from the artifact its lowerings built. Both report the fastest of >= 30
+    runs (the statistic the predictor is trained on).
+    """
+    from edgetune.bench import measure_interleaved
     from edgetune.predict import GraphMeasurer
     from edgetune.predict._measure import NETWORK_CONFIG
+    from edgetune.runners import runner_for
 
     if not result.front:
         result.notes.append("no trial both finished and met the constraints")
         return
     top = sorted(result.front, key=lambda t: -(t.accuracy or 0.0))[:max(1, top_k)]
     progress(f"measuring the top {len(top)} on {target.name}")
-    graphs = [candidate_graph(Candidate(**t.candidate), in_ch, classes) for t in top]
-    with GraphMeasurer(target, config.runtime, getattr(predictor, "threads", 1), config=NETWORK_CONFIG, interleave=1) as m:
-        timings, interrupted = m.measure(graphs)
-    if interrupted:
-        raise KeyboardInterrupt
-    for t, timing in zip(top, timings):
-        t.measured_ms = None if timing.error else timing.latency_ms
+    threads = getattr(predictor, "threads", None) or 1
+    plain = [t for t in top if _deployed_artifact(result, t) is None]
+    lowered = [t for t in top if t not in plain]
+    if plain:
+        graphs = [candidate_graph(Candidate(**t.candidate), in_ch, classes) for t in plain]
+        with GraphMeasurer(target, config.runtime, threads, config=NETWORK_CONFIG, interleave=1) as m:
+            timings, interrupted = m.measure(graphs)
+        if interrupted:
+            raise KeyboardInterrupt
+        for t, timing in zip(plain, timings):
+            t.measured_ms = None if timing.error else timing.latency_ms
+    if lowered:
+        runner = runner_for(config.runtime, target)
+        sessions = {str(t.number): runner.load(_deployed_artifact(result, t), threads) for t in lowered}  # type: ignore[arg-type]
+        try:
+            from edgetune.data import load_dataset
+
+            x = load_dataset(config.dataset).x[:1]
+            feeds = {k: {"input": x} for k in sessions}
+            timings_by = measure_interleaved(sessions, feeds, NETWORK_CONFIG)
+        finally:
+            for session in sessions.values():
+                session.close()
+        for t in lowered:
+            timing = timings_by[str(t.number)]
+            t.measured_ms = timing.stats.min_ms
     budget = config.latency_budget_ms
     meets = [t for t in top if t.measured_ms is not None and (budget is None or t.measured_ms <= budget)]
     if meets:
@@ -324,9 +463,13 @@ def _compile(result: SearchResult, target: Target, config: SearchConfig, in_ch: 
     torch = require("torch", "torch")
     winner = result.winner
     assert winner is not None
-    module = candidate_module(Candidate(**winner.candidate), in_ch, classes)
-    module.load_state_dict(torch.load(result.output_dir / "trials" / f"trial-{winner.number}.pt", weights_only=True))
-    module.eval()
+    pruned = result.output_dir / "trials" / f"trial-{winner.number}.pruned.pt2"
+    if pruned.exists():
+        module: Any = pruned  # the pruned, fine-tuned network as the prune lowering exported it
+    else:
+        module = candidate_module(Candidate(**winner.candidate), in_ch, classes)
+        module.load_state_dict(torch.load(result.output_dir / "trials" / f"trial-{winner.number}.pt", weights_only=True))
+        module.eval()
     from edgetune.data import load_dataset
 
     shape = (1, *load_dataset(config.dataset).x.shape[1:])

@@ -12,11 +12,37 @@ from edgetune.search._space import Candidate
 
 
 def _augment(torch: Any, x: Any, hp: dict, generator: Any) -> Any:
-    """Random shifts of up to ``aug_shift`` pixels and Gaussian noise of ``aug_noise`` std."""
-    shift = int(hp.get("aug_shift", 0))
-    if shift:
-        dx, dy = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=generator))
-        x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+    """The trial's augmentation policy on a batch (N, C, H, W), per sample, in torch.
+
+    ``aug_shift`` pixels, ``aug_rotate`` degrees and ``aug_scale`` relative zoom form one random
+    affine warp per image; ``aug_erase`` is the probability of zeroing a random square of a
+    quarter of the image side; ``aug_noise`` the std of added Gaussian noise.
+    """
+    n, _c, h, w = x.shape
+    shift, rotate = float(hp.get("aug_shift", 0)), float(hp.get("aug_rotate", 0))
+    scale = float(hp.get("aug_scale", 0.0))
+
+    def uniform(low: float, high: float) -> Any:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    if shift or rotate or scale:
+        angle = uniform(-rotate, rotate) * (torch.pi / 180)
+        zoom = uniform(1 - scale, 1 + scale)
+        tx, ty = uniform(-shift, shift) * 2 / w, uniform(-shift, shift) * 2 / h  # pixels -> [-1, 1] units
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        x = torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+    erase = float(hp.get("aug_erase", 0.0))
+    if erase:
+        side = max(1, h // 4)
+        hit = torch.rand(n, generator=generator) < erase
+        top = torch.randint(0, h - side + 1, (n,), generator=generator)
+        left = torch.randint(0, w - side + 1, (n,), generator=generator)
+        rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+        box = ((rows >= top.view(n, 1, 1)) & (rows < (top + side).view(n, 1, 1))
+               & (cols >= left.view(n, 1, 1)) & (cols < (left + side).view(n, 1, 1)) & hit.view(n, 1, 1))
+        x = x.masked_fill(box.unsqueeze(1), 0.0)
     noise = float(hp.get("aug_noise", 0.0))
     if noise:
         x = x + noise * torch.randn(x.shape, generator=generator)

@@ -46,3 +46,38 @@ def test_python_space_and_smallest() -> None:
     small = space.smallest()
     assert small.arch["channels"] == 4 and small.arch["blocks"] == 1
     assert candidate_graph(small, 1, 10).macs < candidate_graph(space.suggest(optuna.create_study().ask()), 1, 10).macs * 10
+
+
+def test_pruning_estimate_shrinks_the_graph() -> None:
+    space = SearchSpace("mobilenet", {"resolution": [8]})
+    cand = space.suggest(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask())
+    full, half = candidate_graph(cand, 1, 10), candidate_graph(cand, 1, 10, keep=0.5)
+    assert half.macs < full.macs * 0.5 and half.params < full.params
+    assert half.input_shape == full.input_shape  # the network's input is never pruned
+
+
+def test_deploy_choices_from_yaml_and_validation(tmp_path: Path) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text("space: plain\ndeploy:\n  precision: [int8]\n  prune_ratio: [0.0, 0.5]\n")
+    cand = SearchSpace.from_yaml(path).suggest(optuna.create_study().ask())
+    assert cand.deploy["precision"] == "int8" and cand.deploy["prune_ratio"] in (0.0, 0.5)
+    with pytest.raises(ConfigError, match="unknown precision"):
+        SearchSpace("plain", {}, {}, {"precision": ["int4"]})
+    with pytest.raises(ConfigError, match="prune ratios"):
+        SearchSpace("plain", {}, {}, {"prune_ratio": [1.5]})
+    with pytest.raises(ConfigError, match="unknown hyperparameter"):
+        SearchSpace("plain", {}, {"momentum": [0.9]})
+
+
+def test_augmentation_policy_changes_inputs_and_is_seeded() -> None:
+    import torch
+
+    from edgetune.search._train import _augment
+
+    x = torch.rand(6, 1, 8, 8)
+    policy = {"aug_shift": 1, "aug_rotate": 20, "aug_scale": 0.2, "aug_erase": 1.0, "aug_noise": 0.0}
+    a = _augment(torch, x, policy, torch.Generator().manual_seed(0))
+    b = _augment(torch, x, policy, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and not torch.allclose(a, x)
+    assert ((a == 0).flatten(1).sum(1) >= 4).all()  # every image lost at least its 2x2 erased square
+    assert torch.equal(_augment(torch, x, {}, torch.Generator().manual_seed(0)), x)  # no policy, no change

@@ -12,7 +12,7 @@ from tests.search._fakes import MacsPredictor
 
 SPACE = SearchSpace("plain", {"resolution": [8], "blocks": [1, 2], "channels": [4, 8]}, {
     "lr": [3e-3, 1e-2], "weight_decay": [1e-5, 1e-4], "batch_size": [128], "optimizer": ["adam"], "epochs": [1, 2],
-    "label_smoothing": [0.0], "aug_shift": [0, 1], "aug_noise": [0.0]})
+    "label_smoothing": [0.0], "aug_shift": [0, 1], "aug_noise": [0.0]}, {"precision": ["fp32"], "prune_ratio": [0.0]})
 
 
 def _run(out: Path, trials: int, **kw):  # type: ignore[no-untyped-def]
@@ -54,9 +54,33 @@ def test_resume_keeps_finished_trials(tmp_path: Path) -> None:
     assert status[0]["trials"] == 3 and status[0]["states"]["complete"] == 3
 
 
-def test_single_objective_with_pruner_and_tpe(tmp_path: Path) -> None:
-    result = _run(tmp_path, 4, objective="accuracy", strategy="tpe")
+@pytest.mark.parametrize("strategy, pruner", [("tpe", "median"), ("gp", "hyperband"), ("grid", "none")])
+def test_single_objective_strategies_and_pruners(tmp_path: Path, strategy: str, pruner: str) -> None:
+    result = _run(tmp_path, 3, objective="accuracy", strategy=strategy, pruner=pruner)
     assert result.front and all(t.accuracy is not None for t in result.front)
+    assert len({t.number for t in result.trials}) == 3
+
+
+def test_pruner_stops_a_bad_learning_curve(tmp_path: Path) -> None:
+    """A trial whose curve sits below the median of earlier trials at the same epoch is pruned."""
+    import optuna
+
+    from edgetune.search._study import _pruner
+
+    study = optuna.create_study(direction="maximize", pruner=_pruner("median", multi=False))
+    for value in (0.9, 0.8, 0.85):
+        t = study.ask()
+        t.report(value, 1)
+        study.tell(t, value)
+    bad = study.ask()
+    bad.report(0.1, 1)
+    assert bad.should_prune()
+    assert isinstance(_pruner("median", multi=True), optuna.pruners.NopPruner)  # multi-objective trials cannot report
+
+
+def test_three_objectives_with_size(tmp_path: Path) -> None:
+    result = _run(tmp_path, 3, objective="accuracy-latency-size")
+    assert result.front and all(t.size_kb is not None and t.size_kb > 0 for t in result.trials)
 
 
 def test_winner_is_compiled(tmp_path: Path) -> None:
