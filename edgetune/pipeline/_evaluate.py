@@ -97,10 +97,12 @@ def build_artifact(plan: CandidatePlan, model: LoadedModel, target: Target, work
     plan_context = context.with_options(options)
     current, artifact = model, None
     key: tuple[Any, ...] = ()
+    details: dict[str, Any] = {}  # every step's, so that e.g. a pruned candidate's manifest shows its fine-tuning
     for index, lowering in enumerate(lowerings):
         key += ((lowering.name, tuple((k, options.get(k)) for k in lowering.option_keys)),)
         if key in cache:
             artifact, current = cache[key]
+            details.update(artifact.details)
             continue
         if not lowering.accepts(current):
             raise RunnerError(f"lowering {lowering.name} cannot take the {artifact.format if artifact else '?'} output of the step before it")
@@ -109,7 +111,10 @@ def build_artifact(plan: CandidatePlan, model: LoadedModel, target: Target, work
         artifact = lowering.apply(current, target, folder, plan_context)
         current = derive(current, artifact, folder)
         cache[key] = (artifact, current)
+        details.update(artifact.details)
     assert artifact is not None, "a plan has at least one lowering"
+    if details != artifact.details:
+        artifact = replace(artifact, details=details)
     if artifact.format != runner_cls.artifact_format:
         raise RunnerError(f"plan {plan.name} ends in {artifact.format} but {plan.runtime} runs {runner_cls.artifact_format}")
     return artifact
