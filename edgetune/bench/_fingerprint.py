@@ -13,10 +13,14 @@ from typing import Any, Mapping, Optional
 from edgetune.targets import Target, detect_host
 
 _GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+# A runner that measures on another machine (an RPC board) reports that machine's
+# machine_environment() as JSON under this key of Runner.versions(); environment() records it
+# in place of the workstation's CPU, cores and libraries.
+BOARD_ENVIRONMENT_KEY = "board_environment"
 
 
-def environment(target: Target, threads: int, versions: Mapping[str, str]) -> dict[str, Any]:
-    """The environment a measurement is taken in (without the artifact)."""
+def machine_environment() -> dict[str, Any]:
+    """This machine's part of the fingerprint: CPU, cores, governor, Python, numpy, edgetune."""
     import numpy
 
     from edgetune import __version__
@@ -24,18 +28,27 @@ def environment(target: Target, threads: int, versions: Mapping[str, str]) -> di
     host = detect_host()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     return {
-        "target": target.name,
         "cpu_model": host.model,
         "arch": host.arch,
         "cores_logical": host.cores_logical,
-        "threads": threads,
         "affinity": affinity,
         "governor": _GOVERNOR.read_text().strip() if _GOVERNOR.exists() else "unknown",
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "edgetune": __version__,
-        "libraries": dict(sorted(versions.items())),
     }
+
+
+def environment(target: Target, threads: int, versions: Mapping[str, str]) -> dict[str, Any]:
+    """The environment a measurement is taken in (without the artifact): the board's, when a runner reports one."""
+    libraries = dict(versions)
+    board = libraries.pop(BOARD_ENVIRONMENT_KEY, None)
+    machine = machine_environment()
+    if board is not None:
+        remote = json.loads(board)
+        libraries.update(remote.pop("libraries", {}))
+        machine = {**{name: "unknown" for name in machine}, **remote}
+    return {"target": target.name, **machine, "threads": threads, "libraries": dict(sorted(libraries.items()))}
 
 
 def fingerprint_hash(env: Mapping[str, Any]) -> str:

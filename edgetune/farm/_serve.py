@@ -114,13 +114,17 @@ def start_server(
     """Start a TVM RPC server on the first free port in [port, port_end) and register it under ``key``.
 
     Each session it accepts runs in a forked process, one session at a time: a board serves one
-    measurement at a time.
+    measurement at a time. The edgetune.* board functions (ONNX Runtime / LiteRT measurement, the
+    board's environment) are registered first, so that every session process has them.
     """
     if not key or any(c.isspace() or c == ":" for c in key):
         raise ConfigError(f"RPC key must be a non-empty word without ':' or spaces, got '{key}'")
     require("tvm", "tvm")
     from tvm.rpc.server import PopenRPCServerState
 
+    from edgetune.farm._board import register_board_functions
+
+    register_board_functions()
     with TrackerConnection(tracker):  # fail now with a clear error rather than retry for a minute
         pass
     _quiet(silent)

@@ -1,20 +1,25 @@
-"""TVM artifacts measured on a board through the RPC tracker.
+"""Artifacts measured on a board through the RPC tracker: the shared board handling, and TVM's.
 
-The session asks the tracker for a board of the target's key, uploads the artifact, loads it
+A session asks the tracker for a board of the target's key, uploads the artifact, loads it
 into the Relax VM over the RPC session and times it with TVM's time_evaluator on the board
 (warm-up call discarded, per-repeat means), so the network round trip is not in the numbers.
 A board that disconnects or times out mid-run is dropped and the work goes to another board
-of the same key, at most ``retries`` times; every fault is kept in ``faults``. Sessions of one
-runner share its boards through a BoardPool (one board per session, taking turns when fewer).
+of the same key, at most ``retries`` times; every fault is kept in ``faults``. Sessions share a
+key's boards through a BoardPool (one board per session, taking turns when fewer). BoardSession
+holds this board handling; ONNX Runtime and LiteRT sessions (runners/_rpc_runtime.py) use it too.
 """
 
 from __future__ import annotations
 
+import json
+import weakref
+from abc import abstractmethod
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Mapping, Optional, Protocol, TypeVar
 
 import numpy as np
 
+from edgetune.bench._fingerprint import BOARD_ENVIRONMENT_KEY
 from edgetune.errors import ConfigError, RemoteError, RunnerError
 from edgetune.farm import (
     HOW_TO_CONFIGURE,
@@ -26,10 +31,11 @@ from edgetune.farm import (
     require_key,
     resolve_tracker,
 )
+from edgetune.farm._board import BOARD_ENVIRONMENT
 from edgetune.runners._base import Runner, Session
 from edgetune.targets import Target
 
-REMOTE_RUNTIMES = ("tvm",)
+REMOTE_RUNTIMES = ("tvm", "onnxruntime", "litert")
 DEFAULT_RETRIES = 2
 DEFAULT_WAIT_S = 120.0  # for a busy board of the key to become free
 DEFAULT_SESSION_TIMEOUT_S = 900.0  # the board ends a session running longer (a hung run)
@@ -40,6 +46,7 @@ _FAULT_MARKERS = (
     "kShutdown", "RPCSessionTimeoutError", "session has expired", "Connection reset", "Connection refused",
     "Broken pipe", "connection", "Socket", "socket", "closed", "RPCServerLoop",
 )
+PLAIN_SERVER = "a plain TVM RPC server has no edgetune functions: start the board with `edgetune farm serve`"
 T = TypeVar("T")
 
 
@@ -56,13 +63,19 @@ def _is_board_fault(exc: BaseException) -> bool:
     return any(marker in text for marker in _FAULT_MARKERS)
 
 
+class _Holder(Protocol):
+    def release(self) -> None: ...
+
+
 class BoardPool:
     """The boards of one key that this process's sessions hold, one board per session.
 
     A board serves one session at a time. When a session needs a board and the tracker has none
     free, the least recently used other session of the pool gives its board back first (it takes
     one again, re-uploading its artifact, when it runs next): candidates that outnumber the boards
-    take turns instead of waiting on each other.
+    take turns instead of waiting on each other. Runners of every runtime on one key share one pool
+    (``BoardPool.shared``), since they compete for the same boards. The pool also remembers the
+    environment of the first board it met (CPU, cores, runtime versions), for the fingerprint.
     """
 
     def __init__(self, tracker: TrackerAddress, key: str, wait_s: float = DEFAULT_WAIT_S,
@@ -71,9 +84,21 @@ class BoardPool:
         self.key = key
         self.wait_s = wait_s
         self.session_timeout_s = session_timeout_s
-        self._holders: list[RemoteTvmSession] = []  # least recently used first
+        self._holders: list[_Holder] = []  # least recently used first
+        self._environment: Optional[dict[str, Any]] = None
 
-    def acquire(self, session: "RemoteTvmSession") -> Board:
+    @classmethod
+    def shared(cls, tracker: TrackerAddress, key: str, wait_s: float = DEFAULT_WAIT_S,
+               session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S) -> "BoardPool":
+        """The pool of ``key`` at ``tracker`` that live runners already use, or a new one."""
+        index = (tracker, key, wait_s, session_timeout_s)
+        pool = _POOLS.get(index)
+        if pool is None:
+            pool = cls(tracker, key, wait_s, session_timeout_s)
+            _POOLS[index] = pool
+        return pool
+
+    def acquire(self, session: _Holder) -> Board:
         """A board for ``session``, taken back from an idle session of this pool if none is free."""
         others = [held for held in self._holders if held is not session]
         if others:
@@ -84,36 +109,67 @@ class BoardPool:
         self._holders.append(session)
         return board
 
-    def touch(self, session: "RemoteTvmSession") -> None:
+    def touch(self, session: _Holder) -> None:
         if session in self._holders:
             self._holders.remove(session)
             self._holders.append(session)
 
-    def forget(self, session: "RemoteTvmSession") -> None:
+    def forget(self, session: _Holder) -> None:
         if session in self._holders:
             self._holders.remove(session)
 
+    def learn(self, board: Board) -> None:
+        """Remember ``board``'s environment unless one is known (a plain TVM server has none to give)."""
+        if self._environment is not None:
+            return
+        try:
+            report = board.session.get_function(BOARD_ENVIRONMENT)
+        except AttributeError:
+            self._environment = {"cpu_model": f"unknown ({PLAIN_SERVER})"}
+            return
+        self._environment = json.loads(str(report()))
 
-class RemoteTvmSession(Session):
-    """A Relax VM on a board; ``device_timed`` returns the board's own timings."""
+    def environment(self) -> dict[str, Any]:
+        """The board environment, asking a board of the key for it when no session has met one yet."""
+        if self._environment is None:
+            probe = _Probe()
+            try:
+                self.learn(self.acquire(probe))
+            finally:
+                self.forget(probe)  # the board's session closes with its last handle
+        assert self._environment is not None
+        return dict(self._environment)
 
-    def __init__(self, artifact: Path, threads: int, pool: BoardPool, device: str = "cpu",
-                 retries: int = DEFAULT_RETRIES, notify: Optional[Callable[[str], None]] = None,
-                 built_for: str = "") -> None:
+
+class _Probe:
+    """Holds a board just long enough to ask it for its environment."""
+
+    def release(self) -> None:
+        """Nothing to give back: the probe drops its board right away."""
+
+
+_POOLS: "weakref.WeakValueDictionary[tuple[TrackerAddress, str, float, float], BoardPool]" = weakref.WeakValueDictionary()
+
+
+class BoardSession(Session):
+    """A loaded artifact on a board of one key, moved to another board of the key when its board fails.
+
+    Subclasses open the artifact on a board (``_open``), bind inputs there (``_bind``) and forget
+    their remote handles (``_forget``); this class takes and releases boards and retries.
+    """
+
+    def __init__(self, artifact: Path, threads: int, pool: BoardPool, retries: int = DEFAULT_RETRIES,
+                 notify: Optional[Callable[[str], None]] = None, built_for: str = "") -> None:
         if retries < 0:
             raise ConfigError(f"RPC retries must be >= 0, got {retries}")
         self._artifact = artifact
         self._threads = threads
         self._pool = pool
         self._key = pool.key
-        self._device_kind = device
         self._retries = retries
         self._built_for = built_for  # e.g. "aarch64-linux-gnu (cortex-a72)", for load-error hints
         self._notify = notify or (lambda _msg: None)
         self._board: Optional[Board] = None
-        self._vm: Any = None
-        self._device: Any = None
-        self._args: list[Any] = []
         self._feeds: Optional[dict[str, np.ndarray]] = None
         self._outputs: list[np.ndarray] = []
         self.faults: list[str] = []
@@ -126,30 +182,31 @@ class RemoteTvmSession(Session):
         return self._board.address if self._board else None
 
     def _connect(self) -> None:
-        from tvm import relax
-
         board = self._pool.acquire(self)
         self._board = board
         self.boards_used.append(board.address)
-        remote = board.session
-        remote.upload(str(self._artifact))
-        module = remote.load_module(self._artifact.name)
-        self._device = remote.cuda(0) if self._device_kind == "cuda" else remote.cpu(0)
-        remote.get_function("runtime.config_threadpool")(_AFFINITY_BIG, self._threads)
-        self._vm = relax.VirtualMachine(module, self._device)
+        self._pool.learn(board)
+        board.session.upload(str(self._artifact))
+        self._open(board)
         if self._feeds is not None:
             self._bind()
 
-    def _bind(self) -> None:
-        import tvm
+    @abstractmethod
+    def _open(self, board: Board) -> None:
+        """Load the uploaded artifact on ``board``."""
 
-        assert self._feeds is not None
-        self._args = [tvm.runtime.tensor(np.ascontiguousarray(v), self._device) for v in self._feeds.values()]
-        self._vm.set_input("main", *self._args)
+    @abstractmethod
+    def _bind(self) -> None:
+        """Bind ``self._feeds`` on the board."""
+
+    @abstractmethod
+    def _forget(self) -> None:
+        """Drop every handle into the board's session."""
 
     def _drop(self) -> None:
         # Dropping every handle closes the RPC connection; the board's server then frees itself.
-        self._args, self._vm, self._device, self._board = [], None, None, None
+        self._forget()
+        self._board = None
         self._pool.forget(self)
 
     def release(self) -> None:
@@ -192,6 +249,44 @@ class RemoteTvmSession(Session):
         self._feeds = {name: np.ascontiguousarray(value) for name, value in feeds.items()}
         self._call("copying inputs", self._bind)
 
+    def outputs(self) -> list[np.ndarray]:
+        return self._outputs
+
+    def close(self) -> None:
+        self._drop()
+
+
+class RemoteTvmSession(BoardSession):
+    """A Relax VM on a board; ``device_timed`` returns the board's own timings."""
+
+    def __init__(self, artifact: Path, threads: int, pool: BoardPool, device: str = "cpu",
+                 retries: int = DEFAULT_RETRIES, notify: Optional[Callable[[str], None]] = None,
+                 built_for: str = "") -> None:
+        self._device_kind = device
+        self._vm: Any = None
+        self._device: Any = None
+        self._args: list[Any] = []
+        super().__init__(artifact, threads, pool, retries, notify, built_for)
+
+    def _open(self, board: Board) -> None:
+        from tvm import relax
+
+        remote = board.session
+        module = remote.load_module(self._artifact.name)
+        self._device = remote.cuda(0) if self._device_kind == "cuda" else remote.cpu(0)
+        remote.get_function("runtime.config_threadpool")(_AFFINITY_BIG, self._threads)
+        self._vm = relax.VirtualMachine(module, self._device)
+
+    def _bind(self) -> None:
+        import tvm
+
+        assert self._feeds is not None
+        self._args = [tvm.runtime.tensor(np.ascontiguousarray(v), self._device) for v in self._feeds.values()]
+        self._vm.set_input("main", *self._args)
+
+    def _forget(self) -> None:
+        self._args, self._vm, self._device = [], None, None
+
     def invoke(self) -> None:
         def run() -> list[np.ndarray]:
             result = self._vm["main"](*self._args)
@@ -199,9 +294,6 @@ class RemoteTvmSession(Session):
             return [np.asarray(item.numpy()) for item in items]
 
         self._outputs = self._call("running", run)
-
-    def outputs(self) -> list[np.ndarray]:
-        return self._outputs
 
     def device_timed(self, count: int) -> Optional[list[float]]:
         if count <= 0:
@@ -214,8 +306,10 @@ class RemoteTvmSession(Session):
 
         return self._call("timing", timed)
 
-    def close(self) -> None:
-        self._drop()
+
+def board_versions(pool: BoardPool, local: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """Versions for the fingerprint of a remote runner: the key, the board's environment, ``local`` ones."""
+    return {**(local or {}), "rpc_key": pool.key, BOARD_ENVIRONMENT_KEY: json.dumps(pool.environment(), sort_keys=True)}
 
 
 class RemoteTvmRunner(Runner):
@@ -229,7 +323,7 @@ class RemoteTvmRunner(Runner):
     def __init__(self, tracker: TrackerAddress, key: str, device: str = "cpu", retries: int = DEFAULT_RETRIES,
                  wait_s: float = DEFAULT_WAIT_S, session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,
                  notify: Optional[Callable[[str], None]] = None, built_for: str = "") -> None:
-        self.pool = BoardPool(tracker, key, wait_s, session_timeout_s)
+        self.pool = BoardPool.shared(tracker, key, wait_s, session_timeout_s)
         self.built_for = built_for
         self.key = key
         self.device = device
@@ -237,17 +331,19 @@ class RemoteTvmRunner(Runner):
         self.notify = notify
 
     def load(self, artifact: Path, threads: int) -> RemoteTvmSession:
-        """Take a board of the key, upload ``artifact`` and load it there (sessions share this runner's boards)."""
+        """Take a board of the key, upload ``artifact`` and load it there (sessions share the key's boards)."""
         return RemoteTvmSession(artifact, threads, self.pool, self.device, self.retries, self.notify, self.built_for)
 
     def versions(self) -> dict[str, str]:
+        """The workstation's TVM (it compiled the artifact) and the board's environment."""
         import tvm
 
-        return {"tvm": tvm.__version__, "rpc_key": self.key}
+        return board_versions(self.pool, {"tvm": tvm.__version__})
 
 
 def remote_unsupported(runtime: str) -> Optional[str]:
-    """Why ``runtime`` cannot run on an RPC board yet, or None when it can."""
+    """Why ``runtime`` cannot run on an RPC board yet, or None when it can (TVM; ONNX Runtime and LiteRT
+    on boards served by `edgetune farm serve` with that runtime installed)."""
     if runtime in REMOTE_RUNTIMES:
         return None
     return f"runtime {runtime} on RPC boards is not supported yet (remote runtimes: {', '.join(REMOTE_RUNTIMES)})"
@@ -262,7 +358,7 @@ def check_boards(target: Target, rpc_tracker: Optional[str] = None) -> KeyStatus
 
 
 def remote_runner(runtime: str, target: Target, rpc_tracker: Optional[str] = None,
-                  notify: Optional[Callable[[str], None]] = None) -> RemoteTvmRunner:
+                  notify: Optional[Callable[[str], None]] = None) -> Runner:
     """The runner for ``runtime`` on the boards of rpc ``target`` behind the configured tracker."""
     reason = remote_unsupported(runtime)
     if reason:
@@ -270,8 +366,13 @@ def remote_runner(runtime: str, target: Target, rpc_tracker: Optional[str] = Non
     tracker = resolve_tracker(rpc_tracker)
     if tracker is None:
         raise ConfigError(f"target '{target.name}' is reached over RPC; {HOW_TO_CONFIGURE}")
+    key = target.rpc_key or target.name
+    if runtime != "tvm":
+        from edgetune.runners._rpc_runtime import remote_runtime_runners
+
+        return remote_runtime_runners[runtime](tracker, key, notify=notify)
     device = "cuda" if target.kind == "gpu" and target.gpu is not None else "cpu"
     cpu = target.cpu
     built_for = f"{cpu.llvm_mtriple if cpu.llvm_mtriple != 'auto' else cpu.arch} ({cpu.llvm_mcpu})"
-    return RemoteTvmRunner(tracker, target.rpc_key or target.name, device, notify=notify,
+    return RemoteTvmRunner(tracker, key, device, notify=notify,
                            built_for=built_for if cpu.arch != "auto" or cpu.llvm_mtriple != "auto" else "")

@@ -1,18 +1,11 @@
 """Boards behind a TVM RPC tracker, on loopback: a tracker in this process, two `edgetune farm serve`
-processes standing in for boards under one key. The fault test kills one board and stays last."""
+processes standing in for boards under one key (tests/farm/_farm.py). The fault tests start their own."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -22,101 +15,20 @@ pytest.importorskip("tornado")
 
 from edgetune.bench import BenchConfig, ResultsStore  # noqa: E402
 from edgetune.errors import EdgetuneError, RemoteError  # noqa: E402
-from edgetune.farm import TrackerAddress, exposure_notice, farm_status, request_board, start_tracker  # noqa: E402
+from edgetune.farm import exposure_notice, farm_status, request_board  # noqa: E402
 from edgetune.pipeline import benchmark  # noqa: E402
-from edgetune.runners._rpc import RemoteTvmRunner  # noqa: E402
+from edgetune.runners import Runner  # noqa: E402
+from edgetune.runners._rpc import RemoteTvmRunner, remote_runner  # noqa: E402
 from edgetune.targets import load_target, runnability  # noqa: E402
+from tests.farm._farm import ARTIFACT_FIXTURES, KEY, Farm, free_port, loopback_farm  # noqa: E402
 
 pytestmark = pytest.mark.rpc
 
-REPO = Path(__file__).resolve().parents[2]
-KEY = "loopback-board"
 FAST = BenchConfig(budget_s=0.3, min_repeats=5, warmup_runs=1, warmup_s=0.0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Farm:
-    tracker: TrackerAddress
-    targets_dir: Path
-    boards: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)  # RPC server port -> process
-
-    def kill(self, address: str) -> None:
-        """Kill the board serving at host:port, session processes included (its process group)."""
-        process = self.boards.pop(int(address.rsplit(":", 1)[1]))
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-
-def _serve(tracker: TrackerAddress, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "edgetune.cli.main", "farm", "serve", "--tracker", str(tracker), "--key", KEY,
-             "--port", str(port), "--port-end", str(port + 1)],
-            stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-
-
-def _wait_for_boards(farm: Farm, count: int, logs: list[Path], timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = farm_status(farm.tracker).key(KEY)
-        if status is not None and status.boards == count and status.free == count:
-            return
-        for process, log in zip(farm.boards.values(), logs):
-            if process.poll() is not None:
-                pytest.fail(f"RPC server exited early: {log.read_text()[-2000:]}")
-        time.sleep(0.2)
-    pytest.fail(f"{count} boards did not register within {timeout_s} s")
-
-
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    folder = tmp_path_factory.mktemp("farm")
-    (folder / f"{KEY}.yaml").write_text(
-        f"schema_version: 1\nname: {KEY}\nkind: cpu\ntransport: rpc\nrpc_key: {KEY}\n"
-        "description: this machine's CPU behind an RPC server on loopback\nruntimes: [tvm, onnxruntime]\nthreads: 1\n"
-    )
-    tracker = start_tracker("127.0.0.1", free_port())
-    farm = Farm(tracker.address, folder)
-    logs = []
-    try:
-        for index in range(2):
-            port = free_port()
-            logs.append(folder / f"board{index}.log")
-            farm.boards[port] = _serve(tracker.address, port, logs[-1])
-        _wait_for_boards(farm, 2, logs)
-        yield farm
-    finally:
-        for process in farm.boards.values():
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(10)
-        tracker.stop()
 
 
 def _runner(farm: Farm, **kwargs: float) -> RemoteTvmRunner:
     return RemoteTvmRunner(farm.tracker, KEY, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def host_artifact(tmp_path_factory: pytest.TempPathFactory, tiny_onnx: Path) -> Path:
-    """The tiny CNN built by the tvm lowering for this machine's CPU (what the loopback boards run)."""
-    from edgetune.lowering import LoweringContext
-    from edgetune.lowering._tvm import TvmLowering
-    from edgetune.models import load_model
-
-    folder = tmp_path_factory.mktemp("artifact")
-    model = load_model(tiny_onnx, workdir=folder)
-    return TvmLowering().apply(model, load_target("host-cpu"), folder, LoweringContext()).path
 
 
 def _feeds(seed: int = 0) -> dict[str, np.ndarray]:
@@ -144,15 +56,15 @@ def test_bench_runs_on_a_board_and_stores_the_board_timings(farm: Farm, tiny_onn
                                                              isolated_results: Path) -> None:
     evaluation = benchmark(tiny_onnx, KEY, targets_dir=farm.targets_dir, rpc_tracker=str(farm.tracker), config=FAST)
     by_name = {r.name: r for r in evaluation.results}
-    tvm = by_name["tvm-fp32"]
-    assert tvm.status == "ok", tvm.reason
-    assert tvm.fidelity is not None and tvm.fidelity.passed  # outputs fetched from the board match ONNX Runtime's
-    assert tvm.timing is not None and len(tvm.timing.samples_ms) >= 5 and min(tvm.timing.samples_ms) > 0
-    assert by_name["onnxruntime-fp32"].status == "skipped" and "RPC" in by_name["onnxruntime-fp32"].reason
+    for name in ("tvm-fp32", "onnxruntime-fp32"):  # the TVM VM, and ONNX Runtime through edgetune.measure
+        result = by_name[name]
+        assert result.status == "ok", result.reason
+        assert result.fidelity is not None and result.fidelity.passed  # outputs fetched from the board match
+        assert result.timing is not None and len(result.timing.samples_ms) >= 5 and min(result.timing.samples_ms) > 0
     with ResultsStore(isolated_results) as store:
         rows = store.rows(run_id=evaluation.run_id)
-    assert [(r["candidate"], r["status"]) for r in rows] == [("tvm-fp32", "ok")]
-    assert rows[0]["target"] == KEY
+    assert sorted((r["candidate"], r["status"]) for r in rows) == [("onnxruntime-fp32", "ok"), ("tvm-fp32", "ok")]
+    assert {r["target"] for r in rows} == {KEY}
 
 
 def test_session_matches_local_outputs_and_times_on_the_board(farm: Farm, host_artifact: Path) -> None:
@@ -210,32 +122,50 @@ def test_non_loopback_bind_is_announced() -> None:
     assert exposure_notice("127.0.0.1", 9090, "RPC server") is None
 
 
-def test_board_killed_mid_run_is_retried_elsewhere_and_results_survive(  # keep last: it kills boards
-        farm: Farm, tiny_onnx: Path, host_artifact: Path, isolated_results: Path) -> None:
-    first = benchmark(tiny_onnx, KEY, targets_dir=farm.targets_dir, rpc_tracker=str(farm.tracker), config=FAST)
-    with ResultsStore(isolated_results) as store:
-        before = store.rows()
-    assert [r["status"] for r in before] == ["ok"]
+def _model_for(runtime: str, tiny_onnx: Path) -> tuple[object, dict[str, object]]:
+    """What benchmark() takes to build ``runtime``'s candidate: litert converts from PyTorch."""
+    if runtime != "litert":
+        return tiny_onnx, {}
+    from tests.conftest import tiny_factory
 
-    heard: list[str] = []
-    session = _runner(farm, notify=heard.append).load(host_artifact, 1)  # type: ignore[arg-type]
-    session.set_inputs(_feeds())
-    samples = list(session.device_timed(3) or [])
-    doomed = session.board
-    assert doomed is not None
-    farm.kill(doomed)
-    samples += session.device_timed(3) or []  # the board is gone mid-run: retried on the other one
-    assert len(samples) == 6 and session.board not in (None, doomed)
-    assert len(session.faults) == 1 and doomed in session.faults[0] and doomed in heard[0]
-    assert session.run(_feeds())[0].shape == (1, 3)  # outputs come back from the new board too
+    return tiny_factory(), {"input_shape": (1, 1, 8, 8)}
 
-    farm.kill(session.board)  # no board left: a clear error for this measurement, nothing stored is lost
-    with pytest.raises(RemoteError) as info:
-        session.device_timed(3)
-    assert "failed while timing" in str(info.value) and "no board is registered" in str(info.value)
-    session.close()
-    with pytest.raises(EdgetuneError):
-        benchmark(tiny_onnx, KEY, targets_dir=farm.targets_dir, rpc_tracker=str(farm.tracker), config=FAST)
+
+@pytest.mark.parametrize("runtime", sorted(ARTIFACT_FIXTURES))
+def test_board_killed_mid_run_is_retried_elsewhere_and_results_survive(
+        runtime: str, tmp_path: Path, tiny_onnx: Path, isolated_results: Path, request: pytest.FixtureRequest) -> None:
+    artifact = request.getfixturevalue(ARTIFACT_FIXTURES[runtime])
+    model, model_options = _model_for(runtime, tiny_onnx)
+    with loopback_farm(tmp_path / "farm-to-kill") as farm:  # its own boards: this test kills them
+        target = load_target(KEY, farm.targets_dir)
+        first = benchmark(model, KEY, runtimes=[runtime], targets_dir=farm.targets_dir,  # type: ignore[arg-type]
+                          rpc_tracker=str(farm.tracker), config=FAST, **model_options)  # type: ignore[arg-type]
+        with ResultsStore(isolated_results) as store:
+            before = store.rows()
+        assert [(r["runtime"], r["status"]) for r in before] == [(runtime, "ok")], before[0]["error"]
+
+        heard: list[str] = []
+        runner: Runner = remote_runner(runtime, target, str(farm.tracker), heard.append)
+        session = runner.load(artifact, 1)
+        session.set_inputs(_feeds())
+        samples = list(session.device_timed(3) or [])
+        doomed = session.board  # type: ignore[attr-defined]
+        assert doomed is not None
+        farm.kill(doomed)
+        samples += session.device_timed(3) or []  # the board is gone mid-run: retried on the other one
+        assert len(samples) == 6 and session.board not in (None, doomed)  # type: ignore[attr-defined]
+        faults = session.faults  # type: ignore[attr-defined]
+        assert len(faults) == 1 and doomed in faults[0] and doomed in heard[0]
+        assert session.run(_feeds())[0].shape == (1, 3)  # outputs come back from the new board too
+
+        farm.kill(session.board)  # type: ignore[attr-defined]  # no board left: a clear error, nothing stored is lost
+        with pytest.raises(RemoteError) as info:
+            session.device_timed(3)
+        assert "failed while timing" in str(info.value) and "no board is registered" in str(info.value)
+        session.close()
+        with pytest.raises(EdgetuneError):
+            benchmark(model, KEY, runtimes=[runtime], targets_dir=farm.targets_dir,  # type: ignore[arg-type]
+                      rpc_tracker=str(farm.tracker), config=FAST, **model_options)  # type: ignore[arg-type]
     with ResultsStore(isolated_results) as store:
         after = store.rows()
     assert [(r["run_id"], r["status"]) for r in after] == [(first.run_id, "ok")]
