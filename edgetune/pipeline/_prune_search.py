@@ -181,9 +181,12 @@ def prune_to_latency(model: LoadedModel, target: Target, options: CompileOptions
     search = search_ratio(goal_ms, measure_ratio, found.plan.name, progress=context.progress)
     if search.chosen_ratio is None:
         tried = ", ".join(f"{s.ratio:g} -> {s.latency_ms:.4g} ms" for s in search.steps)
+        # torch-pruning leaves a layer whole rather than prune it to no channels: narrow models may not shrink
+        narrow = (" (torch-pruning removed no parameters there: the layers are too narrow)"
+                  if search.steps[-1].params >= search.steps[0].params else "")
         raise InfeasibleError(
             f"latency goal {goal_ms:g} ms is out of reach by pruning: at the largest ratio, {MAX_RATIO:g}, "
-            f"{found.plan.name} still measured {search.steps[-1].latency_ms:.4g} ms on {target.name} "
+            f"{found.plan.name} still measured {search.steps[-1].latency_ms:.4g} ms on {target.name}{narrow} "
             f"(tried {tried}); raise --prune-to-latency-ms or use --prune RATIO"
         )
     return search

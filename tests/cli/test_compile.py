@@ -33,4 +33,5 @@ def test_unreachable_latency_goal_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     line = error_line(proc)
     assert "out of reach by pruning" in line and "0.9" in line and "--prune RATIO" in line
+    assert "too narrow" in line  # 4 channels: torch-pruning keeps the layer whole at 0.9
     assert "Traceback" not in proc.stderr
