@@ -99,8 +99,12 @@ def run_suite(
     targets_dir: Optional[Path] = None,
     progress: Optional[Callable[[str], None]] = None,
     run_id: Optional[str] = None,
+    rpc_tracker: Optional[str] = None,
 ) -> SuiteRun:
-    """Run every entry through the benchmark harness under one run id; an entry's failure is recorded, not fatal."""
+    """Run every entry through the benchmark harness under one run id; an entry's failure is recorded, not fatal.
+
+    An rpc target is measured on its boards through ``rpc_tracker`` (HOST:PORT, default $EDGETUNE_RPC_TRACKER).
+    """
     from edgetune.bench._fingerprint import git_commit
     from edgetune.bench._harness import BenchConfig
     from edgetune.bench._store import new_run_id
@@ -121,6 +125,7 @@ def run_suite(
                 results_path=results_path, targets_dir=targets_dir, progress=progress,
                 precisions=entry.precisions, options=CompileOptions(calib=entry.calib),
                 sessions=suite.sessions, run_id=run.run_id, labels={"suite": suite_name, "entry": entry.name},
+                rpc_tracker=rpc_tracker,
             )
         except EdgetuneError as exc:
             run.errors[entry.name] = str(exc)

@@ -2,6 +2,7 @@
 
     edgetune bench MODEL --target T [--runtime R]        (same as `edgetune bench run MODEL ...`)
     edgetune bench --suite benchmarks/suites/host-cpu.yaml
+    edgetune bench --suite benchmarks/suites/rpi4.yaml --rpc-tracker HOST:PORT   (boards behind a TVM RPC tracker)
     edgetune bench compare --baseline RUN|FILE --candidate RUN [--junit F] [--json]
     edgetune bench export RUN -o benchmarks/baselines/host-cpu.json
     edgetune bench runs
@@ -71,7 +72,7 @@ def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], 
     if (model is None) == (suite is None):
         raise ConfigError("give a MODEL or --suite FILE (one of them)")
     if suite is not None:
-        _run_suite(suite, target, results, targets_dir, as_json)
+        _run_suite(suite, target, results, targets_dir, as_json, rpc_tracker)
         return
     config = BenchConfig(budget_s=budget_s, min_repeats=min_repeats, max_repeats=max(20000, min_repeats))
     with progress_reporter(as_json) as progress:
@@ -106,10 +107,10 @@ def _evaluation_json(evaluation: Any) -> dict[str, Any]:
 
 
 def _run_suite(path: Path, target: Optional[str], results: Optional[str], targets_dir: Optional[Path],
-               as_json: bool) -> None:
+               as_json: bool, rpc_tracker: Optional[str] = None) -> None:
     suite = load_suite(path)
     with progress_reporter(as_json) as progress:
-        run = run_suite(suite, target, results, targets_dir, progress)
+        run = run_suite(suite, target, results, targets_dir, progress, rpc_tracker=rpc_tracker)
     if as_json:
         print_json({"run_id": run.run_id, "suite": str(path), "errors": run.errors,
                     "entries": {name: _evaluation_json(e) for name, e in run.evaluations.items()}})

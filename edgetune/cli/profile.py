@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
 from edgetune.cli import _options
 from edgetune.cli._render import out, print_json, progress_reporter
+
+if TYPE_CHECKING:
+    from edgetune.targets import Target
 
 
 @click.command("profile")
@@ -21,9 +24,10 @@ from edgetune.cli._render import out, print_json, progress_reporter
 @click.option("--retrain", is_flag=True, help="Only refit the regressors from the measurements already stored (no measuring).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_options.targets_dir
+@_options.rpc_tracker
 @_options.json_output
 def command(target: str, runtime: str, budget_min: float, threads: int, profiles_dir: Optional[Path], fresh: bool,
-            retrain: bool, seed: int, targets_dir: Optional[Path], as_json: bool) -> None:
+            retrain: bool, seed: int, targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
     """Detect fusion, measure sampled kernels, fit per-kernel regressors into profiles/TARGET/RUNTIME/."""
     from edgetune.predict import profile
     from edgetune.predict._profile import held_out_summary
@@ -40,6 +44,8 @@ def command(target: str, runtime: str, budget_min: float, threads: int, profiles
         else:
             out.print(held_out_summary(meta))
         return
+    if resolved.transport == "rpc":
+        _use_boards(resolved, runtime, rpc_tracker)
     with progress_reporter(as_json) as progress:
         result = profile(resolved, runtime, budget_min, profiles_dir, threads, seed, fresh, progress)
     if result.interrupted:
@@ -60,3 +66,22 @@ def command(target: str, runtime: str, budget_min: float, threads: int, profiles
         out.print(f"check on {chains['chains']} random kernel chains measured while profiling (not fitted on): "
                   f"{chains['within_10pct']:.0%} within 10%, median error {chains['median_error']:+.1%}")
     out.print(f"wrote {result.folder}")
+
+
+def _use_boards(target: "Target", runtime: str, rpc_tracker: Optional[str]) -> None:
+    """Fail now, with one line, when the boards of rpc ``target`` cannot run ``runtime``; else use ``rpc_tracker``."""
+    import os
+
+    from edgetune.errors import ConfigError
+    from edgetune.farm import RPC_TRACKER_ENV, resolve_tracker
+    from edgetune.runners._rpc import check_boards, remote_unsupported
+    from edgetune.targets import require_runnable
+
+    reason = remote_unsupported(runtime)
+    if reason:
+        raise ConfigError(reason)
+    require_runnable(target, rpc_tracker)
+    check_boards(target, rpc_tracker)
+    tracker = resolve_tracker(rpc_tracker)
+    # predict.profile takes no tracker: its runner_for reads the one given here from the environment
+    os.environ[RPC_TRACKER_ENV] = str(tracker)

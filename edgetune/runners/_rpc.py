@@ -227,12 +227,12 @@ class BoardSession(Session):
                 return value
             except RemoteError as exc:  # no tracker, no board of this key, or none free: another try cannot help
                 self._drop()
-                if fault:
-                    raise RemoteError(f"{fault}; no other board to retry on: {exc}") from None
-                raise
+                exc.__traceback__ = None  # its frames hold the board's session: the board stays busy while they live
+                raise RemoteError(f"{fault}; no other board to retry on: {exc}" if fault else str(exc)) from None
             except Exception as exc:
                 address = self.board or address
                 self._drop()
+                exc.__traceback__ = None
                 if not _is_board_fault(exc):  # the artifact or the model, not the board: another board fails alike
                     hint = ""
                     if what == "loading the artifact" and self._built_for:
