@@ -228,43 +228,44 @@ def to_onnx(graph: Graph, path: Path, seed: int = 0, opset: int = 17) -> Path:
             w = weight(f"{op.name}.w", (op.cout, op.cin // op.groups, k, k), scale=(2.0 / (op.cin // op.groups * k * k)) ** 0.5)
             b = weight(f"{op.name}.b", (op.cout,), 0.01)
             nodes.append(helper.make_node("Conv", [ins[0], w, b], [out], kernel_shape=[k, k], strides=[op.stride] * 2,
-                                          pads=[k // 2] * 4, group=op.groups))
+                                          pads=[k // 2] * 4, group=op.groups, name=op.name))
         elif op.kind == "bn":
             c = op.cout
             scale = numpy_helper.from_array(np.ones(c, np.float32), f"{op.name}.scale")
             inits.extend([scale, numpy_helper.from_array(np.zeros(c, np.float32), f"{op.name}.bias"),
                           numpy_helper.from_array(np.zeros(c, np.float32), f"{op.name}.mean"),
                           numpy_helper.from_array(np.ones(c, np.float32), f"{op.name}.var")])
-            nodes.append(helper.make_node("BatchNormalization", [ins[0]] + [f"{op.name}.{s}" for s in ("scale", "bias", "mean", "var")], [out]))
+            nodes.append(helper.make_node("BatchNormalization", [ins[0]] + [f"{op.name}.{s}" for s in ("scale", "bias", "mean", "var")], [out],
+                                          name=op.name))
         elif op.kind == "relu":
-            nodes.append(helper.make_node("Relu", ins, [out]))
+            nodes.append(helper.make_node("Relu", ins, [out], name=op.name))
         elif op.kind == "relu6":
             inits.extend([numpy_helper.from_array(np.array(0.0, np.float32), f"{op.name}.lo"),
                           numpy_helper.from_array(np.array(6.0, np.float32), f"{op.name}.hi")])
-            nodes.append(helper.make_node("Clip", [ins[0], f"{op.name}.lo", f"{op.name}.hi"], [out]))
+            nodes.append(helper.make_node("Clip", [ins[0], f"{op.name}.lo", f"{op.name}.hi"], [out], name=op.name))
         elif op.kind == "hswish":
-            nodes.append(helper.make_node("HardSwish", ins, [out]))
+            nodes.append(helper.make_node("HardSwish", ins, [out], name=op.name))
         elif op.kind == "sigmoid":
-            nodes.append(helper.make_node("Sigmoid", ins, [out]))
+            nodes.append(helper.make_node("Sigmoid", ins, [out], name=op.name))
         elif op.kind == "add":
-            nodes.append(helper.make_node("Add", ins, [out]))
+            nodes.append(helper.make_node("Add", ins, [out], name=op.name))
         elif op.kind == "concat":
-            nodes.append(helper.make_node("Concat", ins, [out], axis=1))
+            nodes.append(helper.make_node("Concat", ins, [out], name=op.name, axis=1))
         elif op.kind in ("maxpool", "avgpool"):
-            nodes.append(helper.make_node("MaxPool" if op.kind == "maxpool" else "AveragePool", ins, [out],
+            nodes.append(helper.make_node("MaxPool" if op.kind == "maxpool" else "AveragePool", ins, [out], name=op.name,
                                           kernel_shape=[op.kernel] * 2, strides=[op.stride] * 2, pads=[op.kernel // 2] * 4))
         elif op.kind == "gap":
-            nodes.append(helper.make_node("GlobalAveragePool", ins, [out]))
+            nodes.append(helper.make_node("GlobalAveragePool", ins, [out], name=op.name))
         elif op.kind == "flatten":
-            nodes.append(helper.make_node("Flatten", ins, [out], axis=1))
+            nodes.append(helper.make_node("Flatten", ins, [out], name=op.name, axis=1))
         elif op.kind == "fc":
             src = ins[0]
             if len(_shape_rank(graph, op.inputs[0])) != 2:  # (1, C, 1, 1) from GAP: flatten first
-                nodes.append(helper.make_node("Flatten", [src], [f"{op.name}.flat"], axis=1))
+                nodes.append(helper.make_node("Flatten", [src], [f"{op.name}.flat"], name=f"{op.name}.flat", axis=1))
                 src = f"{op.name}.flat"
             w = weight(f"{op.name}.w", (op.cout, op.cin), scale=(1.0 / op.cin) ** 0.5)
             b = weight(f"{op.name}.b", (op.cout,), 0.01)
-            nodes.append(helper.make_node("Gemm", [src, w, b], [out], transB=1))
+            nodes.append(helper.make_node("Gemm", [src, w, b], [out], name=op.name, transB=1))
         else:  # pragma: no cover - OP_KINDS is closed
             raise ConfigError(f"cannot export op kind '{op.kind}'")
         out_of[op.name] = out
@@ -326,6 +327,7 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
         raise ModelError(f"{path.name}: the predictor needs a fixed NCHW input shape, got {in_shape}; re-export with static shapes")
     in_shape = (1,) + tuple(in_shape[1:])
     producer = {in_name: "input"}  # tensor -> op name in our graph
+    used: set[str] = set()
     ops: list[Op] = []
     skipped: list[str] = []
 
@@ -347,7 +349,9 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
             continue
         cin, hin, win = nchw(data_inputs[0])
         cout, hout, wout = nchw(node.output[0])
-        name = f"n{i}_{node.op_type}"
+        # the model's own node names where they are usable (breakdowns read like the model), else generated
+        name = node.name if node.name and node.name not in used and node.name != "input" else f"n{i}_{node.op_type}"
+        used.add(name)
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Conv":
             w = inits.get(node.input[1]) or dims.get(node.input[1], ())

@@ -10,17 +10,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from edgetune.bench import BenchConfig
 from edgetune.errors import ConfigError, EdgetuneError, RunnerError
 from edgetune.predict._graph import Graph, to_onnx
+from edgetune.runners._base import Runner
 from edgetune.targets import Target
-
-if TYPE_CHECKING:
-    from edgetune.runners import Runner
 
 # Kernels take microseconds: short budgets, a 2% CI bound, at least 30 samples per kernel.
 KERNEL_CONFIG = BenchConfig(warmup_runs=10, warmup_s=0.05, min_repeats=30, budget_s=0.4, ci_rel=0.02)
@@ -193,6 +191,24 @@ class GraphMeasurer:
                                            len(timing.samples_ms), timing.converged, ref,
                                            float(np.percentile(timing.samples_ms, 10)), stats.min_ms))
         return results, False
+
+    @property
+    def profiles_nodes(self) -> bool:
+        """Whether the runtime reports per-node times inside a network (``Runner.node_times``)."""
+        return type(self.runner).node_times is not Runner.node_times
+
+    def node_times(self, graph: Graph) -> Optional[list[tuple[str, str, float, float]]]:
+        """(node name, operator, ms, fastest ms) of ``graph`` inside the network, from the runtime's profiler; None without one."""
+        if not self.profiles_nodes:
+            return None
+        self._built += 1
+        folder = self.workdir / f"n{self._built}"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            nodes = self.runner.node_times(self._artifact(graph, folder), self.threads)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return None if nodes is None else [(n.name, n.op_type, n.latency_ms, n.min_ms) for n in nodes]
 
     def close(self) -> None:
         if self._own_workdir:

@@ -30,8 +30,9 @@ from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._regress import FLOOR_MS, ensemble_spread, fit_flops_baseline, fit_kind, save_models
+from edgetune.predict._context import attribute, fit_context
 from edgetune.predict._sampling import (BORDER_GROUPS, FEATURES, HEAD_SHARE, border_group, features, sample_border_pair,
-                                        sample_chain, sample_kernel)
+                                        sample_chain, sample_kernel, sample_network)
 from edgetune.targets import Target
 
 SCHEMA_VERSION = 1
@@ -44,6 +45,7 @@ _ROUND = 24  # kernels per adaptive round (shared out by HEAD_SHARE)
 _POOL = 150
 _INITIAL_CHAINS = 8
 _CHAINS_PER_ROUND = 2
+_NETWORKS_PER_ROUND = 12  # runtimes with a per-node profiler learn in-network costs from these
 _MAX_FAILURES = 3
 _INITIAL_BORDERS = 24
 _BORDERS_PER_ROUND = 4
@@ -234,12 +236,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
     heads = [h for h in HEAD_SHARE if h not in (state or {}).get("uncosted", [])]
     failures: dict[str, int] = {}
     while not interrupted and elapsed() < budget_s:
-        want_chains = _INITIAL_CHAINS if len(chains) < _INITIAL_CHAINS else _CHAINS_PER_ROUND
-        graphs = [sample_chain(rng, rules, len(chains) + i) for i in range(want_chains)]
-        timings, interrupted = measurer.measure(graphs)
-        new_chains = [{"id": len(chains) + i, "graph": graph_to_dict(g), "latency_ms": t.latency_ms,
-                       "reference_ms": t.reference_ms, "median_ms": t.median_ms, "time": round(time.time(), 1)}
-                      for i, (g, t) in enumerate(zip(graphs, timings)) if not t.error]
+        new_chains, interrupted = _measure_networks(measurer, rng, rules, len(chains))
         folder.append_lines(folder.chains_path, new_chains)
         chains += new_chains
         want_borders = _INITIAL_BORDERS if len(borders) < _INITIAL_BORDERS else _BORDERS_PER_ROUND
@@ -292,6 +289,35 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
     metadata = train(folder.path, rows, chains, borders, rules, state, env)  # type: ignore[arg-type]
     save_state()
     return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, metadata)
+
+
+def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: FusionRules,
+                      stored: int) -> tuple[list[dict], bool]:
+    """One round of whole random networks, end to end; with a per-node profiler also each kernel's
+    cost inside them (``_context.attribute``). Returns the records and whether Ctrl-C stopped it."""
+    in_context = measurer.profiles_nodes
+    want = _INITIAL_CHAINS if stored < _INITIAL_CHAINS else (_NETWORKS_PER_ROUND if in_context else _CHAINS_PER_ROUND)
+    graphs = [sample_network(rng, stored + i) if in_context and i % 3 else sample_chain(rng, rules, stored + i)
+              for i in range(want)]
+    timings, interrupted = measurer.measure(graphs)
+    records = []
+    for i, (graph, timing) in enumerate(zip(graphs, timings)):
+        if timing.error:
+            continue
+        record = {"id": stored + i, "graph": graph_to_dict(graph), "latency_ms": timing.latency_ms,
+                  "reference_ms": timing.reference_ms, "median_ms": timing.median_ms, "time": round(time.time(), 1)}
+        if in_context and not interrupted:
+            try:
+                nodes = measurer.node_times(graph) or []
+            except KeyboardInterrupt:
+                interrupted = True
+            else:
+                kernels = split_kernels(graph, rules)
+                record["kernel_ms"] = [round(v, 6) for v in attribute(graph, kernels, [n[:3] for n in nodes])]
+                record["kernel_min_ms"] = [round(v, 6) for v in attribute(graph, kernels, [(*n[:2], n[3]) for n in nodes])]
+                record["nodes"] = len(nodes)
+        records.append(record)
+    return records, interrupted
 
 
 def _calibrate(folder: _Folder, measurer: GraphMeasurer, progress: Callable[[str], None],
@@ -407,6 +433,7 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
     correction = fit_borders(borders)
     border_meta = save_borders(correction, folder / "models")
     chain_accuracy = check_on_chains(chains, {m.kind: m for m in models}, rules, float(state["overhead_ms"]), correction)
+    context = fit_context(folder / "models", chains, rules)
     flops = fit_flops_baseline(np.array([r["macs"] for r in rows]), np.array([r["latency_ms"] for r in rows]))
     metadata = {
         "schema": SCHEMA_VERSION,
@@ -415,7 +442,7 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
         "overhead_ms": state["overhead_ms"], "statistic": "min", "reference_ms": state.get("reference_ms"),
         "fusion": sorted("+".join(p) for p in rules.pairs),
         "uncosted": state.get("uncosted", []),
-        "border_correction": border_meta, "chains_check": chain_accuracy,
+        "border_correction": border_meta, "chains_check": chain_accuracy, "in_network": context,
         "held_out": accuracy, "flops_baseline": flops, "features": list(FEATURES),
         "versions": {"lightgbm": lightgbm.__version__, "scikit-learn": sklearn.__version__, **env.get("libraries", {})},
         "environment": env, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -113,9 +113,10 @@ def held_out_errors(x: np.ndarray, y_ms: np.ndarray, folds: int = 5, seed: int =
     return errors
 
 
-def fit_kind(kind: str, x: np.ndarray, y_ms: np.ndarray) -> tuple[KindModel, np.ndarray]:
-    """Fit the saved model of one kind on all rows; returns it and its out-of-fold relative errors."""
-    errors = held_out_errors(x, y_ms) if len(x) >= 10 else np.full(len(x), np.nan)
+def fit_kind(kind: str, x: np.ndarray, y_ms: np.ndarray, cross_validate: bool = True) -> tuple[KindModel, np.ndarray]:
+    """Fit the saved model of one kind on all rows; returns it and its out-of-fold relative errors
+    (NaN without ``cross_validate``)."""
+    errors = held_out_errors(x, y_ms) if len(x) >= 10 and cross_validate else np.full(len(x), np.nan)
     finite = errors[np.isfinite(errors)]
     rel_rmse = float(math.sqrt(np.mean(finite ** 2))) if len(finite) else 0.5
     booster, coef = _fit(x, y_ms)

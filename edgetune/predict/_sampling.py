@@ -155,6 +155,62 @@ def sample_chain(rng: np.random.Generator, rules: FusionRules, index: int = 0) -
     return b.build(b.fc(x, int(rng.choice([10, 100]))))
 
 
+def sample_network(rng: np.random.Generator, index: int = 0) -> Graph:
+    """A random network-shaped stack of at most _MAX_CHAIN_MACS (see ``_draw_network``)."""
+    for _ in range(20):
+        graph = _draw_network(rng, index)
+        if graph.macs <= _MAX_CHAIN_MACS:
+            break
+    return graph
+
+
+def _draw_network(rng: np.random.Generator, index: int) -> Graph:
+    """A random network-shaped stack for in-network profiling: a stem, 2-6 stages that halve the
+    resolution and widen, each of 1-4 random blocks (conv-bn-act, inverted residuals with
+    expansion 1-6 and kernel 3/5/7, basic residual blocks, pools), then a head.
+
+    Built by its own generator and seeds, so no benchmark network is a profiling sample; the
+    profiler times these whole and reads each kernel's cost inside them (``_context``).
+    """
+    hw = int(rng.choice([16, 24, 32, 48, 64, 96, 112, 128, 160]))
+    b = GraphBuilder(f"net{index}", (1, int(rng.choice([1, 3, 3, 3, 8])), hw, hw))
+    act = str(rng.choice(["relu", "relu", "relu6", "hswish"]))
+    width = _channels(rng, 8, 48)
+    x = b.act(b.bn(b.conv("input", width, int(rng.choice([3, 3, 5])), 2 if hw >= 48 and rng.random() < 0.7 else 1)), act)
+    for stage in range(int(rng.integers(2, 7))):
+        cout = _channels(rng, max(8, width), min(640, max(16, width * 3)))
+        for block in range(int(rng.integers(1, 5))):
+            c, h, _w = b.shape(x)
+            stride = 2 if block == 0 and stage > 0 and h >= 4 and rng.random() < 0.8 else 1
+            choice = rng.random()
+            if choice < 0.45:  # inverted residual (MobileNetV2-style)
+                expand = int(rng.choice([1, 3, 4, 6]))
+                y = b.act(b.bn(b.conv(x, c * expand, 1)), act) if expand > 1 else x
+                y = b.act(b.bn(b.dwconv(y, int(rng.choice([3, 5, 7])), stride)), act)
+                y = b.bn(b.conv(y, cout, 1))
+                x = b.add(y, x) if stride == 1 and c == cout else y
+            elif choice < 0.7:  # basic residual block
+                y = b.relu(b.bn(b.conv(x, cout, 3, stride)))
+                y = b.bn(b.conv(y, cout, 3, 1))
+                skip = x if stride == 1 and c == cout else b.bn(b.conv(x, cout, 1, stride))
+                x = b.relu(b.add(y, skip))
+            elif choice < 0.9:
+                x = b.act(b.bn(b.conv(x, cout, int(rng.choice([1, 3, 5])), stride)), act)
+            elif h >= 4:
+                x = b.pool(x, str(rng.choice(["maxpool", "avgpool"])), int(rng.choice([2, 3])), 2)
+            if sum(op.macs for op in b.ops) > _MAX_CHAIN_MACS:
+                break
+        width = cout
+        if sum(op.macs for op in b.ops) > _MAX_CHAIN_MACS:
+            break
+    if rng.random() < 0.5:
+        x = b.act(b.bn(b.conv(x, _channels(rng, 64, 640), 1)), act)
+    x = b.gap(x)
+    if rng.random() < 0.3:
+        x = b.relu(b.fc(x, int(rng.choice([64, 128, 256]))))
+    return b.build(b.fc(x, int(rng.choice([10, 100, 1000]))))
+
+
 BORDER_GROUPS = ("conv", "dwconv", "pool", "elementwise")
 BORDER_REPEATS = 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Optional
 
 from edgetune.errors import ConfigError
-from edgetune.runners._base import Runner, Session
+from edgetune.runners._base import NodeTime, Runner, Session
 from edgetune.runners._litert import LiteRtRunner
 from edgetune.runners._openvino import OpenVinoRunner
 from edgetune.runners._ort import OrtRunner
@@ -41,4 +41,4 @@ def runner_for(name: str, target: "Target", rpc_tracker: Optional[str] = None,
     return remote_runner(name, target, rpc_tracker, notify)
 
 
-__all__ = ["Runner", "Session", "get_runner", "runner_for", "runner_registry"]
+__all__ = ["NodeTime", "Runner", "Session", "get_runner", "runner_for", "runner_registry"]

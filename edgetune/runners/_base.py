@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Mapping, Optional
 
@@ -51,6 +52,17 @@ class Session(ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class NodeTime:
+    """One node of an optimized graph as the runtime ran it: its name, operator and in-network latency."""
+
+    name: str
+    op_type: str
+    latency_ms: float  # mean of the faster half of the profiled runs (robust to interference, finer than the
+    # profiler's one-microsecond ticks)
+    min_ms: float = 0.0  # the fastest run
+
+
 class Runner(ABC):
     """One runtime (or transport, or simulator) that runs artifacts of one format."""
 
@@ -71,3 +83,8 @@ class Runner(ABC):
     @abstractmethod
     def versions(self) -> dict[str, str]:
         """Library versions that determine this runner's results (for fingerprints)."""
+
+    def node_times(self, artifact: Path, threads: int, runs: int = 40, warmup: int = 10) -> Optional[list[NodeTime]]:
+        """Per-node latencies of ``artifact`` as the runtime's own profiler sees them inside the network,
+        in execution order; None when the runtime has no per-node profiler."""
+        return None

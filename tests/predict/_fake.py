@@ -75,3 +75,24 @@ def build_fake_profile(root: Path, budget_min: float = 0.12):  # type: ignore[no
     target = load_target("host-cpu")
     with GraphMeasurer(target, "fake", 1, config=KERNEL_CONFIG, runner=FakeRunner()) as measurer:
         return profile(target, "fake", budget_min, root, measurer=measurer)
+
+
+class FakeNodeRunner(FakeRunner):
+    """The fake runtime with a per-node profiler, as ONNX Runtime's: one node per kernel named after
+    its last op, a made-up layout node before the head, and a fixed profiler cost on every node."""
+
+    name = "fake-nodes"
+    PROFILER_MS = 0.001
+
+    def node_times(self, artifact: Path, threads: int, runs: int = 40, warmup: int = 10):  # type: ignore[no-untyped-def]
+        from edgetune.runners import NodeTime
+
+        graph, _ = graph_from_onnx(artifact)
+        nodes = []
+        for kernel in split_kernels(graph, FAKE_RULES):
+            op = kernel.head
+            cost = 0.002 + op.macs * 2e-8 + (op.in_elems + kernel.tail.out_elems) * 1e-7 + self.PROFILER_MS
+            if op.kind == "gap":
+                nodes.append(NodeTime("ReorderOutput", "ReorderOutput", self.PROFILER_MS, self.PROFILER_MS))
+            nodes.append(NodeTime(kernel.tail.name, "Conv" if op.kind in ("conv", "dwconv") else op.kind, cost, cost))
+        return nodes

@@ -1,0 +1,252 @@
+"""In-network kernel costs: what each kernel costs *inside* a network, from the runtime's own profiler.
+
+A kernel timed alone pays costs it does not pay inside a network (ONNX Runtime converts to and
+from its blocked NCHWc layout at every lone kernel's borders, caches start cold) and misses some
+it does pay (an Add that ONNX Runtime folds into the conv before it). So for runtimes with a
+per-node profiler (``Runner.node_times``) the profiler also runs whole random networks, reads
+each node's time inside the network, and attributes the nodes of the optimized graph back to
+the kernels of edgetune's graph. Regressors learn these in-network costs from the kernel's own
+features plus a few about its neighbours, and a small linear model maps the sum of kernel costs
+to the network's measured end-to-end latency (per-call and per-node executor overhead).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
+from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph
+from edgetune.predict._sampling import features
+
+CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_pool", "producer_add",
+                    "foldable_sum", "to_head", "consumers")
+# operators of optimized graphs that do the work of a compute kernel (elementwise ops may ride on them)
+_COMPUTE_NODES = ("Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "FusedGemm", "MatMul")
+# suffixes ONNX Runtime appends to the names of nodes it rewrites
+_SUFFIXES = ("_nchwc", ".flat")
+
+
+def _producers(graph: Graph, kernels: Sequence[Kernel]) -> dict[str, int]:
+    """Op name -> index of the kernel that produces it (flatten ops point at what they reshape)."""
+    of: dict[str, int] = {}
+    for index, kernel in enumerate(kernels):
+        for name in kernel.ops:
+            of[name] = index
+    for op in graph.ops:
+        if op.kind == "flatten" and op.inputs and op.inputs[0] in of:
+            of[op.name] = of[op.inputs[0]]
+    return of
+
+
+def context_features(graph: Graph, kernels: Sequence[Kernel]) -> list[list[float]]:
+    """Per kernel: ``features(kernel)`` plus CONTEXT_FEATURES (what feeds it, what it feeds)."""
+    of = _producers(graph, kernels)
+    consumers = graph.consumers()
+    kinds = {op.name: op.kind for op in graph.ops}
+    rows = []
+    for kernel in kernels:
+        sources = [of.get(i) for i in kernel.head.inputs]
+        heads = [kernels[s].head.kind for s in sources if s is not None]
+        foldable = kernel.head.kind == "add" and any(
+            kernels[s].head.kind in ("conv", "dwconv") and len(consumers.get(kernels[s].tail.name, ())) == 1
+            for s in sources if s is not None)
+        after = consumers.get(kernel.tail.name, [])
+        to_head = any(kinds.get(c) in ("fc", "flatten", "gap") for c in after) or not after
+        rows.append(features(kernel) + [
+            float(any(i == "input" for i in kernel.head.inputs)), float("conv" in heads), float("dwconv" in heads),
+            float(any(h in ("maxpool", "avgpool") for h in heads)), float("add" in heads), float(foldable),
+            float(to_head), float(len(after)),
+        ])
+    return rows
+
+
+def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str, str, float]]) -> list[float]:
+    """Share the runtime's node times (name, operator, ms; execution order) out to ``kernels``.
+
+    A node named after an op of the graph (the runtime keeps the name of the last op it fused)
+    goes to that op's kernel -- or, when it is a compute node (Conv, Gemm, pooling) named after an
+    elementwise op, to the compute kernel that op follows: the runtime fused more than the
+    measured rules say, and the elementwise kernels in between cost nothing. A node the runtime made up (layout reorders, an activation it
+    decomposed) goes to the kernels that got no node of their own between the two named nodes
+    around it -- the ops it was made from -- or, if there are none, to the kernel before it
+    (a reorder converts its producer's output), or after it at the very start.
+    """
+    of = _producers(graph, kernels)
+    ms = [0.0] * len(kernels)
+    named = [False] * len(kernels)
+    pending: list[float] = []
+    last: Optional[int] = None
+
+    def settle(upto: Optional[int]) -> None:
+        if not pending:
+            return
+        low = -1 if last is None else last
+        high = len(kernels) if upto is None else upto
+        empty = [i for i in range(low + 1, high) if not named[i]]
+        share = empty or ([last] if last is not None else ([upto] if upto is not None else []))
+        for i in share:
+            ms[i] += sum(pending) / len(share)
+        pending.clear()
+
+    for name, op_type, latency in nodes:
+        base = name
+        for suffix in _SUFFIXES:
+            base = base[: -len(suffix)] if base.endswith(suffix) else base
+        index = of.get(base)
+        if index is None:
+            pending.append(latency)
+            continue
+        absorbed = []
+        while op_type in _COMPUTE_NODES and kernels[index].head.kind in ELEMENTWISE_KINDS:
+            source = of.get(kernels[index].head.inputs[0])
+            if source is None or source == index:
+                break
+            absorbed.append(index)
+            index = source
+        settle(index)
+        ms[index] += latency
+        for i in [index, *absorbed]:
+            named[i] = True
+        last = max([index, *absorbed] + ([last] if last is not None else []))
+    settle(None)
+    return ms
+
+
+def network_terms(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray) -> np.ndarray:
+    """Design matrix of the end-to-end model: 1, sum of kernel costs, number of kernels."""
+    return np.stack([np.ones(len(kernel_ms_sum)), kernel_ms_sum, kernel_counts.astype(float)], axis=1)
+
+
+def fit_network_model(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray, measured_ms: np.ndarray) -> dict:
+    """End-to-end latency = a + b * sum(kernel costs) + c * kernels, least squares on relative error.
+
+    c may come out negative: a profiler adds its own bookkeeping to every node it times.
+    """
+    terms = network_terms(kernel_ms_sum, kernel_counts)
+    weight = 1.0 / np.maximum(measured_ms, 1e-6)
+    coef, *_ = np.linalg.lstsq(terms * weight[:, None], measured_ms * weight, rcond=None)
+    model = {"call_ms": float(coef[0]), "scale": float(coef[1]), "per_kernel_ms": float(coef[2])}
+    rel = np.array([network_ms(model, s, int(k)) for s, k in zip(kernel_ms_sum, kernel_counts)]) / measured_ms - 1.0
+    return {**model, "networks": int(len(measured_ms)),
+            "rel_rmse": float(math.sqrt(np.mean(rel ** 2))) if len(rel) else 0.0,
+            "within_10pct": float(np.mean(np.abs(rel) <= 0.10)) if len(rel) else 0.0,
+            "note": "fitted on the profile's measured kernel costs, not on predictions"}
+
+
+def network_ms(model: dict, kernel_ms_sum: float, kernels: int) -> float:
+    """The end-to-end model; never below a tenth of the kernel sum (a guard for extrapolation)."""
+    return max(model["call_ms"] + model["scale"] * kernel_ms_sum + model["per_kernel_ms"] * kernels, 0.1 * kernel_ms_sum)
+
+
+def context_rows(chains: list[dict], rules: FusionRules,
+                 key: str = "kernel_ms") -> dict[str, tuple[list[list[float]], list[float]]]:
+    """Per head kind, (feature rows, in-network ms) from the profiled networks that carry node times."""
+    from edgetune.predict._graph import graph_from_dict
+
+    out: dict[str, tuple[list[list[float]], list[float]]] = {}
+    for chain in chains:
+        if key not in chain:
+            continue
+        graph = graph_from_dict(chain["graph"])
+        kernels = split_kernels(graph, rules)
+        if len(kernels) != len(chain[key]):
+            continue  # fusion rules changed since it was measured
+        for kernel, x, y in zip(kernels, context_features(graph, kernels), chain[key]):
+            xs, ys = out.setdefault(kernel.head.kind, ([], []))
+            xs.append(x)
+            ys.append(float(y))
+    return out
+
+
+_STATISTICS = {"kernel_min_ms": "fastest run", "kernel_ms": "mean of the faster half"}
+_MIN_ROWS = 10  # fewer in-network samples of a head kind: its isolated regressor stands in
+
+
+def fit_context(folder: Path, chains: list[dict], rules: FusionRules) -> dict:
+    """Fit the in-network regressors (``ctx-<head>`` models) and the end-to-end model; metadata out.
+
+    Every fitted piece is also checked on networks it never saw: the profiled networks are split
+    in three folds and each fold is predicted end to end by models fitted on the other two.
+    """
+    from edgetune.predict._regress import fit_kind
+
+    profiled = [c for c in chains if "kernel_ms" in c]
+    # two statistics of a node's time: the fastest run, or the mean of the faster half; the one whose
+    # end-to-end predictions of held-out networks are better is kept
+    checks = {key: _cross_check(profiled, rules, key) for key in _STATISTICS if all(key in c for c in profiled)}
+    key = max(checks, key=lambda k: (checks[k].get("within_10pct", 0.0), -checks[k].get("rmspe", 1e9)), default="kernel_ms")
+    rows = context_rows(profiled, rules, key)
+    models, held_out = [], {}
+    for head, (xs, ys) in sorted(rows.items()):
+        if len(ys) < _MIN_ROWS:
+            continue
+        model, errors = fit_kind(f"ctx-{head}", np.array(xs), np.array(ys))
+        models.append(model)
+        finite = np.abs(errors[np.isfinite(errors)])
+        held_out[head] = {"kernels": len(ys), "held_out_rel_rmse": round(model.rel_rmse, 4),
+                          "held_out_within_10pct": round(float(np.mean(finite <= 0.10)), 4) if len(finite) else None}
+    if not models:
+        return {}
+    save_models_into(models, folder)
+    sums = np.array([sum(c[key]) for c in profiled])
+    counts = np.array([len(c[key]) for c in profiled])
+    measured = np.array([c["latency_ms"] for c in profiled])
+    network = fit_network_model(sums, counts, measured)
+    return {"heads": sorted(held_out), "held_out": held_out, "network_model": network, "networks": len(profiled),
+            "statistic": key, "networks_check": checks.get(key, {"networks": 0}), "checks": checks,
+            "features": list(CONTEXT_FEATURES),
+            "note": "kernel cost inside a network = the runtime profiler's node times attributed to the kernel "
+                    f"({_STATISTICS.get(key, key)} of 40 runs); end-to-end = call_ms + scale * sum + per_kernel_ms * kernels; "
+                    "networks_check: 3-fold, networks held out from every fitted piece"}
+
+
+def save_models_into(models: list, folder: Path) -> None:
+    """Add ``models`` to the regressors already saved in ``folder`` (models.json lists both)."""
+    import json
+
+    from edgetune.predict._regress import save_models
+
+    meta_path = folder / "models.json"
+    existing = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = save_models(models, folder)
+    meta_path.write_text(json.dumps({**{k: v for k, v in existing.items() if not k.startswith("ctx-")}, **meta}, indent=2))
+
+
+def _cross_check(profiled: list[dict], rules: FusionRules, key: str, folds: int = 3) -> dict:
+    """End-to-end relative error on held-out profiled networks (3-fold), the predictor's own self-check."""
+    from edgetune.predict._graph import graph_from_dict
+    from edgetune.predict._regress import fit_kind
+
+    if len(profiled) < 30:
+        return {"networks": 0}
+    order = np.random.default_rng(0).permutation(len(profiled))
+    errors = []
+    for fold in range(folds):
+        test = [profiled[i] for i in order[fold::folds]]
+        train = [profiled[i] for i in np.setdiff1d(order, order[fold::folds])]
+        rows = context_rows(train, rules, key)
+        models = {h: fit_kind(h, np.array(xs), np.array(ys), cross_validate=False)[0] for h, (xs, ys) in rows.items()
+                  if len(ys) >= _MIN_ROWS}
+        sums = np.array([sum(c[key]) for c in train])
+        network = fit_network_model(sums, np.array([len(c[key]) for c in train]),
+                                    np.array([c["latency_ms"] for c in train]))
+        for chain in test:
+            graph = graph_from_dict(chain["graph"])
+            kernels = split_kernels(graph, rules)
+            if len(kernels) != len(chain[key]):
+                continue
+            if any(k.head.kind not in models for k in kernels):
+                continue  # a kind too rare in the training folds: not a fair test of the in-network models
+            x = np.array(context_features(graph, kernels))
+            total = sum(float(models[k.head.kind].predict(x[i:i + 1])[0]) for i, k in enumerate(kernels))
+            errors.append(network_ms(network, total, len(kernels)) / chain["latency_ms"] - 1.0)
+    rel = np.array(errors)
+    if not len(rel):
+        return {"networks": 0}
+    return {"networks": len(rel), "within_10pct": round(float(np.mean(np.abs(rel) <= 0.10)), 4),
+            "within_5pct": round(float(np.mean(np.abs(rel) <= 0.05)), 4),
+            "rmspe": round(float(np.sqrt(np.mean(rel ** 2))), 4), "median_error": round(float(np.median(rel)), 4)}

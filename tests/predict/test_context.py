@@ -1,0 +1,100 @@
+"""In-network kernel costs: the runtime's per-node profiler, attribution to kernels, the end-to-end model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgetune.predict import FusionRules, GraphBuilder, GraphMeasurer, KernelPredictor, profile, split_kernels, to_onnx
+from edgetune.predict._context import attribute, context_features, fit_network_model, network_ms
+from edgetune.predict._measure import KERNEL_CONFIG
+from edgetune.runners._ort import OrtRunner, parse_node_events
+from edgetune.targets import load_target
+
+from tests.predict._fake import FakeNodeRunner, fake_latency_ms
+
+RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu"), ("dwconv", "bn")}))
+
+
+def _block() -> object:
+    b = GraphBuilder("block", (1, 3, 32, 32))
+    x = b.relu(b.bn(b.conv("input", 16, 3, 2)))
+    y = b.relu6(b.bn(b.dwconv(x, 3, 1)))
+    y = b.bn(b.conv(y, 16, 1))
+    x = b.add(y, x)
+    x = b.hswish(b.pool(x, "maxpool", 2, 2))
+    return b.build(b.fc(b.gap(x), 10))
+
+
+def test_parse_node_events_drops_warmup_and_keeps_order() -> None:
+    events = [{"cat": "Session", "name": "model_run", "dur": 99}]
+    for run in range(6):
+        events += [{"cat": "Node", "name": "conv_0_nchwc_kernel_time", "dur": 100 if run == 0 else 10 + run % 2,
+                    "args": {"op_name": "Conv"}},
+                   {"cat": "Node", "name": "conv_0_nchwc_fence_before", "dur": 0},
+                   {"cat": "Node", "name": "Gemm_3_kernel_time", "dur": 4, "args": {"op_name": "Gemm"}}]
+    nodes = parse_node_events(events, warmup=2)
+    assert [n.name for n in nodes] == ["conv_0_nchwc", "Gemm_3"] and nodes[0].op_type == "Conv"
+    assert nodes[0].min_ms == pytest.approx(0.010) and nodes[0].latency_ms == pytest.approx(0.010)  # faster half of 10,11,10,11
+    assert nodes[1].latency_ms == pytest.approx(0.004)
+
+
+def test_attribute_follows_names_fusion_and_made_up_nodes() -> None:
+    graph = _block()
+    kernels = split_kernels(graph, RULES)
+    kinds = [k.kind for k in kernels]
+    assert kinds == ["conv+bn+relu", "dwconv+bn", "relu6", "conv+bn", "add", "maxpool", "hswish", "gap", "fc"]
+    names = {k.kind: k.tail.name for k in kernels}
+    nodes = [("relu_3_nchwc", "Conv", 1.0),
+             (f"{[k for k in kernels if k.kind == 'relu6'][0].tail.name}_nchwc", "Conv", 2.0),  # relu6 rode on the dwconv
+             (f"{names['conv+bn']}_nchwc", "Conv", 3.0),  # ... and the add on this conv (no node of its own)
+             (f"{names['maxpool']}_nchwc", "MaxPool", 0.5),
+             ("HardSigmoid_17", "HardSigmoid", 0.25), ("Mul_18", "Mul", 0.25),  # hswish, decomposed
+             (f"{names['gap']}_nchwc", "GlobalAveragePool", 0.1), ("ReorderOutput", "ReorderOutput", 0.05),
+             (f"{names['fc']}.flat", "Flatten", 0.01), (names["fc"], "Gemm", 0.2)]
+    ms = dict(zip(kinds, attribute(graph, kernels, nodes)))
+    assert ms == pytest.approx({"conv+bn+relu": 1.0, "dwconv+bn": 2.0, "relu6": 0.0, "conv+bn": 3.0, "add": 0.0,
+                                "maxpool": 0.5, "hswish": 0.5, "gap": 0.15, "fc": 0.21})
+    rows = context_features(graph, kernels)
+    assert len(rows) == len(kernels) and rows[kinds.index("add")][-3] == 1.0  # foldable into the conv before it
+
+
+def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
+    graph = _block()
+    nodes = OrtRunner().node_times(to_onnx(graph, tmp_path / "block.onnx"), 1, runs=5, warmup=2)
+    assert nodes and all(n.latency_ms >= n.min_ms > 0 for n in nodes)
+    kernels = split_kernels(graph, RULES)
+    ms = attribute(graph, kernels, [(n.name, n.op_type, n.latency_ms) for n in nodes])
+    assert sum(ms) == pytest.approx(sum(n.latency_ms for n in nodes))  # every node lands on some kernel
+    assert ms[0] > 0 and ms[-1] > 0  # the stem conv and the classifier were found by name
+
+
+def test_network_model_fits_a_profiler_cost_per_kernel() -> None:
+    rng = np.random.default_rng(0)
+    sums, counts = rng.uniform(0.1, 5, 50), rng.integers(5, 60, 50)
+    measured = 0.01 + 0.9 * sums - 0.002 * counts
+    model = fit_network_model(sums, counts, measured)
+    assert model["per_kernel_ms"] == pytest.approx(-0.002, abs=1e-6) and model["within_10pct"] == 1.0
+    assert network_ms(model, 1.0, 10) == pytest.approx(0.01 + 0.9 - 0.02)
+
+
+def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: Path) -> None:
+    from benchmarks.predictor.networks import generate
+
+    target = load_target("host-cpu")
+    with GraphMeasurer(target, "fake-nodes", 1, config=KERNEL_CONFIG, runner=FakeNodeRunner()) as measurer:
+        result = profile(target, "fake-nodes", 0.15, tmp_path, measurer=measurer)
+    meta = json.loads((result.folder / "metadata.json").read_text())["in_network"]
+    assert meta["networks"] >= 8 and "conv" in meta["heads"] and (result.folder / "models" / "ctx-conv.lgb.txt").exists()
+    assert meta["network_model"]["per_kernel_ms"] < 0  # the profiler's own cost per node is taken back out
+    chains = [json.loads(line) for line in (result.folder / "chains.jsonl").read_text().splitlines()]
+    assert any(c["graph"]["name"].startswith("net") for c in chains) and all("kernel_ms" in c for c in chains)
+    predictor = KernelPredictor(result.folder)
+    graphs = generate(12, seed=9)
+    estimates = predictor.predict_many(graphs)
+    assert all(e.extra["kernel_costs"] == "in-network" for e in estimates)
+    rel = np.array([e.total_ms / fake_latency_ms(g) - 1 for e, g in zip(estimates, graphs)])
+    assert np.median(np.abs(rel)) < 0.25, rel
