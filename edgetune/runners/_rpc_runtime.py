@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class RemoteRuntimeSession(BoardSession):
     """An artifact loaded by ``runtime`` on a board; ``device_timed`` returns the board's own timings."""
 
     def __init__(self, artifact: Path, threads: int, pool: BoardPool, runtime: str,
-                 retries: int = DEFAULT_RETRIES, notify: Optional[Any] = None) -> None:
+                 retries: int = DEFAULT_RETRIES, notify: Optional[Callable[[str], None]] = None) -> None:
         self._runtime = runtime
         self._measure: Any = None
         self._output: Any = None
@@ -100,7 +100,7 @@ class RemoteRuntimeRunner(Runner):
 
     def __init__(self, tracker: TrackerAddress, key: str, retries: int = DEFAULT_RETRIES,
                  wait_s: float = DEFAULT_WAIT_S, session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,
-                 notify: Optional[Any] = None) -> None:
+                 notify: Optional[Callable[[str], None]] = None) -> None:
         self.pool = BoardPool.shared(tracker, key, wait_s, session_timeout_s)
         self.key = key
         self.retries = retries
