@@ -116,6 +116,52 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
     return ms
 
 
+# TVM names its functions after the operator; these mark a compute kernel's own call
+_ANCHOR_CALLS = {"conv": ("conv2d",), "dwconv": ("conv2d",), "maxpool": ("max_pool2d",), "avgpool": ("avg_pool2d",),
+                 "gap": ("mean", "adaptive_avg_pool2d"), "fc": ("matmul", "dense")}
+
+
+def _base_symbol(name: str) -> str:
+    return name.split(":", 1)[-1].rstrip("0123456789").removeprefix("fused_")
+
+
+def attribute_by_order(kernels: Sequence[Kernel], nodes: Sequence[tuple[str, str, float]]) -> Optional[list[float]]:
+    """For runtimes whose calls carry operator names only (TVM): the i-th conv/pool/matmul call is the
+    i-th compute kernel; the elementwise calls after it, up to the next one, are shared evenly by the
+    elementwise kernels in between (or go to that compute kernel when there are none). None when the
+    calls and the kernels do not line up (the runtime split or merged a compute op)."""
+    compute = [i for i, k in enumerate(kernels) if k.head.kind in _ANCHOR_CALLS]
+    anchors = [j for j, (name, _t, _ms) in enumerate(nodes) if _base_symbol(name).startswith(_ALL_ANCHORS)]
+    if len(anchors) != len(compute) or any(
+            not _base_symbol(nodes[j][0]).startswith(_ANCHOR_CALLS[kernels[i].head.kind]) for i, j in zip(compute, anchors)):
+        return None
+    ms = [0.0] * len(kernels)
+    bounds = compute + [len(kernels)]
+    for n, (i, j) in enumerate(zip(compute, anchors)):
+        ms[i] += nodes[j][2]
+        stop = anchors[n + 1] if n + 1 < len(anchors) else len(nodes)
+        rest = sum(node[2] for node in nodes[j + 1:stop])
+        between = list(range(i + 1, bounds[n + 1])) or [i]
+        for k in between:
+            ms[k] += rest / len(between)
+    ms[compute[0] if compute else 0] += sum(node[2] for node in nodes[: anchors[0] if anchors else len(nodes)])
+    return ms
+
+
+_ALL_ANCHORS = tuple(sorted({a for names in _ANCHOR_CALLS.values() for a in names}))
+
+
+def attribute_nodes(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str, str, float]]) -> Optional[list[float]]:
+    """By node name when the runtime keeps the model's names (ONNX Runtime), else by call order (TVM)."""
+    of = _producers(graph, kernels)
+    stripped = [n[0] for n in nodes]
+    for suffix in _SUFFIXES:
+        stripped = [s[: -len(suffix)] if s.endswith(suffix) else s for s in stripped]
+    if any(s in of for s in stripped):
+        return attribute(graph, kernels, nodes)
+    return attribute_by_order(kernels, nodes)
+
+
 def network_terms(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray) -> np.ndarray:
     """Design matrix of the end-to-end model: 1, sum of kernel costs, number of kernels."""
     return np.stack([np.ones(len(kernel_ms_sum)), kernel_ms_sum, kernel_counts.astype(float)], axis=1)

@@ -39,6 +39,7 @@ class GraphTiming:
     p10_ms: float = 0.0
     min_ms: float = 0.0
     error: str = ""  # why this graph could not be built or run here (then the numbers are 0)
+    nodes: tuple[tuple[str, str, float, float], ...] = ()  # (name, operator, ms, fastest ms) from the runtime's profiler
 
     @property
     def latency_ms(self) -> float:
@@ -141,12 +142,14 @@ class GraphMeasurer:
             raise RunnerError(f"cannot build {graph.name} for {self.runtime}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
         return artifact.path
 
-    def measure(self, graphs: Sequence[Graph]) -> tuple[list[GraphTiming], bool]:
+    def measure(self, graphs: Sequence[Graph], nodes: bool = False) -> tuple[list[GraphTiming], bool]:
         """Time each graph; returns (timings, interrupted).
 
         Groups of ``interleave`` sessions (plus the reference graph, when set) are timed in
         alternating blocks. On Ctrl-C the groups finished so far are returned with
-        ``interrupted`` True, so the caller can store them before stopping.
+        ``interrupted`` True, so the caller can store them before stopping. With ``nodes`` (and a
+        runtime that has a per-node profiler) each artifact is also run through that profiler,
+        from the same build.
         """
         from edgetune.bench import measure_interleaved, random_inputs
         from edgetune.models import TensorSpec
@@ -156,7 +159,8 @@ class GraphMeasurer:
             group = list(graphs[start:start + self.interleave])
             if self.reference is not None:
                 group.append(self.reference)
-            sessions, feeds, errors = {}, {}, {}
+            sessions, feeds, errors, artifacts = {}, {}, {}, {}
+            profiled: dict[str, tuple] = {}
             try:
                 self._built += 1  # a fresh folder per group: dlopen() hands back a library already loaded from the same path
                 for index, graph in enumerate(group):
@@ -164,13 +168,18 @@ class GraphMeasurer:
                     folder = self.workdir / f"b{self._built}" / f"g{index}"
                     folder.mkdir(parents=True, exist_ok=True)
                     try:
-                        sessions[key] = self.runner.load(self._artifact(graph, folder), self.threads)
+                        artifacts[key] = self._artifact(graph, folder)
+                        sessions[key] = self.runner.load(artifacts[key], self.threads)
                     except EdgetuneError as exc:  # e.g. a simulator that only costs conv/FC layers
                         errors[key] = str(exc)
                         continue
                     spec = TensorSpec("input", tuple(graph.input_shape), "float32")
                     feeds[key] = random_inputs([spec], seed=index)[0]
                 timings = measure_interleaved(sessions, feeds, self.config) if sessions else {}
+                if nodes and self.profiles_nodes:
+                    for key in [k for k in sessions if not k.endswith(":reference")]:
+                        found = self.runner.node_times(artifacts[key], self.threads, feeds[key])
+                        profiled[key] = tuple((n.name, n.op_type, n.latency_ms, n.min_ms) for n in found or ())
             except KeyboardInterrupt:
                 return results, True
             finally:
@@ -189,26 +198,14 @@ class GraphMeasurer:
                 stats = timing.stats
                 results.append(GraphTiming(graph.name, stats.median_ms, stats.ci_low_ms, stats.ci_high_ms,
                                            len(timing.samples_ms), timing.converged, ref,
-                                           float(np.percentile(timing.samples_ms, 10)), stats.min_ms))
+                                           float(np.percentile(timing.samples_ms, 10)), stats.min_ms,
+                                           nodes=profiled.get(f"{index}:{graph.name}", ())))
         return results, False
 
     @property
     def profiles_nodes(self) -> bool:
         """Whether the runtime reports per-node times inside a network (``Runner.node_times``)."""
         return type(self.runner).node_times is not Runner.node_times
-
-    def node_times(self, graph: Graph) -> Optional[list[tuple[str, str, float, float]]]:
-        """(node name, operator, ms, fastest ms) of ``graph`` inside the network, from the runtime's profiler; None without one."""
-        if not self.profiles_nodes:
-            return None
-        self._built += 1
-        folder = self.workdir / f"n{self._built}"
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            nodes = self.runner.node_times(self._artifact(graph, folder), self.threads)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return None if nodes is None else [(n.name, n.op_type, n.latency_ms, n.min_ms) for n in nodes]
 
     def close(self) -> None:
         if self._own_workdir:

@@ -30,7 +30,7 @@ from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._regress import FLOOR_MS, ensemble_spread, fit_flops_baseline, fit_kind, save_models
-from edgetune.predict._context import attribute, fit_context
+from edgetune.predict._context import attribute_nodes, fit_context
 from edgetune.predict._sampling import (BORDER_GROUPS, FEATURES, HEAD_SHARE, border_group, features, sample_border_pair,
                                         sample_chain, sample_kernel, sample_network)
 from edgetune.targets import Target
@@ -299,23 +299,21 @@ def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: 
     want = _INITIAL_CHAINS if stored < _INITIAL_CHAINS else (_NETWORKS_PER_ROUND if in_context else _CHAINS_PER_ROUND)
     graphs = [sample_network(rng, stored + i) if in_context and i % 3 else sample_chain(rng, rules, stored + i)
               for i in range(want)]
-    timings, interrupted = measurer.measure(graphs)
+    timings, interrupted = measurer.measure(graphs, nodes=in_context)
     records = []
     for i, (graph, timing) in enumerate(zip(graphs, timings)):
         if timing.error:
             continue
         record = {"id": stored + i, "graph": graph_to_dict(graph), "latency_ms": timing.latency_ms,
                   "reference_ms": timing.reference_ms, "median_ms": timing.median_ms, "time": round(time.time(), 1)}
-        if in_context and not interrupted:
-            try:
-                nodes = measurer.node_times(graph) or []
-            except KeyboardInterrupt:
-                interrupted = True
-            else:
-                kernels = split_kernels(graph, rules)
-                record["kernel_ms"] = [round(v, 6) for v in attribute(graph, kernels, [n[:3] for n in nodes])]
-                record["kernel_min_ms"] = [round(v, 6) for v in attribute(graph, kernels, [(*n[:2], n[3]) for n in nodes])]
-                record["nodes"] = len(nodes)
+        if timing.nodes:
+            kernels = split_kernels(graph, rules)
+            mean_ms = attribute_nodes(graph, kernels, [n[:3] for n in timing.nodes])
+            min_ms = attribute_nodes(graph, kernels, [(*n[:2], n[3]) for n in timing.nodes])
+            if mean_ms is not None and min_ms is not None:
+                record["kernel_ms"] = [round(v, 6) for v in mean_ms]
+                record["kernel_min_ms"] = [round(v, 6) for v in min_ms]
+            record["nodes"] = len(timing.nodes)
         records.append(record)
     return records, interrupted
 

@@ -84,7 +84,8 @@ class Runner(ABC):
     def versions(self) -> dict[str, str]:
         """Library versions that determine this runner's results (for fingerprints)."""
 
-    def node_times(self, artifact: Path, threads: int, runs: int = 40, warmup: int = 10) -> Optional[list[NodeTime]]:
-        """Per-node latencies of ``artifact`` as the runtime's own profiler sees them inside the network,
-        in execution order; None when the runtime has no per-node profiler."""
+    def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
+                   warmup: int = 10) -> Optional[list[NodeTime]]:
+        """Per-node latencies of ``artifact`` run on ``feeds``, as the runtime's own profiler sees them
+        inside the network, in execution order; None when the runtime has no per-node profiler."""
         return None

@@ -64,19 +64,13 @@ class OrtRunner(Runner):
     def load(self, artifact: Path, threads: int) -> Session:
         return OrtSession(self._session(artifact, threads))
 
-    def node_times(self, artifact: Path, threads: int, runs: int = 40, warmup: int = 10) -> Optional[list[NodeTime]]:
+    def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
+                   warmup: int = 10) -> Optional[list[NodeTime]]:
         """ONNX Runtime's own profiler (``enable_profiling``): each node's kernel time inside the optimized graph."""
-        from edgetune.bench import random_inputs
-        from edgetune.models import TensorSpec
-
         with tempfile.TemporaryDirectory(prefix="edgetune-ortprof-") as tmp:
             session = self._session(artifact, threads, profile_prefix=str(Path(tmp) / "profile"))
-            feeds = {}
-            for spec in session.get_inputs():
-                shape = tuple(d if isinstance(d, int) else 1 for d in spec.shape)
-                feeds[spec.name] = random_inputs([TensorSpec(spec.name, shape, "float32")], seed=0)[0][spec.name]
             for _ in range(warmup + runs):
-                session.run(None, feeds)
+                session.run(None, dict(feeds))
             events = json.loads(Path(session.end_profiling()).read_text())
         return parse_node_events(events, warmup)
 

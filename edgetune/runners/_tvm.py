@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from edgetune.errors import RunnerError
-from edgetune.runners._base import Runner, Session
+from edgetune.runners._base import NodeTime, Runner, Session
 
+_NODE_BUDGET_S = 3.0  # per-node profiling of one network: at most about this long once 5 runs are in
 # TVM's affinity mode "big cores": with uniform cores it means "use nthreads workers".
 _AFFINITY_BIG = 1
 
@@ -68,6 +69,51 @@ class TvmRunner(Runner):
             raise RunnerError(f"TVM cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
         device = tvm.cpu()
         return TvmSession(relax.VirtualMachine(lib, device), device)
+
+    def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
+                   warmup: int = 10) -> Optional[list[NodeTime]]:
+        """Each compiled function the Relax VM calls, timed around the call (``vm.set_instrument``), in order.
+
+        The VM's own builtins (allocation, reshapes) are left out; their cost shows in the
+        end-to-end latency. Names are ``<position>:<function>``: TVM names functions after the
+        operator (conv2d2, max_pool2d, add3), not after the model's nodes.
+        """
+        import time
+
+        from tvm import relax
+
+        session = self.load(artifact, threads)
+        assert isinstance(session, TvmSession)
+        calls: list[tuple[str, float]] = []
+        started: list[float] = []
+
+        def instrument(_func: Any, symbol: Any, before: bool, _ret: Any, *_args: Any) -> Any:
+            if before:
+                started.append(time.perf_counter())
+            else:
+                calls.append((str(symbol), (time.perf_counter() - started.pop()) * 1e3))
+            return relax.VMInstrumentReturnKind.NO_OP
+
+        session._vm.set_instrument(instrument)
+        session.set_inputs(feeds)
+        per_run: list[list[tuple[str, float]]] = []
+        begin = time.perf_counter()
+        for run in range(warmup + runs):
+            calls.clear()
+            session.invoke()
+            per_run.append([c for c in calls if not c[0].startswith("vm.builtin.")])
+            elapsed = time.perf_counter() - begin
+            if run + 1 < warmup and elapsed > _NODE_BUDGET_S / 3:
+                warmup = run + 1  # untuned TVM can take 100s of ms a run: a shorter warm-up, then at least 5 runs
+            if run + 1 >= warmup + 5 and elapsed > _NODE_BUDGET_S:
+                break
+        session.close()
+        kept = per_run[warmup:] or per_run
+        out = []
+        for position, (symbol, _ms) in enumerate(kept[0]):
+            values = sorted(run[position][1] for run in kept if len(run) > position)
+            out.append(NodeTime(f"{position}:{symbol}", symbol, float(np.mean(values[: max(1, len(values) // 2)])), values[0]))
+        return out
 
     def versions(self) -> dict[str, str]:
         import tvm

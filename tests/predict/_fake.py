@@ -84,7 +84,8 @@ class FakeNodeRunner(FakeRunner):
     name = "fake-nodes"
     PROFILER_MS = 0.001
 
-    def node_times(self, artifact: Path, threads: int, runs: int = 40, warmup: int = 10):  # type: ignore[no-untyped-def]
+    def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,  # type: ignore[no-untyped-def]
+                   warmup: int = 10):
         from edgetune.runners import NodeTime
 
         graph, _ = graph_from_onnx(artifact)

@@ -64,7 +64,8 @@ def test_attribute_follows_names_fusion_and_made_up_nodes() -> None:
 
 def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
     graph = _block()
-    nodes = OrtRunner().node_times(to_onnx(graph, tmp_path / "block.onnx"), 1, runs=5, warmup=2)
+    feeds = {"input": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)}
+    nodes = OrtRunner().node_times(to_onnx(graph, tmp_path / "block.onnx"), 1, feeds, runs=5, warmup=2)
     assert nodes and all(n.latency_ms >= n.min_ms > 0 for n in nodes)
     kernels = split_kernels(graph, RULES)
     ms = attribute(graph, kernels, [(n.name, n.op_type, n.latency_ms) for n in nodes])
