@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=120)
     parser.add_argument("--profile-budget", type=float, default=25.0, help="minutes; 0 = use the existing profile")
     parser.add_argument("--profiles-dir", type=Path, default=None)
+    parser.add_argument("--fresh", action="store_true", help="discard the stored profile first (another machine's)")
     parser.add_argument("--repeat", type=int, default=30, help="networks measured twice (measurement agreement)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -83,7 +84,7 @@ def main() -> None:
     profile_s = None
     if args.profile_budget > 0:
         started = time.perf_counter()
-        result = profile(target, args.runtime, args.profile_budget, args.profiles_dir,
+        result = profile(target, args.runtime, args.profile_budget, args.profiles_dir, fresh=args.fresh,
                          progress=lambda m: print(f"[profile] {m}", flush=True))
         profile_s = time.perf_counter() - started
         print(f"profiled {result.kernels} kernels in {result.elapsed_s / 60:.1f} min (this run {profile_s / 60:.1f} min)")
@@ -139,7 +140,9 @@ def main() -> None:
         "latency_range_ms": [round(float(meas.min()), 4), round(float(meas.max()), 4)],
         "layers_range": [min(len(g.ops) for g in graphs), max(len(g.ops) for g in graphs)],
         "profile": {"kernels": kernel.metadata["kernels"], "profiling_s": kernel.metadata["profiling_s"],
-                    "this_run_s": profile_s, "fusion": kernel.metadata["fusion"], "held_out": kernel.metadata["held_out"]},
+                    "this_run_s": profile_s, "fusion": kernel.metadata["fusion"], "held_out": kernel.metadata["held_out"],
+                    "kernel_costs": "in-network" if kernel.network_model else "isolated",
+                    "in_network": {k: v for k, v in (kernel.metadata.get("in_network") or {}).items() if k != "features"}},
         "kernel_predictor": accuracy(pk, meas),
         "flops_baseline": accuracy(pf, meas),
         "kernel_predictor_vs_normalized": accuracy(pk, norm),

@@ -6,7 +6,7 @@ On digits for host-cpu (latency from the committed ONNX Runtime profile, 1 threa
 that rules out the larger networks of the space, per strategy and seed: hypervolume of the
 feasible front (accuracy x latency, reference point accuracy 0 / latency = budget), best accuracy
 within budget, whether the returned winner meets the budget when measured, wall time per trial.
-Prints a summary and writes benchmarks/search/results/search_<time>.json.
+Prints a summary and writes benchmarks/results/search_<time>.json.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--strategies", default="random,tpe,nsga2")
     parser.add_argument("--max-epochs", type=int, default=4)
     parser.add_argument("--supernet-samples", type=int, default=12, help="0 skips the supernet ranking check")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "search" / "results")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
     load = cpu_snapshot()
