@@ -66,7 +66,7 @@ def main() -> None:
                    "best_accuracy_within_budget": max((t.accuracy for t in done), default=None),
                    "rejected_before_training": sum(1 for t in result.trials if t.rejected),
                    "winner": result.winner.to_dict() if result.winner else None,
-                   "winner_meets_budget_measured": bool(result.winner and result.winner.measured_ms is not None
+                   "winner_meets_budget_measured": None if result.winner is None else bool(result.winner.measured_ms is not None
                                                         and result.winner.measured_ms <= args.latency_budget_ms),
                    "top_k_measured": [{"trial": t.number, "predicted_fp32_ms": t.predicted_ms,
                                        "search_latency_ms": t.latency_ms, "search_latency_source": t.latency_source,
@@ -84,7 +84,7 @@ def main() -> None:
         summary[strategy] = {
             "hypervolume_mean": round(statistics.mean(hvs), 4), "hypervolume_sd": round(statistics.pstdev(hvs), 4),
             "best_accuracy_mean": round(statistics.mean(best), 4) if best else None,
-            "winners_meeting_budget_measured": f"{sum(r['winner_meets_budget_measured'] for r in mine)}/{sum(1 for r in mine if r['winner'])}",
+            "winners_meeting_budget_measured": f"{sum(bool(r['winner_meets_budget_measured']) for r in mine)}/{sum(1 for r in mine if r['winner'])}",
             "wall_s_per_trial_mean": round(statistics.mean(r["wall_s_per_trial"] for r in mine), 2),
         }
     supernet = None

@@ -13,6 +13,7 @@ to the network's measured end-to-end latency (per-call and per-node executor ove
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -20,10 +21,11 @@ import numpy as np
 
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph
+from edgetune.predict._regress import KindModel, fit_kind
 from edgetune.predict._sampling import features
 
 CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_pool", "producer_add",
-                    "foldable_sum", "to_head", "consumers")
+                    "foldable", "to_head", "consumers")
 # operators of optimized graphs that do the work of a compute kernel (elementwise ops may ride on them)
 _COMPUTE_NODES = ("Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "FusedGemm", "MatMul")
 # suffixes ONNX Runtime appends to the names of nodes it rewrites
@@ -51,8 +53,10 @@ def context_features(graph: Graph, kernels: Sequence[Kernel]) -> list[list[float
     for kernel in kernels:
         sources = [of.get(i) for i in kernel.head.inputs]
         heads = [kernels[s].head.kind for s in sources if s is not None]
-        foldable = kernel.head.kind == "add" and any(
-            kernels[s].head.kind in ("conv", "dwconv") and len(consumers.get(kernels[s].tail.name, ())) == 1
+        # an elementwise kernel right after a conv/FC kernel that feeds nothing else: a runtime may run it
+        # inside that kernel (ONNX Runtime folds Clip and Add into its NCHWc convs)
+        foldable = kernel.head.kind in ELEMENTWISE_KINDS and any(
+            kernels[s].head.kind in ("conv", "dwconv", "fc") and len(consumers.get(kernels[s].tail.name, ())) == 1
             for s in sources if s is not None)
         after = consumers.get(kernel.tail.name, [])
         to_head = any(kinds.get(c) in ("fc", "flatten", "gap") for c in after) or not after
@@ -162,6 +166,16 @@ def attribute_nodes(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tup
     return attribute_by_order(kernels, nodes)
 
 
+def absorption_key(kernel: Kernel, row: Sequence[float]) -> str:
+    """What decides whether a runtime runs a kernel inside its neighbour: its kind, what feeds it, whether it
+    could ride on that, and its channel blocks."""
+    base = len(row) - len(CONTEXT_FEATURES)
+    producer = next((name for name, i in (("conv", 1), ("dwconv", 2), ("pool", 3), ("add", 4)) if row[base + i]), "other")
+    # ONNX Runtime's blocked-layout convs (which take elementwise followers in) want channels in blocks of 8/16
+    blocks = f"{int(kernel.head.cout % 16 == 0)}{int(kernel.head.cout % 8 == 0)}"
+    return f"{kernel.head.kind}|{producer}|{int(row[base + CONTEXT_FEATURES.index('foldable')])}|{blocks}"
+
+
 def network_terms(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray) -> np.ndarray:
     """Design matrix of the end-to-end model: 1, sum of kernel costs, number of kernels."""
     return np.stack([np.ones(len(kernel_ms_sum)), kernel_ms_sum, kernel_counts.astype(float)], axis=1)
@@ -188,12 +202,11 @@ def network_ms(model: dict, kernel_ms_sum: float, kernels: int) -> float:
     return max(model["call_ms"] + model["scale"] * kernel_ms_sum + model["per_kernel_ms"] * kernels, 0.1 * kernel_ms_sum)
 
 
-def context_rows(chains: list[dict], rules: FusionRules,
-                 key: str = "kernel_ms") -> dict[str, tuple[list[list[float]], list[float]]]:
-    """Per head kind, (feature rows, in-network ms) from the profiled networks that carry node times."""
+def _rows(chains: list[dict], rules: FusionRules, key: str) -> list[tuple[Kernel, list[float], float]]:
+    """(kernel, feature row, in-network ms) of every kernel of the profiled networks that carry ``key``."""
     from edgetune.predict._graph import graph_from_dict
 
-    out: dict[str, tuple[list[list[float]], list[float]]] = {}
+    out = []
     for chain in chains:
         if key not in chain:
             continue
@@ -201,52 +214,97 @@ def context_rows(chains: list[dict], rules: FusionRules,
         kernels = split_kernels(graph, rules)
         if len(kernels) != len(chain[key]):
             continue  # fusion rules changed since it was measured
-        for kernel, x, y in zip(kernels, context_features(graph, kernels), chain[key]):
-            xs, ys = out.setdefault(kernel.head.kind, ([], []))
-            xs.append(x)
-            ys.append(float(y))
+        out += [(k, x, float(y)) for k, x, y in zip(kernels, context_features(graph, kernels), chain[key])]
     return out
 
 
 _STATISTICS = {"kernel_min_ms": "fastest run", "kernel_ms": "mean of the faster half"}
 _MIN_ROWS = 10  # fewer in-network samples of a head kind: its isolated regressor stands in
+_MIN_EVIDENCE = 5  # kernels of one absorption key before its share is trusted (else: runs as its own node)
+
+
+@dataclass
+class InNetworkCosts:
+    """What kernels cost inside a network: per head kind, a regressor of the cost of a kernel that
+    runs as its own node, and per absorption key the share of kernels the runtime ran inside a
+    neighbour instead (an Add folded into a conv costs nothing of its own)."""
+
+    models: dict[str, KindModel]
+    absorbed: dict[str, float]
+
+    @classmethod
+    def fit(cls, chains: list[dict], rules: FusionRules, key: str,
+            cross_validate: bool = True) -> tuple["InNetworkCosts", dict]:
+        """Fit from the profiled networks; returns the costs and each regressor's held-out error."""
+        rows = _rows(chains, rules, key)
+        tally: dict[str, list[int]] = {}
+        for kernel, x, y in rows:
+            tally.setdefault(absorption_key(kernel, x), []).append(int(y <= 0.0))
+        absorbed = {k: round(float(np.mean(v)), 4) for k, v in tally.items() if len(v) >= _MIN_EVIDENCE and any(v)}
+        models, held_out = {}, {}
+        for head in sorted({k.head.kind for k, _x, _y in rows}):
+            xs = np.array([x for k, x, y in rows if k.head.kind == head and y > 0])
+            ys = np.array([y for k, _x, y in rows if k.head.kind == head and y > 0])
+            if len(ys) < _MIN_ROWS:
+                continue
+            model, errors = fit_kind(f"ctx-{head}", xs, ys, cross_validate=cross_validate)
+            models[head] = model
+            finite = np.abs(errors[np.isfinite(errors)])
+            held_out[head] = {"kernels": len(ys), "held_out_rel_rmse": round(model.rel_rmse, 4),
+                              "held_out_within_10pct": round(float(np.mean(finite <= 0.10)), 4) if len(finite) else None}
+        return cls(models, absorbed), held_out
+
+    def costs(self, graphs: Sequence[Graph], splits: Sequence[Sequence[Kernel]]) -> dict[tuple[int, int], float]:
+        """(graph index, kernel index) -> expected ms inside the network (the regressor's cost times the
+        share of such kernels that run as a node of their own), for kernels it can cost; batched per kind."""
+        batch: dict[str, list[tuple[int, int, float, list[float]]]] = {}
+        out: dict[tuple[int, int], float] = {}
+        for gi, (graph, kernels) in enumerate(zip(graphs, splits)):
+            for ki, (kernel, row) in enumerate(zip(kernels, context_features(graph, kernels))):
+                own = 1.0 - self.absorbed.get(absorption_key(kernel, row), 0.0)
+                if own <= 0.0:
+                    out[(gi, ki)] = 0.0  # always run inside its neighbour: no cost of its own
+                elif kernel.head.kind in self.models:
+                    batch.setdefault(kernel.head.kind, []).append((gi, ki, own, row))
+        for head, items in batch.items():
+            preds = self.models[head].predict(np.array([row for *_r, row in items]))
+            for (gi, ki, own, _row), value in zip(items, preds):
+                out[(gi, ki)] = float(value) * own
+        return out
+
+    def save(self, folder: Path) -> dict:
+        save_models_into(list(self.models.values()), folder)
+        return {"absorbed": self.absorbed}
+
+    @classmethod
+    def load(cls, models: dict[str, KindModel], meta: dict) -> "InNetworkCosts":
+        return cls({k.removeprefix("ctx-"): m for k, m in models.items() if k.startswith("ctx-")}, dict(meta.get("absorbed", {})))
 
 
 def fit_context(folder: Path, chains: list[dict], rules: FusionRules) -> dict:
-    """Fit the in-network regressors (``ctx-<head>`` models) and the end-to-end model; metadata out.
+    """Fit the in-network costs (``ctx-<head>`` models, absorption shares) and the end-to-end model.
 
     Every fitted piece is also checked on networks it never saw: the profiled networks are split
     in three folds and each fold is predicted end to end by models fitted on the other two.
     """
-    from edgetune.predict._regress import fit_kind
-
     profiled = [c for c in chains if "kernel_ms" in c]
     # two statistics of a node's time: the fastest run, or the mean of the faster half; the one whose
     # end-to-end predictions of held-out networks are better is kept
     checks = {key: _cross_check(profiled, rules, key) for key in _STATISTICS if all(key in c for c in profiled)}
     key = max(checks, key=lambda k: (checks[k].get("within_10pct", 0.0), -checks[k].get("rmspe", 1e9)), default="kernel_ms")
-    rows = context_rows(profiled, rules, key)
-    models, held_out = [], {}
-    for head, (xs, ys) in sorted(rows.items()):
-        if len(ys) < _MIN_ROWS:
-            continue
-        model, errors = fit_kind(f"ctx-{head}", np.array(xs), np.array(ys))
-        models.append(model)
-        finite = np.abs(errors[np.isfinite(errors)])
-        held_out[head] = {"kernels": len(ys), "held_out_rel_rmse": round(model.rel_rmse, 4),
-                          "held_out_within_10pct": round(float(np.mean(finite <= 0.10)), 4) if len(finite) else None}
-    if not models:
+    costs, held_out = InNetworkCosts.fit(profiled, rules, key)
+    if not costs.models:
         return {}
-    save_models_into(models, folder)
-    sums = np.array([sum(c[key]) for c in profiled])
-    counts = np.array([len(c[key]) for c in profiled])
+    saved = costs.save(folder)
     measured = np.array([c["latency_ms"] for c in profiled])
-    network = fit_network_model(sums, counts, measured)
+    network = fit_network_model(np.array([sum(c[key]) for c in profiled]), np.array([len(c[key]) for c in profiled]),
+                                measured)
     return {"heads": sorted(held_out), "held_out": held_out, "network_model": network, "networks": len(profiled),
             "statistic": key, "networks_check": checks.get(key, {"networks": 0}), "checks": checks,
-            "features": list(CONTEXT_FEATURES),
+            "features": list(CONTEXT_FEATURES), **saved,
             "note": "kernel cost inside a network = the runtime profiler's node times attributed to the kernel "
-                    f"({_STATISTICS.get(key, key)} of 40 runs); end-to-end = call_ms + scale * sum + per_kernel_ms * kernels; "
+                    f"({_STATISTICS.get(key, key)} of 40 runs); absorbed: share of kernels run inside a neighbour, "
+                    "per kind|producer|foldable|channel blocks; end-to-end = call_ms + scale * sum + per_kernel_ms * kernels; "
                     "networks_check: 3-fold, networks held out from every fitted piece"}
 
 
@@ -265,7 +323,6 @@ def save_models_into(models: list, folder: Path) -> None:
 def _cross_check(profiled: list[dict], rules: FusionRules, key: str, folds: int = 3) -> dict:
     """End-to-end relative error on held-out profiled networks (3-fold), the predictor's own self-check."""
     from edgetune.predict._graph import graph_from_dict
-    from edgetune.predict._regress import fit_kind
 
     if len(profiled) < 30:
         return {"networks": 0}
@@ -274,22 +331,18 @@ def _cross_check(profiled: list[dict], rules: FusionRules, key: str, folds: int 
     for fold in range(folds):
         test = [profiled[i] for i in order[fold::folds]]
         train = [profiled[i] for i in np.setdiff1d(order, order[fold::folds])]
-        rows = context_rows(train, rules, key)
-        models = {h: fit_kind(h, np.array(xs), np.array(ys), cross_validate=False)[0] for h, (xs, ys) in rows.items()
-                  if len(ys) >= _MIN_ROWS}
-        sums = np.array([sum(c[key]) for c in train])
-        network = fit_network_model(sums, np.array([len(c[key]) for c in train]),
+        costs, _ = InNetworkCosts.fit(train, rules, key, cross_validate=False)
+        network = fit_network_model(np.array([sum(c[key]) for c in train]), np.array([len(c[key]) for c in train]),
                                     np.array([c["latency_ms"] for c in train]))
-        for chain in test:
-            graph = graph_from_dict(chain["graph"])
-            kernels = split_kernels(graph, rules)
-            if len(kernels) != len(chain[key]):
-                continue
-            if any(k.head.kind not in models for k in kernels):
+        graphs = [graph_from_dict(c["graph"]) for c in test]
+        splits = [split_kernels(g, rules) for g in graphs]
+        found = costs.costs(graphs, splits)
+        for gi, (chain, kernels) in enumerate(zip(test, splits)):
+            parts = [found.get((gi, ki)) for ki in range(len(kernels))]
+            if len(kernels) != len(chain[key]) or any(p is None for p in parts):
                 continue  # a kind too rare in the training folds: not a fair test of the in-network models
-            x = np.array(context_features(graph, kernels))
-            total = sum(float(models[k.head.kind].predict(x[i:i + 1])[0]) for i, k in enumerate(kernels))
-            errors.append(network_ms(network, total, len(kernels)) / chain["latency_ms"] - 1.0)
+            total = network_ms(network, sum(parts), len(parts))  # type: ignore[arg-type]
+            errors.append(total / chain["latency_ms"] - 1.0)
     rel = np.array(errors)
     if not len(rel):
         return {"networks": 0}

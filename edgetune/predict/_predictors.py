@@ -12,7 +12,7 @@ import numpy as np
 
 from edgetune.errors import ConfigError
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor
-from edgetune.predict._context import context_features, network_ms
+from edgetune.predict._context import InNetworkCosts, network_ms
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
 from edgetune.predict._profile import ProfileError, border_share, load_borders, profile_folder
@@ -46,40 +46,34 @@ class KernelPredictor(Predictor):
         self.overhead_ms = float(self.metadata["overhead_ms"])
         self.correction = load_borders(self.folder / "models", self.metadata.get("border_correction", {}).get("groups", []))
         self.threads = int(self.metadata.get("threads", 1))
-        self.network_model: dict = (self.metadata.get("in_network") or {}).get("network_model", {})
+        in_network = self.metadata.get("in_network") or {}
+        self.network_model: dict = in_network.get("network_model", {})
+        self.in_network = InNetworkCosts.load(self.models, in_network) if self.network_model else None
+        self.models = {k: m for k, m in self.models.items() if not k.startswith("ctx-")}
         if self.metadata.get("features") and list(self.metadata["features"]) != list(_feature_names()):
             raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
 
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
-        """Per kernel: its in-network regressor where the profile has one (``_context``), else its
-        isolated regressor less the learnt border share; per network: the end-to-end model."""
+        """Per kernel: its in-network cost where the profile has one (``_context``), else its isolated
+        regressor less the learnt border share; per network: the end-to-end model."""
         split = [split_kernels(g, self.rules) for g in graphs]
-        items: dict[str, list[tuple[int, int, Kernel, list[float]]]] = {}
+        found = self.in_network.costs(graphs, split) if self.in_network is not None else {}
+        isolated: dict[str, list[tuple[int, int, Kernel]]] = {}
         uncovered: dict[int, list[str]] = {}
-        for gi, (graph, kernels) in enumerate(zip(graphs, split)):
-            rows = context_features(graph, kernels) if self.network_model else [features(k) for k in kernels]
-            for ki, (kernel, row) in enumerate(zip(kernels, rows)):
-                head = kernel.head.kind
-                name = f"ctx-{head}" if f"ctx-{head}" in self.models else head
-                if name not in self.models:
-                    uncovered.setdefault(gi, []).append(kernel.kind)
+        for gi, kernels in enumerate(split):
+            for ki, kernel in enumerate(kernels):
+                if (gi, ki) in found:
                     continue
-                items.setdefault(name, []).append((gi, ki, kernel, row if name != head else row[:len(_feature_names())]))
-        latency: dict[tuple[int, int], float] = {}
-        for name, group in items.items():
-            preds = self.models[name].predict(np.array([row for *_rest, row in group]))
-            for (gi, ki, _kernel, _row), value in zip(group, preds):
-                latency[(gi, ki)] = float(value)
-        # alone, a kernel pays layout conversions it does not pay inside a network: one call per border group
-        by_group: dict[str, list[tuple[int, int, Kernel]]] = {}
-        for name, group in items.items():
-            if not name.startswith("ctx-"):
-                for gi, ki, kernel, _row in group:
-                    by_group.setdefault(border_group(name), []).append((gi, ki, kernel))
-        for border, members in by_group.items():
-            isolated = np.array([latency[(gi, ki)] for gi, ki, _k in members])
-            share = border_share(self.correction, border, [k for _g, _k, k in members], isolated)
-            for (gi, ki, _k), value in zip(members, isolated * (1.0 - share)):
+                if kernel.head.kind in self.models:
+                    isolated.setdefault(kernel.head.kind, []).append((gi, ki, kernel))
+                else:
+                    uncovered.setdefault(gi, []).append(kernel.kind)
+        latency = dict(found)
+        for head, items in isolated.items():
+            preds = self.models[head].predict(np.array([features(k) for _g, _k, k in items]))
+            # alone, a kernel pays layout conversions it does not pay inside a network
+            share = border_share(self.correction, border_group(head), [k for _g, _k, k in items], preds)
+            for (gi, ki, _k), value in zip(items, preds * (1.0 - share)):
                 latency[(gi, ki)] = float(value)
         out = []
         for gi, (graph, kernels) in enumerate(zip(graphs, split)):
@@ -89,19 +83,18 @@ class KernelPredictor(Predictor):
                     continue
                 value = latency[(gi, ki)]
                 parts.append(KernelEstimate(kernel.kind, kernel.ops, value, kernel.head.macs))
-                name = f"ctx-{kernel.head.kind}" if f"ctx-{kernel.head.kind}" in self.models else kernel.head.kind
-                var += (self.models[name].rel_rmse * value) ** 2
+                model = self.in_network.models.get(kernel.head.kind) if (gi, ki) in found else None  # type: ignore[union-attr]
+                var += ((model or self.models[kernel.head.kind]).rel_rmse * value) ** 2
             kernel_sum = sum(p.latency_ms for p in parts)
             if self.network_model:
                 total = network_ms(self.network_model, kernel_sum, len(kernels))
                 var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
-                overhead = total - kernel_sum
             else:
-                total, overhead = self.overhead_ms + kernel_sum, self.overhead_ms
+                total = self.overhead_ms + kernel_sum
             half = 1.96 * math.sqrt(var)
             out.append(LatencyEstimate(graph.name, total, max(total - half, 0.0), total + half, self.name, tuple(parts),
                                        tuple(uncovered.get(gi, ())),
-                                       {"overhead_ms": overhead, "target": self.metadata["target"],
+                                       {"overhead_ms": total - kernel_sum, "target": self.metadata["target"],
                                         "runtime": self.metadata["runtime"],
                                         "kernel_costs": "in-network" if self.network_model else "isolated"}))
         return out

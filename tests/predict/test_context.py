@@ -10,6 +10,7 @@ import pytest
 
 from edgetune.predict import FusionRules, GraphBuilder, GraphMeasurer, KernelPredictor, profile, split_kernels, to_onnx
 from edgetune.predict._context import attribute, context_features, fit_network_model, network_ms
+from edgetune.predict._graph import graph_from_dict
 from edgetune.predict._measure import KERNEL_CONFIG
 from edgetune.runners._ort import OrtRunner, parse_node_events
 from edgetune.targets import load_target
@@ -59,7 +60,9 @@ def test_attribute_follows_names_fusion_and_made_up_nodes() -> None:
     assert ms == pytest.approx({"conv+bn+relu": 1.0, "dwconv+bn": 2.0, "relu6": 0.0, "conv+bn": 3.0, "add": 0.0,
                                 "maxpool": 0.5, "hswish": 0.5, "gap": 0.15, "fc": 0.21})
     rows = context_features(graph, kernels)
-    assert len(rows) == len(kernels) and rows[kinds.index("add")][-3] == 1.0  # foldable into the conv before it
+    foldable = {kind: row[-3] for kind, row in zip(kinds, rows)}
+    # elementwise kernels right after a conv kernel that feeds nothing else may ride on it; after a pool they cannot
+    assert foldable["add"] == foldable["relu6"] == 1.0 and foldable["hswish"] == 0.0
 
 
 def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
@@ -99,3 +102,28 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
     assert all(e.extra["kernel_costs"] == "in-network" for e in estimates)
     rel = np.array([e.total_ms / fake_latency_ms(g) - 1 for e, g in zip(estimates, graphs)])
     assert np.median(np.abs(rel)) < 0.25, rel
+
+
+def test_kernels_the_runtime_folds_away_are_learnt_as_absorbed() -> None:
+    from edgetune.predict._context import InNetworkCosts
+    from edgetune.predict._graph import graph_to_dict
+
+    rng = np.random.default_rng(0)
+    chains = []
+    for i in range(40):  # conv -> add(residual) -> maxpool: the add always rides on the conv, the pool never
+        b = GraphBuilder(f"net{i}", (1, 8, int(rng.choice([8, 16, 32])), 16))
+        c = int(rng.choice([8, 16, 32]))
+        x = b.relu(b.bn(b.conv("input", c, 3, 1)))
+        x = b.add(b.bn(b.conv(x, c, 3, 1)), x)
+        graph = b.build(b.pool(x, "maxpool", 2, 2))
+        kernels = split_kernels(graph, RULES)
+        ms = [0.0 if k.head.kind == "add" else 1e-3 + k.head.macs * 1e-8 + k.head.out_elems * 1e-7 for k in kernels]
+        chains.append({"graph": graph_to_dict(graph), "kernel_ms": ms, "latency_ms": sum(ms)})
+    costs, _ = InNetworkCosts.fit(chains, RULES, "kernel_ms", cross_validate=False)
+    assert "add" not in costs.models and set(costs.absorbed) <= {"add|conv|1|11", "add|conv|1|01"} and set(costs.absorbed.values()) == {1.0}
+    graph = graph_from_dict(chains[0]["graph"])
+    found = costs.costs([graph], [split_kernels(graph, RULES)])
+    kinds = [k.head.kind for k in split_kernels(graph, RULES)]
+    add = kinds.index("add")
+    assert found[(0, add)] == 0.0  # no cost of its own (and no regressor was fitted on zeros)
+    assert all(found[(0, ki)] > 0 for ki in range(len(kinds)) if ki != add)
