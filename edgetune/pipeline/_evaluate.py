@@ -76,7 +76,7 @@ def build_artifact(plan: CandidatePlan, model: LoadedModel, target: Target, work
     available = runner_cls.availability()
     if not available.ok:
         raise CandidateSkipped(f"runtime {plan.runtime}: {available.reason}")
-    if target.transport == "rpc":  # issue 9: boards behind an RPC tracker run TVM artifacts only, so far
+    if target.transport == "rpc":  # boards behind an RPC tracker run the runtimes in REMOTE_RUNTIMES (TVM, ONNX Runtime, LiteRT)
         from edgetune.runners._rpc import remote_unsupported
 
         remote = remote_unsupported(plan.runtime)
