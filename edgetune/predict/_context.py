@@ -135,6 +135,8 @@ def attribute_by_order(kernels: Sequence[Kernel], nodes: Sequence[tuple[str, str
     elementwise kernels in between (or go to that compute kernel when there are none). None when the
     calls and the kernels do not line up (the runtime split or merged a compute op)."""
     compute = [i for i, k in enumerate(kernels) if k.head.kind in _ANCHOR_CALLS]
+    if not compute:
+        return None
     anchors = [j for j, (name, _t, _ms) in enumerate(nodes) if _base_symbol(name).startswith(_ALL_ANCHORS)]
     if len(anchors) != len(compute) or any(
             not _base_symbol(nodes[j][0]).startswith(_ANCHOR_CALLS[kernels[i].head.kind]) for i, j in zip(compute, anchors)):
@@ -148,7 +150,7 @@ def attribute_by_order(kernels: Sequence[Kernel], nodes: Sequence[tuple[str, str
         between = list(range(i + 1, bounds[n + 1])) or [i]
         for k in between:
             ms[k] += rest / len(between)
-    ms[compute[0] if compute else 0] += sum(node[2] for node in nodes[: anchors[0] if anchors else len(nodes)])
+    ms[compute[0]] += sum(node[2] for node in nodes[: anchors[0]])
     return ms
 
 

@@ -127,3 +127,19 @@ def test_kernels_the_runtime_folds_away_are_learnt_as_absorbed() -> None:
     add = kinds.index("add")
     assert found[(0, add)] == 0.0  # no cost of its own (and no regressor was fitted on zeros)
     assert all(found[(0, ki)] > 0 for ki in range(len(kinds)) if ki != add)
+
+
+def test_tvm_calls_are_attributed_by_order() -> None:
+    from edgetune.predict._context import attribute_nodes
+
+    b = GraphBuilder("tvm", (1, 3, 16, 16))
+    x = b.relu(b.bn(b.conv("input", 8, 3, 1)))
+    graph = b.build(b.fc(b.gap(b.pool(x, "maxpool", 2, 2)), 10))
+    kernels = split_kernels(graph, FusionRules())  # TVM's default pipeline here fuses nothing
+    assert [k.kind for k in kernels] == ["conv", "bn", "relu", "maxpool", "gap", "fc"]
+    calls = [("0:conv2d", "conv2d", 4.0), ("1:add", "add", 0.5), ("2:subtract", "subtract", 0.25), ("3:divide", "divide", 0.25),
+             ("4:maximum", "maximum", 1.0), ("5:max_pool2d", "max_pool2d", 2.0), ("6:mean", "mean", 1.0),
+             ("7:transpose", "transpose", 0.5), ("8:matmul", "matmul", 3.0), ("9:add4", "add", 0.5)]
+    # elementwise calls between two anchors are shared by the elementwise kernels between them
+    assert attribute_nodes(graph, kernels, calls) == pytest.approx([4.0, 1.0, 1.0, 2.0, 1.5, 3.5])
+    assert attribute_nodes(graph, kernels, calls[:5] + calls[6:]) is None  # a pool call missing: no line-up
