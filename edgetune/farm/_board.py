@@ -126,7 +126,10 @@ def register_board_functions() -> None:
     import tvm_ffi
 
     measurer = BoardMeasurer()
-    tvm_ffi.register_global_func(BOARD_ENVIRONMENT, lambda: json.dumps(board_environment()), override=True)
+    # taken once, before any session runs: TVM's thread pool pins the affinity of the process that
+    # runs it (config_threadpool), which would otherwise shrink the cores a later call reports
+    environment = json.dumps(board_environment())
+    tvm_ffi.register_global_func(BOARD_ENVIRONMENT, lambda: environment, override=True)
     tvm_ffi.register_global_func(RUNTIME_VERSIONS, lambda: json.dumps(runtime_versions()), override=True)
     tvm_ffi.register_global_func(MEASURE, measurer.measure, override=True)
     tvm_ffi.register_global_func(OUTPUT, measurer.output, override=True)
