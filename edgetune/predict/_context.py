@@ -32,6 +32,13 @@ _COMPUTE_NODES = ("Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAverageP
 _SUFFIXES = ("_nchwc", ".flat")
 
 
+def _op_name(node: str) -> str:
+    """The graph op a runtime's node is named after (ONNX Runtime appends _nchwc to nodes it rewrites)."""
+    for suffix in _SUFFIXES:
+        node = node[: -len(suffix)] if node.endswith(suffix) else node
+    return node
+
+
 def _producers(graph: Graph, kernels: Sequence[Kernel]) -> dict[str, int]:
     """Op name -> index of the kernel that produces it (flatten ops point at what they reshape)."""
     of: dict[str, int] = {}
@@ -97,10 +104,7 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
         pending.clear()
 
     for name, op_type, latency in nodes:
-        base = name
-        for suffix in _SUFFIXES:
-            base = base[: -len(suffix)] if base.endswith(suffix) else base
-        index = of.get(base)
+        index = of.get(_op_name(name))
         if index is None:
             pending.append(latency)
             continue
@@ -160,10 +164,7 @@ _ALL_ANCHORS = tuple(sorted({a for names in _ANCHOR_CALLS.values() for a in name
 def attribute_nodes(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str, str, float]]) -> Optional[list[float]]:
     """By node name when the runtime keeps the model's names (ONNX Runtime), else by call order (TVM)."""
     of = _producers(graph, kernels)
-    stripped = [n[0] for n in nodes]
-    for suffix in _SUFFIXES:
-        stripped = [s[: -len(suffix)] if s.endswith(suffix) else s for s in stripped]
-    if any(s in of for s in stripped):
+    if any(_op_name(name) in of for name, _t, _ms in nodes):
         return attribute(graph, kernels, nodes)
     return attribute_by_order(kernels, nodes)
 
