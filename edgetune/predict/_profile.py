@@ -26,11 +26,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgetune.errors import ConfigError, EdgetuneError
+from edgetune.predict._context import attribute_nodes, fit_context
 from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._regress import FLOOR_MS, ensemble_spread, fit_flops_baseline, fit_kind, save_models
-from edgetune.predict._context import attribute_nodes, fit_context
 from edgetune.predict._sampling import (BORDER_GROUPS, FEATURES, HEAD_SHARE, border_group, features, sample_border_pair,
                                         sample_chain, sample_kernel, sample_network)
 from edgetune.targets import Target
@@ -294,7 +294,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
 def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: FusionRules,
                       stored: int) -> tuple[list[dict], bool]:
     """One round of whole random networks, end to end; with a per-node profiler also each kernel's
-    cost inside them (``_context.attribute``). Returns the records and whether Ctrl-C stopped it."""
+    cost inside them (``_context.attribute_nodes``). Returns the records and whether Ctrl-C stopped it."""
     in_context = measurer.profiles_nodes
     want = _INITIAL_CHAINS if stored < _INITIAL_CHAINS else (_NETWORKS_PER_ROUND if in_context else _CHAINS_PER_ROUND)
     graphs = [sample_network(rng, stored + i) if in_context and i % 3 else sample_chain(rng, rules, stored + i)
