@@ -7,7 +7,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Union
 
 from edgetune._lazy import require
 from edgetune.errors import InputShapeError, ModelError

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence, Union
 
+from edgetune.errors import EdgetuneError
 from edgetune.predict._graph import Graph, graph_from_onnx
+
+
+class ProfileError(EdgetuneError):
+    """A profile folder is missing, corrupt or from a different setup."""
 
 
 @dataclass(frozen=True)

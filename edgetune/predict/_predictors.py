@@ -15,7 +15,9 @@ from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor
 from edgetune.predict._context import InNetworkCosts, network_ms
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
-from edgetune.predict._profile import ProfileError, border_share, load_borders, profile_folder
+from edgetune.predict._base import ProfileError
+from edgetune.predict._borders import border_share, load_borders
+from edgetune.predict._profile import profile_folder
 from edgetune.predict._regress import load_models
 from edgetune.predict._sampling import border_group, features
 from edgetune.targets import Target

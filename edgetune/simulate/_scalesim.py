@@ -20,7 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from edgetune.errors import MissingDependencyError, RunnerError
 from edgetune.simulate._topology import ArrayLayer
