@@ -7,7 +7,9 @@ scatter plot (PNG) beside it. Reports, for the kernel predictor and the FLOPs ba
 networks within +-5% / +-10%, RMSE, mean absolute percentage error, against the measured latency
 (fastest of >= 30 runs, what the profile learns; beside it: against the median, and against the
 minimum rescaled by a reference graph timed interleaved with every group). Also: how well
-two measurements of the same network agree (the ceiling any predictor can reach on this machine),
+two measurements of the same network agree (the ceiling any predictor can reach on this machine)
+and how the predictors do on the networks whose two measurements agree within 5% (``--repeat``
+sets how many are measured twice; ``--repeat 120`` re-measures all),
 prediction time per network, the reference graph's spread over the run, and the profiling time.
 """
 
@@ -18,6 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -43,6 +46,20 @@ def accuracy(pred: np.ndarray, meas: np.ndarray) -> dict:
         "mape": round(float(np.mean(np.abs(rel))), 4),
         "bias": round(float(np.median(rel)), 4),
     }
+
+
+def reproducible(pk: np.ndarray, pf: np.ndarray, meas: np.ndarray, meas2: np.ndarray, agree: float = 0.05) -> Optional[dict]:
+    """The predictors scored only on networks whose two measurements agree within ``agree``, against
+    the mean of the two: how well they do where the measurement itself can be trusted."""
+    if not len(meas2):
+        return None
+    first = meas[: len(meas2)]
+    keep = np.abs(meas2 / first - 1.0) <= agree
+    if not keep.any():
+        return {"networks": 0, "agree_within": agree}
+    both = (first[keep] + meas2[keep]) / 2.0
+    return {"networks": int(keep.sum()), "of": len(meas2), "agree_within": agree,
+            "kernel": accuracy(pk[: len(meas2)][keep], both), "flops": accuracy(pf[: len(meas2)][keep], both)}
 
 
 def scatter(path: Path, measured: np.ndarray, series: dict[str, np.ndarray], title: str) -> None:
@@ -151,6 +168,7 @@ def main() -> None:
         "measurement_agreement": {"networks": len(again), "min": accuracy(meas2, meas[: len(again)]),
                                   "normalized": accuracy(norm2, norm[: len(again)]), "median": accuracy(median2, median[: len(again)])}
         if len(again) else None,
+        "on_reproducible_networks": reproducible(pk, pf, meas, meas2),
         "prediction_ms_per_network": {"single": round(single_ms, 3), "single_layers": len(big.ops),
                                       "batched": round(batch_ms, 4)},
         "measure_s": round(measure_s, 1),
@@ -166,7 +184,7 @@ def main() -> None:
     path.write_text(json.dumps(report, indent=2))
     summary = {k: report[k] for k in ("networks", "latency_range_ms", "layers_range", "kernel_predictor", "flops_baseline",
                                       "kernel_predictor_vs_median", "kernel_predictor_vs_normalized",
-                                      "measurement_agreement", "prediction_ms_per_network", "measure_s", "reference_graph_cv", "other_load")}
+                                      "measurement_agreement", "on_reproducible_networks", "prediction_ms_per_network", "measure_s", "reference_graph_cv", "other_load")}
     print(json.dumps(summary, indent=2))
     print(f"wrote {path} and {png}")
 
