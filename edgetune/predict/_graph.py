@@ -18,7 +18,7 @@ import numpy as np
 from edgetune.errors import ConfigError, ModelError
 
 # Op kinds the predictor understands. Shape-only ops ("flatten") cost nothing.
-COMPUTE_KINDS = ("conv", "dwconv", "fc", "maxpool", "avgpool", "gap")
+COMPUTE_KINDS = ("conv", "dwconv", "fc", "maxpool", "avgpool", "gap", "resize")
 ELEMENTWISE_KINDS = ("bn", "relu", "relu6", "hswish", "sigmoid", "add", "concat")
 FREE_KINDS = ("flatten",)
 OP_KINDS = COMPUTE_KINDS + ELEMENTWISE_KINDS + FREE_KINDS
@@ -185,6 +185,13 @@ class GraphBuilder:
         c, h, w = self._shape[x]
         return self._add("gap", [x], c, 1, 1, kernel=h)
 
+    def resize(self, x: str, height: int, width: Optional[int] = None) -> str:
+        """Bilinear resize to ``height`` x ``width`` (default square), e.g. a network's input resize."""
+        c, _h, _w = self._shape[x]
+        if height < 1 or (width is not None and width < 1):
+            raise ConfigError(f"{self.name}: resize to a positive size, got {height}x{width}")
+        return self._add("resize", [x], c, height, width or height)
+
     def fc(self, x: str, cout: int) -> str:
         c, h, w = self._shape[x]
         if h * w != 1:
@@ -256,6 +263,10 @@ def to_onnx(graph: Graph, path: Path, seed: int = 0, opset: int = 17) -> Path:
                                           kernel_shape=[op.kernel] * 2, strides=[op.stride] * 2, pads=[op.kernel // 2] * 4))
         elif op.kind == "gap":
             nodes.append(helper.make_node("GlobalAveragePool", ins, [out], name=op.name))
+        elif op.kind == "resize":
+            inits.append(numpy_helper.from_array(np.array([1, op.cout, op.hout, op.wout], np.int64), f"{op.name}.sizes"))
+            nodes.append(helper.make_node("Resize", [ins[0], "", "", f"{op.name}.sizes"], [out], name=op.name, mode="linear",
+                                          coordinate_transformation_mode="half_pixel"))
         elif op.kind == "flatten":
             nodes.append(helper.make_node("Flatten", ins, [out], name=op.name, axis=1))
         elif op.kind == "fc":
@@ -294,7 +305,7 @@ def _shape_rank(graph: Graph, name: str) -> tuple[int, ...]:
 
 _ONNX_KINDS = {"Relu": "relu", "Clip": "relu6", "HardSwish": "hswish", "Sigmoid": "sigmoid", "Add": "add",
                "Concat": "concat", "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "gap",
-               "BatchNormalization": "bn", "Flatten": "flatten", "Reshape": "flatten", "Squeeze": "flatten",
+               "BatchNormalization": "bn", "Resize": "resize", "Upsample": "resize", "Flatten": "flatten", "Reshape": "flatten", "Squeeze": "flatten",
                "Identity": "flatten", "Dropout": "flatten"}
 
 
@@ -318,6 +329,9 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
         dims[value.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
     inits = {i.name: tuple(i.dims) for i in g.initializer}
     consts = {n.output[0] for n in g.node if n.op_type == "Constant"}
+    # integer tensors are shape arithmetic (Shape -> Slice -> Concat for a Resize's sizes), not data
+    integer = {v.name for v in list(g.input) + list(g.value_info) + list(g.output)
+               if v.type.tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)}
     graph_inputs = [i for i in g.input if i.name not in inits]
     if len(graph_inputs) != 1:
         raise ModelError(f"{path.name}: the predictor handles single-input models, this one has {len(graph_inputs)} inputs")
@@ -341,6 +355,9 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
 
     for i, node in enumerate(g.node):
         if node.op_type == "Constant":
+            continue
+        if node.op_type == "Shape" or (node.output and all(o in integer for o in node.output)):
+            consts.update(node.output)
             continue
         data_inputs = [t for t in node.input if t and t not in inits and t not in consts]
         srcs = tuple(producer[t] for t in data_inputs if t in producer)

@@ -1,7 +1,7 @@
 """Kernel configurations: what the profiler measures, and the features every kernel is predicted from.
 
 A kernel is described by its head op (conv, depthwise conv, fully connected, pooling, add,
-concat, a standalone elementwise op) and the elementwise ops fused into it. The sampler draws
+concat, resize, a standalone elementwise op) and the elementwise ops fused into it. The sampler draws
 single-kernel graphs over the ranges edge networks use; features are computed from a Kernel,
 so a sampled kernel and a kernel split out of a network are described the same way.
 """
@@ -20,6 +20,7 @@ from edgetune.predict._graph import Graph, GraphBuilder
 HEAD_SHARE = {
     "conv": 0.34, "dwconv": 0.2, "fc": 0.06, "maxpool": 0.05, "avgpool": 0.03, "gap": 0.05,
     "add": 0.07, "concat": 0.04, "bn": 0.04, "relu": 0.04, "relu6": 0.03, "hswish": 0.03, "sigmoid": 0.02,
+    "resize": 0.02,
 }
 ACTS = ("relu", "relu6", "hswish", "sigmoid")
 FEATURES = ("cin", "cout", "hin", "hout", "kernel", "stride", "log_macs", "log_in", "log_out", "log_params",
@@ -92,6 +93,13 @@ def _draw(head: str, rng: np.random.Generator, rules: FusionRules, index: int) -
     if head == "gap":
         b = GraphBuilder(f"k{index}-gap", (1, cin, max(hw, 2), max(hw, 2)))
         return b.build(b.gap("input"))
+    if head == "resize":  # an input or feature-map resize (up or down), bilinear
+        out = _size(rng, 1)
+        cin = int(rng.choice([1, 3])) if rng.random() < 0.5 else cin  # half of them resize a network's input
+        if out == hw or cin * max(hw, out) ** 2 > 2_000_000:
+            return None
+        b = GraphBuilder(f"k{index}-resize", (1, cin, hw, hw))
+        return b.build(b.resize("input", out))
     if cin * hw * hw > 2_000_000:
         return None
     b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))

@@ -7,7 +7,7 @@ runs its lowerings (torch-pruning with distillation, ONNX export, static int8 ca
 training split). The artifact is then run by the target's Runner: validation accuracy of the
 lowered model, and -- for precisions the fp32 latency predictor cannot describe -- its latency,
 *measured* (labelled so). The fp32 latency of a pruned network is *predicted* from the graph of
-the pruned module (exported at the candidate's resolution).
+the pruned module (exported at the data's input size, with the resize to the candidate's resolution).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Deployment:
     prune_ratio: float
     plan: str
     accuracy: float
-    graph: Graph  # fp32 graph of the (pruned) network, at the candidate's resolution
+    graph: Graph  # fp32 graph of the (pruned) network, fed the data's input size
     artifact: Optional[Path] = None
     measured_ms: Optional[float] = None  # the lowered artifact, timed on the target
     module: Any = field(default=None, repr=False)
@@ -64,18 +64,19 @@ def plan_for(target: Target, runtime: str, precision: str, prune_ratio: float, s
                       f"valid precisions: {', '.join(deploy_precisions(target, runtime))}")
 
 
-def export_graph(module: Any, resolution: int, in_channels: int, workdir: Path) -> Graph:
-    """The predictor's view of a (pruned) torch module: ONNX export at its own resolution, read back."""
+def export_graph(module: Any, shape: tuple[int, ...], workdir: Path) -> Graph:
+    """The predictor's view of a (pruned) torch module: ONNX export at the data's input ``shape`` (so with
+    the resize to the network's resolution, as deployed), read back."""
     from edgetune.models._load import export_module_to_onnx
     from edgetune.predict import graph_from_onnx
 
-    path = workdir / f"net-{resolution}.onnx"
-    export_module_to_onnx(module.eval(), (1, in_channels, resolution, resolution), path, "search")
+    path = workdir / "net.onnx"
+    export_module_to_onnx(module.eval(), tuple(shape), path, "search")
     graph, _skipped = graph_from_onnx(path)
     return graph
 
 
-def deploy(module: Any, graph: Graph, resolution: int, deploy_choice: dict[str, Any], target: Target, runtime: str,
+def deploy(module: Any, graph: Graph, deploy_choice: dict[str, Any], target: Target, runtime: str,
            train: Dataset, val: Dataset, seed: int, save_as: Path, fine_tune_epochs: int = 1) -> Deployment:
     """Lower the trained ``module`` per ``deploy_choice`` and score the result (see module docstring).
 
@@ -112,7 +113,7 @@ def deploy(module: Any, graph: Graph, resolution: int, deploy_choice: dict[str, 
             details.update({k: step.details[k] for k in ("params_before", "params_after", "macs_before", "macs_after")
                             if k in step.details})
             Path(f"{save_as}.pruned.pt2").write_bytes(step.path.read_bytes())
-            graph = export_graph(pruned, resolution, int(shape[1]), work)
+            graph = export_graph(pruned, shape, work)
         accuracy, measured = _run_artifact(artifact.path, loaded.inputs[0].name, target, runtime, val,
                                            measure=precision != "fp32")
         keep = Path(f"{save_as}.{precision}{artifact.path.suffix}")

@@ -217,11 +217,17 @@ def _layers(cand: Candidate, in_channels: int, keep: float = 1.0) -> list[tuple]
 _CHANNEL_FIELDS = {"conv": (1, 2), "block": (1, 2), "head": (1,), "pool": ()}
 
 
-def candidate_graph(cand: Candidate, in_channels: int, classes: int, keep: float = 1.0) -> Graph:
-    """The latency predictor's view of the candidate (no export); ``keep`` < 1 estimates it pruned."""
+def candidate_graph(cand: Candidate, in_channels: int, classes: int, keep: float = 1.0,
+                    input_size: Optional[tuple[int, int]] = None) -> Graph:
+    """The latency predictor's view of the candidate (no export); ``keep`` < 1 estimates it pruned.
+
+    ``input_size`` is the (height, width) of the data the network is fed: where it is not the
+    candidate's resolution, the network starts with the bilinear resize candidate_module does.
+    """
     r = cand.arch["resolution"]
-    b = GraphBuilder(f"{cand.space}", (1, in_channels, r, r))
-    x = "input"
+    height, width = input_size or (r, r)
+    b = GraphBuilder(f"{cand.space}", (1, in_channels, height, width))
+    x = "input" if width == r else b.resize("input", r)  # candidate_module resizes on width, as here
     for layer in _layers(cand, in_channels, keep):
         if layer[0] == "conv":
             _k, _cin, cout, k, s, g, act = layer

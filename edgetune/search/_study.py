@@ -253,6 +253,7 @@ def search(
     # one split for every worker and seed, so accuracies in a shared study compare (split seed 0)
     train, val = data.split(config.val_fraction, 0)
     in_ch, classes = int(data.x.shape[1]), int(data.y.max()) + 1
+    in_size = (int(data.x.shape[-2]), int(data.x.shape[-1]))  # the network resizes it to its resolution
     if predictor is None:
         from edgetune.predict import predictor_for
 
@@ -262,7 +263,7 @@ def search(
     space = space.with_precisions(deploy_precisions(resolved, config.runtime))
     budget = config.latency_budget_ms
     small = space.smallest()
-    smallest = predictor.predict(candidate_graph(small, in_ch, classes, 1 - small.deploy["prune_ratio"]))
+    smallest = predictor.predict(candidate_graph(small, in_ch, classes, 1 - small.deploy["prune_ratio"], in_size))
     if budget is not None and smallest.total_ms > budget:
         raise InfeasibleError(f"no network in the '{space.name}' space can meet {budget:g} ms on {resolved.name}: the "
                               f"smallest is predicted at {smallest.total_ms:.3g} ms; raise --latency-budget-ms or narrow the space")
@@ -283,11 +284,11 @@ def search(
     def objective(trial: Any) -> Any:
         cand = space.suggest(trial, discrete=config.strategy == "grid")
         precision, ratio = cand.deploy["precision"], cand.deploy["prune_ratio"]
-        graph = candidate_graph(cand, in_ch, classes)
+        graph = candidate_graph(cand, in_ch, classes, input_size=in_size)
         # before training: the fp32 network with its channels scaled by the prune ratio (an estimate;
         # the pruned network itself is predicted again after pruning)
-        estimate = predictor.predict(candidate_graph(cand, in_ch, classes, 1 - ratio) if ratio else graph)
-        act_kb, weight_kb = _memory(graph if not ratio else candidate_graph(cand, in_ch, classes, 1 - ratio), precision)
+        estimate = predictor.predict(candidate_graph(cand, in_ch, classes, 1 - ratio, in_size) if ratio else graph)
+        act_kb, weight_kb = _memory(graph if not ratio else candidate_graph(cand, in_ch, classes, 1 - ratio, in_size), precision)
         violations = _violations(estimate.total_ms, budget, act_kb, weight_kb, resolved)
         seed = config.seed * 100003 + trial.number
         _set_constraints(trial, violations)
@@ -316,7 +317,7 @@ def search(
         latency, source = estimate.total_ms, "predicted"
         if precision != "fp32" or ratio:
             try:
-                shipped = deploy(module, graph, cand.arch["resolution"], cand.deploy, resolved, config.runtime, train,
+                shipped = deploy(module, graph, cand.deploy, resolved, config.runtime, train,
                                  val, seed, stem, config.fine_tune_epochs)
             except EdgetuneError as exc:  # one candidate's build failing is that trial's result, not the search's
                 _set_constraints(trial, [1.0, *violations[1:]], final=True)
@@ -361,7 +362,7 @@ def search(
     trials = [_summary(t) for t in study.trials]
     front = [_summary(t) for t in _front(study, multi)]
     result = SearchResult(name, storage, trials, front, None, out, getattr(predictor, "name", type(predictor).__name__))
-    _verify_and_pick(result, resolved, config, predictor, top_k, in_ch, classes, progress)
+    _verify_and_pick(result, resolved, config, predictor, top_k, in_ch, classes, progress, in_size)
     if compile_winner and result.winner is not None:
         result.compiled = _compile(result, resolved, config, in_ch, classes, compile_runtimes, progress)
     from edgetune.search._report import write_outputs
@@ -404,7 +405,8 @@ def _deployed_artifact(result: SearchResult, t: TrialSummary) -> Optional[Path]:
 
 
 def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig, predictor: Any, top_k: int,
-                     in_ch: int, classes: int, progress: Callable[[str], None]) -> None:
+                     in_ch: int, classes: int, progress: Callable[[str], None],
+                     in_size: Optional[tuple[int, int]] = None) -> None:
     """Measure the top-k of the front on the target; the winner is the most accurate that meets the budget measured.
 
     A trial shipped as trained (fp32, unpruned) is timed from its graph, as the predictor sees it; a
@@ -425,7 +427,7 @@ def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig,
     plain = [t for t in top if _deployed_artifact(result, t) is None]
     lowered = [t for t in top if t not in plain]
     if plain:
-        graphs = [candidate_graph(Candidate(**t.candidate), in_ch, classes) for t in plain]
+        graphs = [candidate_graph(Candidate(**t.candidate), in_ch, classes, input_size=in_size) for t in plain]
         with GraphMeasurer(target, config.runtime, threads, config=NETWORK_CONFIG, interleave=1) as m:
             timings, interrupted = m.measure(graphs)
         if interrupted:

@@ -98,3 +98,18 @@ def test_op_names_stay_unique() -> None:
         x = b.relu(x)
     names = [op.name for op in b.build().ops]
     assert len(set(names)) == len(names)  # "relu6" + "2" once clashed with "relu" + "62"
+
+
+def test_resize_exports_runs_and_reads_back(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    b = GraphBuilder("resized", (1, 1, 8, 8))
+    g = b.build(b.fc(b.gap(b.relu(b.conv(b.resize("input", 12), 8, 3))), 10))
+    assert g.ops[0].kind == "resize" and (g.ops[0].hout, g.ops[0].wout) == (12, 12)
+    assert g.ops[1].hin == 12  # what follows the resize sees the new size
+    path = to_onnx(g, tmp_path / "resized.onnx")
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": np.ones((1, 1, 8, 8), np.float32)})
+    assert out[0].shape == (1, 10)
+    back, skipped = graph_from_onnx(path)
+    assert not skipped and back.ops[0].kind == "resize" and (back.ops[0].hin, back.ops[0].hout) == (8, 12)

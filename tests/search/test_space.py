@@ -6,6 +6,7 @@ import optuna
 import pytest
 
 from edgetune.errors import ConfigError
+from edgetune.models._load import export_module_to_onnx
 from edgetune.predict import graph_from_onnx
 from edgetune.search import SearchSpace, candidate_graph, candidate_module
 
@@ -25,6 +26,12 @@ def test_graph_and_module_describe_the_same_network(space: str, tmp_path: Path) 
         exported, _skipped = graph_from_onnx(path)
         assert exported.macs == graph.macs
         assert module(torch.zeros(2, 1, 8, 8)).shape == (2, 10)  # digits-sized input is resized inside
+        # fed digits-sized input, the graph starts with the resize the module does, and the export agrees
+        fed = candidate_graph(cand, 1, 10, input_size=(8, 8))
+        assert (fed.ops[0].kind == "resize") == (r != 8) and fed.macs == graph.macs
+        export_module_to_onnx(module, (1, 1, 8, 8), path, "test")  # as the search exports a pruned network
+        read, _skipped = graph_from_onnx(path)
+        assert [op.kind for op in read.ops][:1] == [op.kind for op in fed.ops][:1] and read.macs == fed.macs
 
 
 def test_yaml_space_narrows_choices(tmp_path: Path) -> None:
