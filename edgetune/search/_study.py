@@ -258,6 +258,7 @@ def search(
         from edgetune.predict import predictor_for
 
         predictor = predictor_for(resolved, config.runtime, profiles_dir)
+    threads = getattr(predictor, "threads", None) or 1  # measured latencies use the predictor's thread count
     from edgetune.search._deploy import deploy, deploy_precisions
 
     space = space.with_precisions(deploy_precisions(resolved, config.runtime))
@@ -318,7 +319,7 @@ def search(
         if precision != "fp32" or ratio:
             try:
                 shipped = deploy(module, graph, cand.deploy, resolved, config.runtime, train,
-                                 val, seed, stem, config.fine_tune_epochs)
+                                 val, seed, stem, config.fine_tune_epochs, threads=threads)
             except EdgetuneError as exc:  # one candidate's build failing is that trial's result, not the search's
                 _set_constraints(trial, [1.0, *violations[1:]], final=True)
                 trial.set_user_attr("rejected", f"deployment failed: {exc}")
