@@ -39,6 +39,7 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
         for k in sorted(estimate.kernels, key=lambda k: -k.latency_ms)[:top]:
             table.add_row(k.kind, ", ".join(k.ops), f"{k.macs:,}", f"{k.latency_ms:.4f}", f"{k.latency_ms / estimate.total_ms:.0%}")
         out.print(table)
-        out.print(f"per-call overhead {estimate.extra.get('overhead_ms', 0):.4f} ms included in the total")
+        out.print(f"per-call cost {estimate.extra.get('overhead_ms', 0):.4f} ms included in the total"
+                  + (" (kernels: in-network costs on the end-to-end scale)" if estimate.extra.get("kernel_costs") == "in-network" else ""))
     if estimate.uncovered:
         out.print(f"[yellow]not covered by the predictor (left out of the total):[/] {', '.join(estimate.uncovered)}")

@@ -316,7 +316,7 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
     prediction can say which parts of the model it did not cover.
     """
     import onnx
-    from onnx import shape_inference
+    from onnx import numpy_helper, shape_inference
 
     try:
         model = shape_inference.infer_shapes(onnx.load(str(path)))
@@ -329,6 +329,9 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
         dims[value.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
     inits = {i.name: tuple(i.dims) for i in g.initializer}
     consts = {n.output[0] for n in g.node if n.op_type == "Constant"}
+    constants = {i.name: numpy_helper.to_array(i) for i in g.initializer if i.data_type == onnx.TensorProto.INT64}
+    constants.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node
+                      if n.op_type == "Constant" and n.attribute and n.attribute[0].type == onnx.AttributeProto.TENSOR})
     # integer tensors are shape arithmetic (Shape -> Slice -> Concat for a Resize's sizes), not data
     integer = {v.name for v in list(g.input) + list(g.value_info) + list(g.output)
                if v.type.tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)}
@@ -379,6 +382,8 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
             op = Op(name, kind, srcs, cin, cout, hin, win, hout, wout, k, stride, groups)
         elif node.op_type in ("Gemm", "MatMul"):
             op = Op(name, "fc", srcs[:1], cin, cout, 1, 1, 1, 1)
+        elif node.op_type == "ReduceMean" and _reduces_spatial(attrs, node, constants, len(dims.get(data_inputs[0], ()))):
+            op = Op(name, "gap", srcs[:1], cin, cout, hin, win, 1, 1, kernel=hin)  # a global average pool (torch's mean)
         elif node.op_type in _ONNX_KINDS:
             kind = _ONNX_KINDS[node.op_type]
             k = int(attrs.get("kernel_shape", [1])[0]) if kind in ("maxpool", "avgpool") else (hin if kind == "gap" else 1)
@@ -397,6 +402,15 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
     if not ops:
         raise ModelError(f"{path.name}: no operator the predictor knows ({', '.join(sorted(set(s.split(':')[0] for s in skipped)))})")
     return Graph(path.stem, in_shape, tuple(ops)), skipped  # type: ignore[arg-type]
+
+
+def _reduces_spatial(attrs: dict[str, Any], node: Any, constants: dict[str, np.ndarray], rank: int) -> bool:
+    """Whether a ReduceMean averages exactly the spatial axes of an NCHW tensor (axes an attribute up to
+    opset 17, an input from 18)."""
+    axes = attrs.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1] in constants:
+        axes = constants[node.input[1]].tolist()
+    return rank == 4 and axes is not None and sorted(int(a) % 4 for a in axes) == [2, 3]
 
 
 # --- plain-data form (JSON) ----------------------------------------------------------------

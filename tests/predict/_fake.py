@@ -66,7 +66,7 @@ class FakeRunner(Runner):
         return {"fake": "1.0"}
 
 
-def build_fake_profile(root: Path, budget_min: float = 0.12):  # type: ignore[no-untyped-def]
+def build_fake_profile(root: Path, budget_min: float = 0.2):  # type: ignore[no-untyped-def]
     """A profile of the fake runtime for host-cpu under ``root`` (a few seconds)."""
     from edgetune.predict import GraphMeasurer, profile
     from edgetune.predict._measure import KERNEL_CONFIG

@@ -113,3 +113,24 @@ def test_resize_exports_runs_and_reads_back(tmp_path: Path) -> None:
     assert out[0].shape == (1, 10)
     back, skipped = graph_from_onnx(path)
     assert not skipped and back.ops[0].kind == "resize" and (back.ops[0].hin, back.ops[0].hout) == (8, 12)
+
+
+def test_torch_mean_over_space_reads_as_global_pool(tmp_path: Path) -> None:
+    import torch
+
+    from edgetune.models._load import export_module_to_onnx
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.nn.functional.adaptive_avg_pool2d(self.conv(x), 1).flatten(1))
+
+    path = tmp_path / "mean.onnx"
+    export_module_to_onnx(Net().eval(), (1, 1, 8, 8), path, "test")  # the exporter writes ReduceMean over (2, 3)
+    graph, skipped = graph_from_onnx(path)
+    assert not [s for s in skipped if s.startswith("ReduceMean")]
+    gap = next(op for op in graph.ops if op.kind == "gap")
+    assert (gap.cin, gap.hin, gap.hout) == (4, 8, 1)
