@@ -13,7 +13,7 @@ from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel, sha256_of
 from edgetune.simulate._cache import cached_simulation, simulation_key
 from edgetune.simulate._estimate import SimulatedEstimate, write_estimate
-from edgetune.simulate._scalesim import PARSER_VERSION, require_scalesim, run_scalesim, scalesim_missing
+from edgetune.simulate._scalesim import PARSER_VERSION, require_scalesim, scalesim_missing, simulate_layers
 from edgetune.simulate._systolic import array_for_target, check_bandwidth, summarize
 from edgetune.simulate._topology import systolic_layers
 from edgetune.targets import Target
@@ -51,12 +51,14 @@ class ScaleSimLowering(Lowering):
                          f"{array.config.rows}x{array.config.cols} array")
 
         def simulate(folder: Path) -> dict[str, Any]:
-            return {"layers": run_scalesim(shapes, array.config, folder)}
+            rows, reused = simulate_layers(shapes, array.config, folder, version)
+            return {"layers": rows, "layers_from_cache": reused}
 
         result, hit = cached_simulation("scalesim", key, workdir / "scalesim-runs", simulate)
         details = summarize(network, result["layers"], array)
         details["simulation_wall_s"] = result.get("simulation_wall_s")
         details["cache"] = "hit" if hit else "miss"
+        details["layers_from_cache"] = len(shapes) if hit else result.get("layers_from_cache", 0)
         if array.config.dram_words_per_cycle is None:  # SCALE-Sim assumed whatever bandwidth the layers asked for
             check_bandwidth(details, target)
         artifact = workdir / f"{model.name}.scalesim.onnx"

@@ -4,6 +4,10 @@ Simulations are deterministic and some take minutes, so a second compile or benc
 model on the same target reuses the first run's output files. The cache lives in
 ``$EDGETUNE_CACHE/simulations`` (default ``$XDG_CACHE_HOME/edgetune``, i.e. ``~/.cache/edgetune``);
 deleting it is always safe.
+
+Simulators that cost layers independently (SCALE-Sim) also keep one small JSON result per layer
+in ``$EDGETUNE_CACHE/layers/<simulator>/``, keyed by the layer's shape and the array it ran on:
+networks that differ elsewhere (other weights, other layers) reuse the layers they share.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from edgetune.targets import Target
 
@@ -80,3 +84,45 @@ def _store(entry: Path, folder: Path, result: dict[str, Any]) -> None:
         staging.rename(entry)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)  # another process won the race, or the disk is full: not fatal
+
+
+def layer_key(simulator: str, version: str, layer: Mapping[str, Any], hardware: Mapping[str, Any]) -> str:
+    """The cache key of one layer simulated on one piece of hardware (all a per-layer simulation sees)."""
+    parts = {"simulator": simulator, "version": version, "layer": dict(layer), "hardware": dict(hardware)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _layer_path(simulator: str, key: str) -> Path:
+    return cache_root() / "layers" / simulator / key[:2] / f"{key}.json"
+
+
+def cached_layers(simulator: str, keys: Sequence[str],
+                  simulate: Callable[[list[int]], list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], int]:
+    """One result per key, from the cache where stored, else from ``simulate(indices of the missing keys)``
+    (which returns their results in that order); returns (results in key order, how many came from the cache)."""
+    found: list[Optional[dict[str, Any]]] = []
+    for key in keys:
+        try:
+            found.append(json.loads(_layer_path(simulator, key).read_text()))
+        except (OSError, ValueError):
+            found.append(None)  # absent or damaged: simulated again and overwritten
+    missing = [i for i, row in enumerate(found) if row is None]
+    if missing:
+        rows = simulate(missing)
+        for index, row in zip(missing, rows):
+            found[index] = row
+            _store_layer(_layer_path(simulator, keys[index]), row)
+    return [row for row in found if row is not None], len(keys) - len(missing)
+
+
+def _store_layer(path: Path, row: dict[str, Any]) -> None:
+    staging: Optional[str] = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, staging = tempfile.mkstemp(prefix=".staging-", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(row, fh, sort_keys=True)
+        os.replace(staging, path)  # atomic: a reader sees the whole row or none
+    except OSError:  # a full disk or read-only cache only costs a later re-simulation
+        if staging is not None:
+            Path(staging).unlink(missing_ok=True)

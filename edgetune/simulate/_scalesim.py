@@ -9,7 +9,9 @@ main one as ``<venv>-scalesim``, or ``$EDGETUNE_SCALESIM_PYTHON``) through one w
 
 Each distinct layer shape is simulated once (SCALE-Sim simulates layers independently, so
 repeats and depthwise channels are exact multiples) and the distinct layers are spread over
-the CPU cores as parallel SCALE-Sim runs.
+the CPU cores as parallel SCALE-Sim runs. For the same reason a layer's report row is cached by
+its shape and the array (``simulate_layers``): a network re-simulates only the layers no earlier
+network had.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import csv
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from edgetune.errors import MissingDependencyError, RunnerError
+from edgetune.simulate._cache import cached_layers, layer_key
 from edgetune.simulate._topology import ArrayLayer
 
 PYTHON_ENV = "EDGETUNE_SCALESIM_PYTHON"
@@ -192,6 +195,14 @@ def run_scalesim(layers: Sequence[ArrayLayer], array: ArrayConfig, folder: Path,
     if len(rows) != len(layers):
         raise RunnerError(f"SCALE-Sim reported {len(rows)} layers for {len(layers)} simulated")
     return [rows[i] for i in range(len(layers))]
+
+
+def simulate_layers(layers: Sequence[ArrayLayer], array: ArrayConfig, folder: Path, version: str,
+                    jobs: Optional[int] = None) -> tuple[list[dict[str, float]], int]:
+    """Each of ``layers`` on ``array``, from the per-layer cache where an earlier run stored it, the rest
+    simulated (``run_scalesim``); returns (one report row per layer, in order; how many came from the cache)."""
+    keys = [layer_key("scalesim", version, {**asdict(layer), "parser": PARSER_VERSION}, asdict(array)) for layer in layers]
+    return cached_layers("scalesim", keys, lambda missing: run_scalesim([layers[i] for i in missing], array, folder, jobs))
 
 
 def _write_inputs(layers: Sequence[ArrayLayer], array: ArrayConfig, folder: Path) -> tuple[Path, Path, Path]:
