@@ -8,9 +8,12 @@ computing that graph would produce, up to accumulation rounding.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
 
 from edgetune._availability import Availability
-from edgetune.runners._base import Runner, Session
+from edgetune.runners._base import NodeTime, Runner, Session
 from edgetune.runners._ort import OrtRunner
 from edgetune.runners._simulated import SimulatedSession
 from edgetune.simulate._estimate import read_estimate
@@ -40,3 +43,16 @@ class ScaleSimRunner(Runner):
 
     def versions(self) -> dict[str, str]:
         return {"scalesim": scalesim_version() or "not installed", **OrtRunner().versions()}
+
+    def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
+                   warmup: int = 10) -> Optional[list[NodeTime]]:
+        """Each array layer's simulated time (SCALE-Sim's cycles for it at the target's clock), named after its
+        ONNX node; operators the array does not run are not simulated and cost nothing. None when the
+        estimate kept only part of its layers."""
+        details = read_estimate(artifact).details
+        layers = details.get("per_layer") or []
+        if not layers or len(layers) != details.get("array_layers"):
+            return None
+        per_ms = 1.0 / (float(details["clock_mhz"]) * 1e3)
+        return [NodeTime(layer["node"], "Gemm" if layer["kind"] == "fc" else "Conv", layer["cycles"] * per_ms,
+                         layer["cycles"] * per_ms) for layer in layers]

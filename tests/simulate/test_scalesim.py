@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_scalesim_simulates_the_net_on_the_eyeriss_like_array(simulated) -> None
     assert sum(layer["cycles"] for layer in d["per_layer"]) == d["cycles"]
     parts = d["energy_breakdown_uj"]
     assert d["energy_uj"] == pytest.approx(parts["mac"] + parts["sram"] + parts["dram"]) and parts["dram"] > 0
-    assert "Horowitz" in d["energy_source"] and d["cache"] == "miss"
+    assert "Horowitz" in d["energy_source"] and d["cache"] == "miss" and d["layers_from_cache"] == 0
 
 
 def test_outputs_come_from_the_onnx_graph_and_timing_from_scalesim(simulated, net) -> None:
@@ -88,6 +89,33 @@ def test_second_simulation_is_a_cache_hit(simulated, net, tmp_path: Path, monkey
     monkeypatch.setenv("EDGETUNE_CACHE", str(cache))
     second = get_lowering("scalesim").apply(net, load_target("npu-eyeriss-like"), tmp_path, LoweringContext())
     assert second.details["cache"] == "hit" and second.details["cycles"] == first.details["cycles"]
+
+
+def test_layers_an_earlier_network_simulated_come_from_the_layer_cache(simulated, net, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the network's own entry (another network, other weights) no layer is simulated again."""
+    first, cache = simulated
+    shutil.copytree(cache, tmp_path / "cache")
+    shutil.rmtree(tmp_path / "cache" / "simulations")
+    monkeypatch.setenv("EDGETUNE_CACHE", str(tmp_path / "cache"))
+
+    def no_simulation(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("SCALE-Sim ran for a cached layer")
+
+    monkeypatch.setattr("edgetune.simulate._scalesim.run_scalesim", no_simulation)
+    second = get_lowering("scalesim").apply(net, load_target("npu-eyeriss-like"), tmp_path / "sim", LoweringContext())
+    assert second.details["cache"] == "miss" and second.details["layers_from_cache"] == 3
+    assert second.details["cycles"] == first.details["cycles"] and second.details["per_layer"] == first.details["per_layer"]
+
+
+def test_node_times_are_the_simulated_array_layers(simulated) -> None:
+    """The predictor's in-network costs for a simulated array: each layer's cycles at the clock, by ONNX node name."""
+    artifact, _ = simulated
+    nodes = get_runner("scalesim").node_times(artifact.path, 1, {})
+    assert nodes is not None and [n.op_type for n in nodes] == ["Conv", "Conv", "Gemm"]
+    assert [n.name for n in nodes] == [layer["node"] for layer in artifact.details["per_layer"]]
+    assert sum(n.latency_ms for n in nodes) == pytest.approx(artifact.details["latency_ms"])
+    assert all(n.min_ms == n.latency_ms > 0 for n in nodes)
 
 
 def test_overlay_is_sized_from_the_parts_budgets() -> None:
