@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Optional
 
 from edgetune.errors import ConfigError
-from edgetune.runners._base import NodeTime, Runner, Session
+from edgetune.runners._base import NodeTime, Runner, Session, device_for
 from edgetune.runners._litert import LiteRtRunner
 from edgetune.runners._openvino import OpenVinoRunner
 from edgetune.runners._ort import OrtRunner
@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 runner_registry: dict[str, type[Runner]] = {cls.name: cls for cls in (OrtRunner, TvmRunner, LiteRtRunner, OpenVinoRunner, VelaRunner, ScaleSimRunner, TflmRunner)}
 
 
-def get_runner(name: str) -> Runner:
-    """Return a Runner by name; an unknown name lists the valid ones."""
+def get_runner(name: str, device: str = "cpu") -> Runner:
+    """Return a Runner by name, running on ``device`` ("cpu", "cuda"); an unknown name lists the valid ones."""
     try:
-        return runner_registry[name]()
+        cls = runner_registry[name]
     except KeyError:
         raise ConfigError(f"unknown runtime '{name}'; valid runtimes: {', '.join(sorted(runner_registry))}") from None
+    return cls.on_device(device)
 
 
 def runner_for(name: str, target: "Target", rpc_tracker: Optional[str] = None,
@@ -33,12 +34,13 @@ def runner_for(name: str, target: "Target", rpc_tracker: Optional[str] = None,
     """The runner measuring runtime ``name`` on ``target``: local, or on its boards through the RPC tracker.
 
     ``rpc_tracker`` is HOST:PORT (default $EDGETUNE_RPC_TRACKER); ``notify`` hears about board faults.
+    On a GPU target the runner runs on the GPU (ONNX Runtime's CUDA provider), locally or on the boards.
     """
     if target.transport != "rpc":
-        return get_runner(name)
+        return get_runner(name, device_for(target))
     from edgetune.runners._rpc import remote_runner
 
     return remote_runner(name, target, rpc_tracker, notify)
 
 
-__all__ = ["NodeTime", "Runner", "Session", "get_runner", "runner_for", "runner_registry"]
+__all__ = ["NodeTime", "Runner", "Session", "device_for", "get_runner", "runner_for", "runner_registry"]

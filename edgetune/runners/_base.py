@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Mapping, Optional
+from typing import TYPE_CHECKING, ClassVar, ContextManager, Mapping, Optional
 
 import numpy as np
 
 from edgetune._availability import Availability
+from edgetune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgetune.targets import Target
 
 
 class Session(ABC):
@@ -70,6 +75,15 @@ class Runner(ABC):
     artifact_format: ClassVar[str]
     modules: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str] = ""
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)  # where it runs artifacts; those with more take ``device=``
+
+    @classmethod
+    def on_device(cls, device: str = "cpu") -> "Runner":
+        """This runner running artifacts on ``device`` ("cpu", or "cuda": an NVIDIA GPU)."""
+        if device not in cls.devices:
+            raise ConfigError(f"runtime {cls.name} has no {device} path in this edgetune (it runs on: "
+                              f"{', '.join(cls.devices)}); pick another of the target's runtimes")
+        return cls() if device == "cpu" else cls(device=device)  # type: ignore[call-arg]
 
     @classmethod
     def availability(cls) -> Availability:
@@ -84,8 +98,20 @@ class Runner(ABC):
     def versions(self) -> dict[str, str]:
         """Library versions that determine this runner's results (for fingerprints)."""
 
+    def reusing(self) -> ContextManager[None]:
+        """A scope in which what a closed session held (a board's RPC connection) serves the next session
+        instead of being set up anew; released when the scope ends. Local runners keep nothing."""
+        return nullcontext()
+
     def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
                    warmup: int = 10) -> Optional[list[NodeTime]]:
         """Per-node latencies of ``artifact`` run on ``feeds``, as the runtime's own profiler sees them
         inside the network, in execution order; None when the runtime has no per-node profiler."""
         return None
+
+
+def device_for(target: "Target") -> str:
+    """Where ``target`` runs artifacts: "cuda" on an NVIDIA GPU target, else "cpu"."""
+    if target.kind == "gpu" and target.gpu is not None and target.gpu.vendor == "nvidia":
+        return "cuda"
+    return "cpu"

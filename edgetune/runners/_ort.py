@@ -1,4 +1,4 @@
-"""ONNX Runtime on the CPU execution provider."""
+"""ONNX Runtime on its CPU execution provider, or on its CUDA provider for an NVIDIA GPU."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import numpy as np
 
 from edgetune.errors import RunnerError
 from edgetune.runners._base import NodeTime, Runner, Session
+
+ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # per Runner device
 
 
 class OrtSession(Session):
@@ -36,17 +38,26 @@ class OrtSession(Session):
 
 
 class OrtRunner(Runner):
-    """ONNX Runtime, CPU EP, all graph optimizations, intra-op threads pinned to the count given."""
+    """ONNX Runtime, all graph optimizations, intra-op threads pinned to the count given; CPU EP, or the
+    CUDA EP on ``device="cuda"`` (never a silent fall-back to the CPU: a session that did not get the
+    CUDA provider is an error)."""
 
     name = "onnxruntime"
     artifact_format = "onnx"
     modules = ("onnxruntime",)
     extra = "all"
+    devices = ("cpu", "cuda")
 
-    @staticmethod
-    def _session(artifact: Path, threads: int, profile_prefix: Optional[str] = None) -> Any:
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self.provider = ORT_PROVIDERS[device]
+
+    def _session(self, artifact: Path, threads: int, profile_prefix: Optional[str] = None) -> Any:
         import onnxruntime as ort
 
+        missing = provider_missing(self.provider)
+        if missing:
+            raise RunnerError(missing)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
@@ -56,10 +67,18 @@ class OrtRunner(Runner):
         if profile_prefix is not None:
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix
+        # the CPU provider stays listed after CUDA: nodes CUDA has no kernel for run there, as ONNX Runtime intends
+        providers = list(dict.fromkeys([self.provider, ORT_PROVIDERS["cpu"]]))
         try:
-            return ort.InferenceSession(str(artifact), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(artifact), options, providers=providers)
         except Exception as exc:
             raise RunnerError(f"ONNX Runtime cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
+        started = session.get_providers()
+        if not started or started[0] != self.provider:  # e.g. CUDA/cuDNN libraries missing: ORT logs and goes on on the CPU
+            raise RunnerError(f"ONNX Runtime did not start its {self.provider} for '{artifact.name}' (the session runs on "
+                              f"{', '.join(started) or 'nothing'}): check that the CUDA and cuDNN libraries onnxruntime-gpu "
+                              "needs are installed and a GPU is visible")
+        return session
 
     def load(self, artifact: Path, threads: int) -> Session:
         return OrtSession(self._session(artifact, threads))
@@ -75,9 +94,24 @@ class OrtRunner(Runner):
         return parse_node_events(events, warmup)
 
     def versions(self) -> dict[str, str]:
+        """ONNX Runtime's version, and the provider when it is not the CPU one (CPU fingerprints stay as they were)."""
         import onnxruntime
 
-        return {"onnxruntime": onnxruntime.__version__}
+        found = {"onnxruntime": onnxruntime.__version__}
+        if self.device != "cpu":
+            found["onnxruntime_provider"] = self.provider
+        return found
+
+
+def provider_missing(provider: str) -> Optional[str]:
+    """Why this ONNX Runtime cannot use ``provider``, or None when it can."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if provider in available:
+        return None
+    return (f"ONNX Runtime {ort.__version__} here has no {provider} (its providers: {', '.join(available)}); "
+            "install onnxruntime-gpu (in place of onnxruntime) on the machine with the NVIDIA GPU")
 
 
 def parse_node_events(events: list[dict], warmup: int) -> list[NodeTime]:

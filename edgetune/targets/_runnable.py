@@ -28,17 +28,38 @@ def runnability(target: Target, rpc_tracker: Optional[str] = None) -> Runnabilit
         return _remote_runnability(target, rpc_tracker)
     if target.transport == "sim":
         return _simulator_runnability(target)
-    if target.kind == "gpu":
-        return Runnability(False, "GPU targets are compile-only in this edgetune")
     host = detect_host()
     if target.cpu.arch not in ("auto", host.arch):
         return Runnability(False, f"needs a {target.cpu.arch} CPU; this machine is {host.arch}")
-    from edgetune.runners import runner_registry
+    from edgetune.runners import device_for, runner_registry
 
     usable = [r for r in target.runtimes if r in runner_registry and runner_registry[r].availability().ok]
     if not usable:
         return Runnability(False, f"none of its runtimes ({', '.join(target.runtimes)}) is installed here")
+    if target.kind == "gpu":
+        return _gpu_runnability(target, usable, device_for(target))
     return Runnability(True, f"local; runtimes: {', '.join(usable)}")
+
+
+def _gpu_runnability(target: Target, installed: list[str], device: str) -> Runnability:
+    """A local GPU target runs with the runtimes that have a path to its GPU (ONNX Runtime's CUDA provider)."""
+    from edgetune.runners import runner_registry
+
+    if device == "cpu":
+        vendor = target.gpu.vendor if target.gpu is not None else "unknown"
+        return Runnability(False, f"GPU targets of vendor '{vendor}' are compile-only in this edgetune (only NVIDIA GPUs run)")
+    usable = [r for r in installed if device in runner_registry[r].devices]
+    if not usable:
+        gpu_runtimes = sorted(name for name, cls in runner_registry.items() if device in cls.devices)
+        return Runnability(False, f"none of its installed runtimes ({', '.join(installed)}) runs on an NVIDIA GPU in "
+                                  f"this edgetune (GPU runtimes: {', '.join(gpu_runtimes)})")
+    if "onnxruntime" in usable:
+        from edgetune.runners._ort import ORT_PROVIDERS, provider_missing
+
+        missing = provider_missing(ORT_PROVIDERS[device])
+        if missing:
+            return Runnability(False, missing)
+    return Runnability(True, f"local NVIDIA GPU; runtimes: {', '.join(usable)}")
 
 
 def _simulator_runnability(target: Target) -> Runnability:
