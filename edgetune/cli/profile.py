@@ -47,7 +47,8 @@ def command(target: str, runtime: str, budget_min: float, threads: int, profiles
     if resolved.transport == "rpc":
         _use_boards(resolved, runtime, rpc_tracker)
     with progress_reporter(as_json) as progress:
-        result = profile(resolved, runtime, budget_min, profiles_dir, threads, seed, fresh, progress)
+        result = profile(resolved, runtime, budget_min, profiles_dir, threads, seed, fresh, progress,
+                         rpc_tracker=rpc_tracker)
     if result.interrupted:
         out.print(f"Interrupted after {result.kernels} kernels ({result.elapsed_s / 60:.1f} min); "
                   f"run the same command again to continue from {result.folder}")
@@ -69,11 +70,8 @@ def command(target: str, runtime: str, budget_min: float, threads: int, profiles
 
 
 def _use_boards(target: "Target", runtime: str, rpc_tracker: Optional[str]) -> None:
-    """Fail now, with one line, when the boards of rpc ``target`` cannot run ``runtime``; else use ``rpc_tracker``."""
-    import os
-
+    """Fail now, with one line, when the boards of rpc ``target`` cannot run ``runtime``."""
     from edgetune.errors import ConfigError
-    from edgetune.farm import RPC_TRACKER_ENV, resolve_tracker
     from edgetune.runners._rpc import check_boards, remote_unsupported
     from edgetune.targets import require_runnable
 
@@ -82,6 +80,3 @@ def _use_boards(target: "Target", runtime: str, rpc_tracker: Optional[str]) -> N
         raise ConfigError(reason)
     require_runnable(target, rpc_tracker)
     check_boards(target, rpc_tracker)
-    tracker = resolve_tracker(rpc_tracker)
-    # predict.profile takes no tracker: its runner_for reads the one given here from the environment
-    os.environ[RPC_TRACKER_ENV] = str(tracker)

@@ -3,16 +3,19 @@
 ``edgetune.board_environment()`` reports the board's CPU, cores and runtime versions (for the
 fingerprint of results measured there); ``edgetune.runtime_versions()`` says which runtimes the
 board has; ``edgetune.measure(...)`` loads an uploaded ONNX Runtime or LiteRT artifact with
-edgetune's own runner for it, binds inputs, runs or times it on the board; ``edgetune.output(i)``
-returns an output of the last run. They are registered in the server process before it serves, so
-every session process TVM forks has them; the loaded artifact lives in that session process.
+edgetune's own runner for it on the device asked for (the CPU, or the GPU through ONNX Runtime's CUDA
+provider), binds inputs, runs or times it on the board, or unloads it; ``edgetune.output(artifact, i)``
+returns an output of that artifact's last run. They are registered in the server process before it
+serves, so every session process TVM forks has them; the loaded artifacts live in that session
+process, one per uploaded file (several client sessions may share one connection).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +23,8 @@ BOARD_ENVIRONMENT = "edgetune.board_environment"
 RUNTIME_VERSIONS = "edgetune.runtime_versions"
 MEASURE = "edgetune.measure"
 OUTPUT = "edgetune.output"
-LOAD_ONLY = -1  # MEASURE's repeat that loads and binds without running
+LOAD_ONLY = -1  # MEASURE's repeat that (re)loads and binds without running
+UNLOAD = -2  # MEASURE's repeat that frees the artifact
 BOARD_RUNTIMES = ("onnxruntime", "litert")  # run through MEASURE; TVM artifacts go through the Relax VM
 
 
@@ -52,17 +56,24 @@ def board_environment() -> dict[str, Any]:
     return {**machine_environment(), "libraries": libraries}
 
 
+@dataclass
+class _Loaded:
+    """One artifact loaded in this session process: how, its timing state and its last outputs."""
+
+    how: tuple[str, str, int]  # runtime, device, threads
+    session: Any
+    sampler: Any
+    warm: bool = False
+    outputs: list[np.ndarray] = field(default_factory=list)
+
+
 class BoardMeasurer:
-    """The artifact one RPC session has loaded on this board, and its last outputs."""
+    """The artifacts the sessions of one RPC connection have loaded on this board, and their last outputs."""
 
     def __init__(self) -> None:
-        self._loaded: Optional[tuple[str, str, int]] = None
-        self._session: Any = None
-        self._sampler: Any = None
-        self._warm = False
-        self._outputs: list[np.ndarray] = []
+        self._loaded: dict[str, _Loaded] = {}
 
-    def _load(self, path: str, runtime: str, threads: int) -> None:
+    def _load(self, path: str, runtime: str, device: str, threads: int) -> _Loaded:
         from edgetune.bench._harness import TimingSampler
         from edgetune.errors import RunnerError
         from edgetune.runners import get_runner, runner_registry
@@ -73,43 +84,54 @@ class BoardMeasurer:
         available = runner_registry[runtime].availability()
         if not available.ok:
             raise RunnerError(f"runtime {runtime} is not installed on this board: {available.reason}")
-        if self._session is not None:
-            self._session.close()
-        self._session, self._loaded = None, None
-        self._session = get_runner(runtime).load(Path(path), threads)
-        self._sampler, self._warm, self._loaded = TimingSampler(self._session), False, (path, runtime, threads)
+        self._unload(path)
+        session = get_runner(runtime, device).load(Path(path), threads)
+        loaded = _Loaded((runtime, device, threads), session, TimingSampler(session))
+        self._loaded[path] = loaded
+        return loaded
 
-    def measure(self, artifact: str, runtime: str, threads: int, repeat: int, names: str, *inputs: Any) -> str:
-        """Load ``artifact`` (once), bind ``inputs`` if given, then time ``repeat`` runs (0: run once, -1: none)."""
+    def _unload(self, path: str) -> None:
+        loaded = self._loaded.pop(path, None)
+        if loaded is not None:
+            loaded.session.close()
+
+    def measure(self, artifact: str, runtime: str, device: str, threads: int, repeat: int, names: str,
+                *inputs: Any) -> str:
+        """Load ``artifact`` on ``device`` (once; again on LOAD_ONLY), bind ``inputs`` if given, then time
+        ``repeat`` runs (0: run once, LOAD_ONLY: none, UNLOAD: free it)."""
         from edgetune.bench._harness import BenchConfig
 
-        path = _workpath(artifact)
-        if self._loaded != (path, runtime, int(threads)):
-            self._load(path, runtime, int(threads))
+        path, repeat, how = _workpath(artifact), int(repeat), (runtime, device, int(threads))
+        if repeat == UNLOAD:
+            self._unload(path)
+            return json.dumps({"samples_ms": [], "outputs": 0, "runs_per_sample": 1})
+        loaded = self._loaded.get(path)
+        if loaded is None or loaded.how != how or repeat == LOAD_ONLY:
+            loaded = self._load(path, *how)
         if inputs:
-            self._session.set_inputs({name: np.asarray(t.numpy()) for name, t in zip(json.loads(names), inputs)})
-            self._warm = False
+            loaded.session.set_inputs({name: np.asarray(t.numpy()) for name, t in zip(json.loads(names), inputs)})
+            loaded.warm = False
         samples: list[float] = []
         if repeat == LOAD_ONLY:
-            return json.dumps({"samples_ms": [], "outputs": len(self._outputs), "runs_per_sample": 1})
+            return json.dumps({"samples_ms": [], "outputs": len(loaded.outputs), "runs_per_sample": 1})
         if repeat == 0:
-            self._session.invoke()
+            loaded.session.invoke()
         else:
-            if not self._warm:  # the harness's own warm-up, on the board (it also sets the group size)
-                self._sampler.warmup(BenchConfig())
-                self._warm = True
-            start = len(self._sampler.samples_ms)
-            self._sampler.sample(int(repeat))
-            samples = self._sampler.samples_ms[start:]
-        self._outputs = [np.ascontiguousarray(o) for o in self._session.outputs()]
-        return json.dumps({"samples_ms": samples, "outputs": len(self._outputs),
-                           "runs_per_sample": self._sampler.runs_per_sample})
+            if not loaded.warm:  # the harness's own warm-up, on the board (it also sets the group size)
+                loaded.sampler.warmup(BenchConfig())
+                loaded.warm = True
+            start = len(loaded.sampler.samples_ms)
+            loaded.sampler.sample(repeat)
+            samples = loaded.sampler.samples_ms[start:]
+        loaded.outputs = [np.ascontiguousarray(o) for o in loaded.session.outputs()]
+        return json.dumps({"samples_ms": samples, "outputs": len(loaded.outputs),
+                           "runs_per_sample": loaded.sampler.runs_per_sample})
 
-    def output(self, index: int) -> Any:
-        """Output ``index`` of the last run, as a tensor the client copies back."""
+    def output(self, artifact: str, index: int) -> Any:
+        """Output ``index`` of ``artifact``'s last run, as a tensor the client copies back."""
         import tvm
 
-        return tvm.runtime.tensor(self._outputs[int(index)])
+        return tvm.runtime.tensor(self._loaded[_workpath(artifact)].outputs[int(index)])
 
 
 def _workpath(name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -97,11 +98,16 @@ def _random_calibration(graph: Graph):  # type: ignore[no-untyped-def]
 
 
 class GraphMeasurer:
-    """Builds and times graphs for one target/runtime at fp32, a few sessions interleaved at a time."""
+    """Builds and times graphs for one target/runtime at fp32, a few sessions interleaved at a time.
+
+    An rpc target's boards are reached through ``rpc_tracker`` (HOST:PORT, default $EDGETUNE_RPC_TRACKER);
+    their connections serve one group of sessions after another until ``close``.
+    """
 
     def __init__(self, target: Target, runtime: str, threads: Optional[int] = None,
                  config: BenchConfig = KERNEL_CONFIG, workdir: Optional[Path] = None, interleave: int = 4,
-                 runner: Optional["Runner"] = None, reference: Optional[Graph] = None) -> None:
+                 runner: Optional["Runner"] = None, reference: Optional[Graph] = None,
+                 rpc_tracker: Optional[str] = None) -> None:
         self.target = target
         self.runtime = runtime
         self.threads = threads or target.thread_count
@@ -112,11 +118,13 @@ class GraphMeasurer:
         if runner is None:
             from edgetune.runners import runner_for
 
-            runner = runner_for(runtime, target)
+            runner = runner_for(runtime, target, rpc_tracker)
         self.runner = runner
         available = type(self.runner).availability()
         if not available.ok:
             raise RunnerError(f"runtime {runtime}: {available.reason}")
+        self._kept = ExitStack()  # what the runner keeps between sessions (board connections), released on close
+        self._kept.enter_context(runner.reusing())
         self._built = 0
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="edgetune-measure-"))
@@ -211,6 +219,7 @@ class GraphMeasurer:
         return type(self.runner).node_times is not Runner.node_times
 
     def close(self) -> None:
+        self._kept.close()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -167,8 +167,12 @@ def profile(
     fresh: bool = False,
     progress: Callable[[str], None] = lambda _m: None,
     measurer: Optional[GraphMeasurer] = None,
+    rpc_tracker: Optional[str] = None,
 ) -> ProfileResult:
-    """Profile ``runtime`` on ``target`` for about ``budget_min`` minutes in all (resuming earlier runs)."""
+    """Profile ``runtime`` on ``target`` for about ``budget_min`` minutes in all (resuming earlier runs).
+
+    An rpc target is profiled on its boards behind ``rpc_tracker`` (HOST:PORT, default $EDGETUNE_RPC_TRACKER).
+    """
     from edgetune.bench import environment
 
     if budget_min <= 0:
@@ -178,7 +182,7 @@ def profile(
         folder.clear()
     folder.path.mkdir(parents=True, exist_ok=True)
     own = measurer is None
-    measurer = measurer or GraphMeasurer(target, runtime, threads or 1, interleave=6)
+    measurer = measurer or GraphMeasurer(target, runtime, threads or 1, interleave=6, rpc_tracker=rpc_tracker)
     if measurer.reference is None:
         measurer.reference = reference_graph()
     try:

@@ -5,17 +5,17 @@ into the Relax VM over the RPC session and times it with TVM's time_evaluator on
 (warm-up call discarded, per-repeat means), so the network round trip is not in the numbers.
 A board that disconnects or times out mid-run is dropped and the work goes to another board
 of the same key, at most ``retries`` times; every fault is kept in ``faults``. Sessions share a
-key's boards through a BoardPool (one board per session, taking turns when fewer). BoardSession
-holds this board handling; ONNX Runtime and LiteRT sessions (runners/_rpc_runtime.py) use it too.
+key's boards and their connections through a BoardPool (runners/_board_pool.py). BoardSession holds
+this board handling; ONNX Runtime and LiteRT sessions (runners/_rpc_runtime.py) use it too.
 """
 
 from __future__ import annotations
 
 import json
-import weakref
+import time
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Protocol, TypeVar
+from typing import Any, Callable, ContextManager, Mapping, Optional, TypeVar
 
 import numpy as np
 
@@ -27,18 +27,16 @@ from edgetune.farm import (
     KeyStatus,
     TrackerAddress,
     farm_status,
-    request_board,
     require_key,
     resolve_tracker,
 )
-from edgetune.farm._board import BOARD_ENVIRONMENT
-from edgetune.runners._base import Runner, Session
+from edgetune.runners._base import Runner, Session, device_for
+from edgetune.runners._board_pool import DEFAULT_SESSION_TIMEOUT_S, DEFAULT_WAIT_S, BoardPool
 from edgetune.targets import Target
 
 REMOTE_RUNTIMES = ("tvm", "onnxruntime", "litert")
 DEFAULT_RETRIES = 2
-DEFAULT_WAIT_S = 120.0  # for a busy board of the key to become free
-DEFAULT_SESSION_TIMEOUT_S = 900.0  # the board ends a session running longer (a hung run)
+RETRY_BACKOFF_S = 1.0  # before a retry: the tracker drops a dead board, a restarted one registers again
 MIN_REPEAT_MS = 1  # time_evaluator groups calls so that one sample lasts at least this long
 _AFFINITY_BIG = 1  # TVM thread pool mode, as in runners/_tvm.py
 # Messages of a dropped or expired RPC session (as opposed to an error in the artifact itself).
@@ -46,7 +44,6 @@ _FAULT_MARKERS = (
     "kShutdown", "RPCSessionTimeoutError", "session has expired", "Connection reset", "Connection refused",
     "Broken pipe", "connection", "Socket", "socket", "closed", "RPCServerLoop",
 )
-PLAIN_SERVER = "a plain TVM RPC server has no edgetune functions: start the board with `edgetune farm serve`"
 T = TypeVar("T")
 
 
@@ -61,94 +58,6 @@ def _is_board_fault(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(marker in text for marker in _FAULT_MARKERS)
-
-
-class _Holder(Protocol):
-    def release(self) -> None: ...
-
-
-class BoardPool:
-    """The boards of one key that this process's sessions hold, one board per session.
-
-    A board serves one session at a time. When a session needs a board and the tracker has none
-    free, the least recently used other session of the pool gives its board back first (it takes
-    one again, re-uploading its artifact, when it runs next): candidates that outnumber the boards
-    take turns instead of waiting on each other. Runners of every runtime on one key share one pool
-    (``BoardPool.shared``), since they compete for the same boards. The pool also remembers the
-    environment of the first board it met (CPU, cores, runtime versions), for the fingerprint.
-    """
-
-    def __init__(self, tracker: TrackerAddress, key: str, wait_s: float = DEFAULT_WAIT_S,
-                 session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S) -> None:
-        self.tracker = tracker
-        self.key = key
-        self.wait_s = wait_s
-        self.session_timeout_s = session_timeout_s
-        self._holders: list[_Holder] = []  # least recently used first
-        self._environment: Optional[dict[str, Any]] = None
-
-    @classmethod
-    def shared(cls, tracker: TrackerAddress, key: str, wait_s: float = DEFAULT_WAIT_S,
-               session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S) -> "BoardPool":
-        """The pool of ``key`` at ``tracker`` that live runners already use, or a new one."""
-        index = (tracker, key, wait_s, session_timeout_s)
-        pool = _POOLS.get(index)
-        if pool is None:
-            pool = cls(tracker, key, wait_s, session_timeout_s)
-            _POOLS[index] = pool
-        return pool
-
-    def acquire(self, session: _Holder) -> Board:
-        """A board for ``session``, taken back from an idle session of this pool if none is free."""
-        others = [held for held in self._holders if held is not session]
-        if others:
-            status = farm_status(self.tracker).key(self.key)
-            if status is not None and status.free == 0:
-                others[0].release()
-        board = request_board(self.tracker, self.key, self.wait_s, self.session_timeout_s)
-        self._holders.append(session)
-        return board
-
-    def touch(self, session: _Holder) -> None:
-        if session in self._holders:
-            self._holders.remove(session)
-            self._holders.append(session)
-
-    def forget(self, session: _Holder) -> None:
-        if session in self._holders:
-            self._holders.remove(session)
-
-    def learn(self, board: Board) -> None:
-        """Remember ``board``'s environment unless one is known (a plain TVM server has none to give)."""
-        if self._environment is not None:
-            return
-        try:
-            report = board.session.get_function(BOARD_ENVIRONMENT)
-        except AttributeError:
-            self._environment = {"cpu_model": f"unknown ({PLAIN_SERVER})"}
-            return
-        self._environment = json.loads(str(report()))
-
-    def environment(self) -> dict[str, Any]:
-        """The board environment, asking a board of the key for it when no session has met one yet."""
-        if self._environment is None:
-            probe = _Probe()
-            try:
-                self.learn(self.acquire(probe))
-            finally:
-                self.forget(probe)  # the board's session closes with its last handle
-        assert self._environment is not None
-        return dict(self._environment)
-
-
-class _Probe:
-    """Holds a board just long enough to ask it for its environment."""
-
-    def release(self) -> None:
-        """Nothing to give back: the probe drops its board right away."""
-
-
-_POOLS: "weakref.WeakValueDictionary[tuple[TrackerAddress, str, float, float], BoardPool]" = weakref.WeakValueDictionary()
 
 
 class BoardSession(Session):
@@ -170,6 +79,7 @@ class BoardSession(Session):
         self._built_for = built_for  # e.g. "aarch64-linux-gnu (cortex-a72)", for load-error hints
         self._notify = notify or (lambda _msg: None)
         self._board: Optional[Board] = None
+        self._remote_name = artifact.name  # the upload's name on the board (unique per connection)
         self._feeds: Optional[dict[str, np.ndarray]] = None
         self._outputs: list[np.ndarray] = []
         self.faults: list[str] = []
@@ -186,7 +96,8 @@ class BoardSession(Session):
         self._board = board
         self.boards_used.append(board.address)
         self._pool.learn(board)
-        board.session.upload(str(self._artifact))
+        self._remote_name = self._pool.upload_name(self._artifact.name)
+        board.session.upload(str(self._artifact), self._remote_name)
         self._open(board)
         if self._feeds is not None:
             self._bind()
@@ -203,15 +114,26 @@ class BoardSession(Session):
     def _forget(self) -> None:
         """Drop every handle into the board's session."""
 
-    def _drop(self) -> None:
-        # Dropping every handle closes the RPC connection; the board's server then frees itself.
+    def _unload(self) -> None:
+        """Free what ``_open`` loaded on the board (other sessions may go on using the connection)."""
+
+    def _drop(self, healthy: bool = False) -> None:
+        # The connection closes with its last handle (the board's server then frees itself), unless
+        # the pool keeps it for other sessions: then this session's artifact leaves the board first.
+        board, self._board = self._board, None
+        if board is not None and healthy:
+            try:
+                self._unload()
+                board.session.remove(self._remote_name)
+            except Exception:  # noqa: BLE001 - the board is gone: its next user finds out and retries
+                healthy = False
         self._forget()
-        self._board = None
-        self._pool.forget(self)
+        if board is not None:
+            self._pool.release(self, board, healthy)
 
     def release(self) -> None:
         """Give the board back; the next call takes a board again (uploading the artifact anew)."""
-        self._drop()
+        self._drop(healthy=True)
 
     def _call(self, what: str, work: Callable[[], T]) -> T:
         attempts = self._retries + 1
@@ -222,9 +144,7 @@ class BoardSession(Session):
                 if self._board is None:
                     self._connect()
                 address = self.board or "?"
-                value = work()
-                self._pool.touch(self)
-                return value
+                return work()
             except RemoteError as exc:  # no tracker, no board of this key, or none free: another try cannot help
                 self._drop()
                 exc.__traceback__ = None  # its frames hold the board's session: the board stays busy while they live
@@ -243,6 +163,7 @@ class BoardSession(Session):
                 if attempt == attempts:
                     raise RemoteError(f"{fault}; gave up after {attempts} attempt(s)") from None
                 self._notify(f"{fault}; retrying on another board of '{self._key}' ({attempt}/{self._retries})")
+                time.sleep(RETRY_BACKOFF_S)
         raise AssertionError("unreachable")
 
     def set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
@@ -253,7 +174,7 @@ class BoardSession(Session):
         return self._outputs
 
     def close(self) -> None:
-        self._drop()
+        self._drop(healthy=True)
 
 
 class RemoteTvmSession(BoardSession):
@@ -272,7 +193,7 @@ class RemoteTvmSession(BoardSession):
         from tvm import relax
 
         remote = board.session
-        module = remote.load_module(self._artifact.name)
+        module = remote.load_module(self._remote_name)
         self._device = remote.cuda(0) if self._device_kind == "cuda" else remote.cpu(0)
         remote.get_function("runtime.config_threadpool")(_AFFINITY_BIG, self._threads)
         self._vm = relax.VirtualMachine(module, self._device)
@@ -334,6 +255,10 @@ class RemoteTvmRunner(Runner):
         """Take a board of the key, upload ``artifact`` and load it there (sessions share the key's boards)."""
         return RemoteTvmSession(artifact, threads, self.pool, self.device, self.retries, self.notify, self.built_for)
 
+    def reusing(self) -> ContextManager[None]:
+        """Keep board connections open between sessions (see BoardPool.reusing)."""
+        return self.pool.reusing()
+
     def versions(self) -> dict[str, str]:
         """The workstation's TVM (it compiled the artifact) and the board's environment."""
         import tvm
@@ -370,8 +295,8 @@ def remote_runner(runtime: str, target: Target, rpc_tracker: Optional[str] = Non
     if runtime != "tvm":
         from edgetune.runners._rpc_runtime import remote_runtime_runners
 
-        return remote_runtime_runners[runtime](tracker, key, notify=notify)
-    device = "cuda" if target.kind == "gpu" and target.gpu is not None else "cpu"
+        return remote_runtime_runners[runtime](tracker, key, notify=notify, device=device_for(target))
+    device = device_for(target)
     cpu = target.cpu
     built_for = f"{cpu.llvm_mtriple if cpu.llvm_mtriple != 'auto' else cpu.arch} ({cpu.llvm_mcpu})"
     return RemoteTvmRunner(tracker, key, device, notify=notify,

@@ -11,31 +11,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, ContextManager, Optional
 
 import numpy as np
 
 from edgetune.errors import RemoteError
 from edgetune.farm import Board, TrackerAddress
-from edgetune.farm._board import LOAD_ONLY, MEASURE, OUTPUT, RUNTIME_VERSIONS
+from edgetune.farm._board import LOAD_ONLY, MEASURE, OUTPUT, RUNTIME_VERSIONS, UNLOAD
 from edgetune.runners._base import Runner
-from edgetune.runners._rpc import (
-    DEFAULT_RETRIES,
-    DEFAULT_SESSION_TIMEOUT_S,
-    DEFAULT_WAIT_S,
-    PLAIN_SERVER,
-    BoardPool,
-    BoardSession,
-    board_versions,
-)
+from edgetune.runners._ort import ORT_PROVIDERS
+from edgetune.runners._board_pool import DEFAULT_SESSION_TIMEOUT_S, DEFAULT_WAIT_S, PLAIN_SERVER, BoardPool
+from edgetune.runners._rpc import DEFAULT_RETRIES, BoardSession, board_versions
 
 
 class RemoteRuntimeSession(BoardSession):
-    """An artifact loaded by ``runtime`` on a board; ``device_timed`` returns the board's own timings."""
+    """An artifact loaded by ``runtime`` on a board's ``device`` ("cpu", "cuda"); ``device_timed`` returns the
+    board's own timings."""
 
     def __init__(self, artifact: Path, threads: int, pool: BoardPool, runtime: str,
-                 retries: int = DEFAULT_RETRIES, notify: Optional[Callable[[str], None]] = None) -> None:
+                 retries: int = DEFAULT_RETRIES, notify: Optional[Callable[[str], None]] = None,
+                 device: str = "cpu") -> None:
         self._runtime = runtime
+        self._device_kind = device
         self._measure: Any = None
         self._output: Any = None
         self._device: Any = None
@@ -65,6 +62,10 @@ class RemoteRuntimeSession(BoardSession):
     def _forget(self) -> None:
         self._measure, self._output, self._device = None, None, None
 
+    def _unload(self) -> None:
+        if self._measure is not None:
+            self._run(UNLOAD)
+
     def _run(self, repeat: int) -> dict[str, Any]:
         import tvm
 
@@ -73,15 +74,15 @@ class RemoteRuntimeSession(BoardSession):
         if self._feeds is not None and not self._inputs_sent:
             names = list(self._feeds)
             inputs = [tvm.runtime.tensor(value, self._device) for value in self._feeds.values()]
-        answer = json.loads(str(self._measure(self._artifact.name, self._runtime, self._threads, repeat,
-                                              json.dumps(names), *inputs)))
+        answer = json.loads(str(self._measure(self._remote_name, self._runtime, self._device_kind, self._threads,
+                                              repeat, json.dumps(names), *inputs)))
         self._inputs_sent = True
         return dict(answer)
 
     def invoke(self) -> None:
         def run() -> list[np.ndarray]:
             count = int(self._run(0)["outputs"])
-            return [np.asarray(self._output(index).numpy()) for index in range(count)]
+            return [np.asarray(self._output(self._remote_name, index).numpy()) for index in range(count)]
 
         self._outputs = self._call("running", run)
 
@@ -92,7 +93,8 @@ class RemoteRuntimeSession(BoardSession):
 
 
 class RemoteRuntimeRunner(Runner):
-    """Runs ``runtime``'s artifacts on boards of one RPC key served by `edgetune farm serve`."""
+    """Runs ``runtime``'s artifacts on boards of one RPC key served by `edgetune farm serve`, on the
+    boards' ``device`` ("cuda": the GPU of a GPU target; the board's runner says when it has no such path)."""
 
     runtime: ClassVar[str]
     modules = ("tvm", "tornado")
@@ -100,19 +102,27 @@ class RemoteRuntimeRunner(Runner):
 
     def __init__(self, tracker: TrackerAddress, key: str, retries: int = DEFAULT_RETRIES,
                  wait_s: float = DEFAULT_WAIT_S, session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,
-                 notify: Optional[Callable[[str], None]] = None) -> None:
+                 notify: Optional[Callable[[str], None]] = None, device: str = "cpu") -> None:
         self.pool = BoardPool.shared(tracker, key, wait_s, session_timeout_s)
         self.key = key
         self.retries = retries
         self.notify = notify
+        self.device = device
 
     def load(self, artifact: Path, threads: int) -> RemoteRuntimeSession:
         """Take a board of the key, upload ``artifact`` and load it there with the board's runtime."""
-        return RemoteRuntimeSession(artifact, threads, self.pool, self.runtime, self.retries, self.notify)
+        return RemoteRuntimeSession(artifact, threads, self.pool, self.runtime, self.retries, self.notify,
+                                    self.device)
+
+    def reusing(self) -> ContextManager[None]:
+        """Keep board connections open between sessions (see BoardPool.reusing)."""
+        return self.pool.reusing()
 
     def versions(self) -> dict[str, str]:
-        """The board's environment (its CPU and its runtime versions)."""
-        return board_versions(self.pool)
+        """The board's environment (its CPU and its runtime versions), and the provider on a GPU."""
+        local = {"onnxruntime_provider": ORT_PROVIDERS[self.device]} if self.runtime == "onnxruntime" and \
+            self.device != "cpu" else {}
+        return board_versions(self.pool, local)
 
 
 class RemoteOrtRunner(RemoteRuntimeRunner):

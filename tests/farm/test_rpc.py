@@ -170,3 +170,85 @@ def test_board_killed_mid_run_is_retried_elsewhere_and_results_survive(
         after = store.rows()
     assert [(r["run_id"], r["status"]) for r in after] == [(first.run_id, "ok")]
     assert after[0]["samples_ms"] == before[0]["samples_ms"]
+
+
+def _two_models_of_one_name(folder: Path) -> list[Path]:
+    """Two different tiny networks saved under the same file name (a board must not mix them up)."""
+    from edgetune.predict._graph import GraphBuilder, to_onnx
+
+    paths = []
+    for index, channels in enumerate((4, 6)):
+        b = GraphBuilder("net", (1, 1, 8, 8))
+        (folder / str(index)).mkdir(parents=True)
+        paths.append(to_onnx(b.build(b.relu(b.conv("input", channels, 3, 1))), folder / str(index) / "net.onnx"))
+    return paths
+
+
+def test_sessions_reuse_one_connection_within_a_scope_and_free_the_board_after(
+        farm: Farm, host_artifact: Path, tmp_path: Path) -> None:
+    from edgetune.lowering import LoweringContext
+    from edgetune.lowering._tvm import TvmLowering
+    from edgetune.models import load_model
+    from edgetune.runners import get_runner
+    from edgetune.runners._board_pool import BoardPool
+    from edgetune.runners._rpc_runtime import RemoteOrtRunner
+
+    models = _two_models_of_one_name(tmp_path / "onnx")
+    libraries = [host_artifact]
+    (tmp_path / "tvm").mkdir()
+    second = TvmLowering().apply(load_model(models[0], workdir=tmp_path / "tvm"), load_target("host-cpu"),
+                                 tmp_path / "tvm", LoweringContext()).path
+    libraries.append(second.rename(tmp_path / "tvm" / host_artifact.name))  # same name as the first, other network
+    pool = BoardPool(farm.tracker, KEY)
+    ort_runner, tvm_runner = RemoteOrtRunner(farm.tracker, KEY), _runner(farm)
+    ort_runner.pool = tvm_runner.pool = pool
+    work = [(ort_runner, "onnxruntime", m) for m in models] + [(tvm_runner, "tvm", lib) for lib in libraries]
+    with pool.reusing():
+        for runner, runtime, artifact in work * 2:
+            feeds = {"input": np.random.default_rng(1).standard_normal((1, 1, 8, 8)).astype(np.float32)}
+            with get_runner(runtime).load(artifact, 1) as local, runner.load(artifact, 1) as remote:
+                np.testing.assert_allclose(remote.run(feeds)[0], local.run(feeds)[0], rtol=1e-5, atol=1e-6)
+                assert len(remote.device_timed(2) or []) == 2
+        assert pool.connects == 1 and pool.connected() == 1  # eight sessions, one board connection
+    assert pool.connected() == 0
+    farm.wait_for(KEY, 2)  # both boards free at the tracker again
+
+
+def test_an_idle_connection_goes_back_to_a_waiting_client_and_after_idle_s(farm: Farm, tiny_onnx: Path) -> None:
+    import threading
+
+    from edgetune.runners._board_pool import BoardPool
+    from edgetune.runners._rpc_runtime import RemoteOrtRunner
+
+    runner = RemoteOrtRunner(farm.tracker, KEY)
+    runner.pool = pool = BoardPool(farm.tracker, KEY, idle_s=1.0)
+    with pool.reusing():
+        runner.load(tiny_onnx, 1).close()
+        assert pool.connected() == 1  # kept for the next session
+        deadline = time.monotonic() + 10
+        while pool.connected() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pool.connected() == 0  # nobody used it for idle_s: back to the tracker
+        farm.wait_for(KEY, 2)
+
+        runner.pool = pool = BoardPool(farm.tracker, KEY, idle_s=600)
+        with pool.reusing():
+            runner.load(tiny_onnx, 1).close()
+            other = request_board(farm.tracker, KEY, wait_s=30)  # another client takes the second board...
+            served: list[str] = []
+
+            def waiting_client() -> None:  # ...and a third one waits at the tracker
+                board = request_board(farm.tracker, KEY, wait_s=30)
+                served.append(board.address)
+                time.sleep(0.5)
+
+            thread = threading.Thread(target=waiting_client)
+            thread.start()
+            deadline = time.monotonic() + 10
+            while farm_status(farm.tracker).key(KEY).pending == 0 and time.monotonic() < deadline:  # type: ignore[union-attr]
+                time.sleep(0.05)
+            with runner.load(tiny_onnx, 1) as session:  # gives its idle board to the waiting client, then waits its turn
+                assert served and session.run(_feeds())[0].shape == (1, 3)
+            thread.join(30)
+            assert pool.connects == 2
+            del other

@@ -15,7 +15,7 @@ pytest.importorskip("tvm")
 pytest.importorskip("tornado")
 
 from edgetune.bench import BenchConfig, ResultsStore  # noqa: E402
-from edgetune.errors import RemoteError  # noqa: E402
+from edgetune.errors import RemoteError, RunnerError  # noqa: E402
 from edgetune.farm import Board  # noqa: E402
 from edgetune.pipeline import benchmark  # noqa: E402
 from edgetune.runners import get_runner  # noqa: E402
@@ -114,6 +114,19 @@ def test_board_without_the_runtime_gives_a_one_line_error(odd_farm: Farm, litert
     assert "\n" not in message and "runtime litert is not installed" in message and f"key '{NO_LITERT}'" in message
     with remote_runner("onnxruntime", target, str(odd_farm.tracker)).load(tiny_onnx, 1) as session:
         assert session.run(_feeds(0))[0].shape == (1, 3)  # the runtimes it has still run
+
+
+def test_gpu_target_on_a_board_without_the_cuda_provider_gives_a_one_line_error(farm: Farm, tiny_onnx: Path) -> None:
+    (farm.targets_dir / "loopback-gpu.yaml").write_text(
+        f"schema_version: 1\nname: loopback-gpu\nkind: gpu\ntransport: rpc\nrpc_key: {KEY}\n"
+        "runtimes: [onnxruntime]\nthreads: 1\ngpu:\n  arch: sm_87\n")
+    runner = remote_runner("onnxruntime", load_target("loopback-gpu", farm.targets_dir), str(farm.tracker))
+    assert runner.versions()["onnxruntime_provider"] == "CUDAExecutionProvider"
+    with pytest.raises(RunnerError) as info:  # the loopback boards run the CPU build of ONNX Runtime
+        runner.load(tiny_onnx, 1)
+    message = str(info.value)
+    assert "\n" not in message and "no CUDAExecutionProvider" in message and "onnxruntime-gpu" in message
+    assert f"(key '{KEY}')" in message and "board 127.0.0.1:" in message and "loading the artifact failed" in message
 
 
 def test_board_functions_answer_over_rpc(farm: Farm) -> None:
