@@ -126,7 +126,7 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
 
 # TVM names its functions after the operator; these mark a compute kernel's own call
 _ANCHOR_CALLS = {"conv": ("conv2d",), "dwconv": ("conv2d",), "maxpool": ("max_pool2d",), "avgpool": ("avg_pool2d",),
-                 "gap": ("mean", "adaptive_avg_pool2d"), "fc": ("matmul", "dense")}
+                 "gap": ("mean", "adaptive_avg_pool2d"), "fc": ("matmul", "dense"), "resize": ("resize2d", "image_resize2d")}
 
 
 def _base_symbol(name: str) -> str:

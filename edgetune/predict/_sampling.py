@@ -173,18 +173,26 @@ def sample_network(rng: np.random.Generator, index: int = 0) -> Graph:
 
 
 def _draw_network(rng: np.random.Generator, index: int) -> Graph:
-    """A random network-shaped stack for in-network profiling: a stem, 2-6 stages that halve the
-    resolution and widen, each of 1-4 random blocks (conv-bn-act, inverted residuals with
+    """A random network-shaped stack for in-network profiling: at 8-160 pixels (a fifth of them
+    resized from another input size first), a stem, 2-6 stages that halve the resolution and
+    widen, each of 1-4 random blocks (conv-bn-act, inverted residuals with
     expansion 1-6 and kernel 3/5/7, basic residual blocks, pools), then a head.
 
     Built by its own generator and seeds, so no benchmark network is a profiling sample; the
     profiler times these whole and reads each kernel's cost inside them (``_context``).
     """
-    hw = int(rng.choice([16, 24, 32, 48, 64, 96, 112, 128, 160]))
-    b = GraphBuilder(f"net{index}", (1, int(rng.choice([1, 3, 3, 3, 8])), hw, hw))
+    hw = int(rng.choice([8, 12, 16, 16, 24, 32, 48, 64, 96, 112, 128, 160]))
+    channels = int(rng.choice([1, 3, 3, 3, 8]))
+    if rng.random() < 0.2:  # fed another size and resized first, as edgetune's search networks are
+        fed = int(rng.choice([s for s in (8, 16, 28, 32, 64) if s != hw]))
+        b = GraphBuilder(f"net{index}", (1, channels, fed, fed))
+        x = b.resize("input", hw)
+    else:
+        b = GraphBuilder(f"net{index}", (1, channels, hw, hw))
+        x = "input"
     act = str(rng.choice(["relu", "relu", "relu6", "hswish"]))
     width = _channels(rng, 8, 48)
-    x = b.act(b.bn(b.conv("input", width, int(rng.choice([3, 3, 5])), 2 if hw >= 48 and rng.random() < 0.7 else 1)), act)
+    x = b.act(b.bn(b.conv(x, width, int(rng.choice([3, 3, 5])), 2 if hw >= 48 and rng.random() < 0.7 else 1)), act)
     for stage in range(int(rng.integers(2, 7))):
         cout = _channels(rng, max(8, width), min(640, max(16, width * 3)))
         for block in range(int(rng.integers(1, 5))):

@@ -145,3 +145,18 @@ def test_tvm_calls_are_attributed_by_order() -> None:
     # elementwise calls between two anchors are shared by the elementwise kernels between them
     assert attribute_nodes(graph, kernels, calls) == pytest.approx([4.0, 1.0, 1.0, 2.0, 1.5, 3.5])
     assert attribute_nodes(graph, kernels, calls[:5] + calls[6:]) is None  # a pool call missing: no line-up
+
+
+def test_a_resize_anchors_its_own_tvm_call_and_profiled_networks_include_tiny_resized_ones() -> None:
+    from edgetune.predict._context import attribute_nodes
+    from edgetune.predict._sampling import sample_network
+
+    b = GraphBuilder("tvm-resize", (1, 1, 8, 8))
+    graph = b.build(b.fc(b.gap(b.relu(b.conv(b.resize("input", 12), 8, 3))), 10))
+    kernels = split_kernels(graph, FusionRules())
+    calls = [("0:resize2d", "resize2d", 1.0), ("1:conv2d", "conv2d", 2.0), ("2:add", "add", 0.5), ("3:relu", "relu", 0.5),
+             ("4:mean", "mean", 1.0), ("5:transpose", "transpose", 0.25), ("6:matmul", "matmul", 1.0)]
+    assert attribute_nodes(graph, kernels, calls) == pytest.approx([1.0, 2.0, 1.0, 1.25, 1.0])  # (names as TVM 0.27 calls them)
+    # the in-network profile covers the search's regime: 8-12 pixel inputs and networks that resize their input first
+    nets = [sample_network(np.random.default_rng(seed), seed) for seed in range(60)]
+    assert any(g.ops[0].kind == "resize" for g in nets) and any(g.input_shape[-1] <= 12 for g in nets)
