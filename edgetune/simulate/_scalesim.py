@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 
 from edgetune.errors import MissingDependencyError, RunnerError
 from edgetune.simulate._cache import cached_layers, layer_key
+from edgetune.simulate._cycles import stall_free_cycles
 from edgetune.simulate._topology import ArrayLayer
 
 PYTHON_ENV = "EDGETUNE_SCALESIM_PYTHON"
@@ -141,9 +142,8 @@ def require_scalesim() -> str:
 
 
 def _estimated_cycles(layer: ArrayLayer, array: ArrayConfig) -> int:
-    """A first-order cycle count (folds x (pixels + fill/drain)) used only to balance parallel runs."""
-    folds = -(-layer.filter_h * layer.filter_w * layer.channels // array.rows) * -(-layer.num_filter // array.cols)
-    return folds * (layer.ofmap_pixels + array.rows + array.cols)
+    """The layer's stall-free cycle count (``_cycles``), used only to balance parallel runs."""
+    return stall_free_cycles(layer, array.rows, array.cols, array.dataflow)
 
 
 def _chunks(layers: Sequence[ArrayLayer], array: ArrayConfig, jobs: int) -> list[list[int]]:
