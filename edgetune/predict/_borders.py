@@ -16,8 +16,9 @@ import numpy as np
 from edgetune.predict._base import ProfileError
 from edgetune.predict._fusion import FusionRules, split_kernels
 from edgetune.predict._graph import graph_from_dict
+from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._regress import FLOOR_MS
-from edgetune.predict._sampling import BORDER_GROUPS, border_group, features
+from edgetune.predict._sampling import BORDER_GROUPS, border_group
 
 
 def _border_x(elems: float, isolated_ms: float) -> list[float]:
@@ -81,14 +82,15 @@ def load_borders(folder: Path, groups: list) -> dict:
     return out
 
 
-def check_on_chains(chains: list[dict], models: dict, rules: FusionRules, overhead_ms: float, correction: dict) -> dict:
+def check_on_chains(chains: list[dict], models: dict, rules: FusionRules, overhead_ms: float, correction: dict,
+                    hardware: ProfileHardware = GENERIC_HARDWARE) -> dict:
     """How the finished predictor does on the random chains measured during profiling (not used in fitting)."""
     pred, meas = [], []
     for chain in chains:
         kernels = split_kernels(graph_from_dict(chain["graph"]), rules)
         if any(k.head.kind not in models for k in kernels):
             continue
-        values = [float(models[k.head.kind].predict(np.array([features(k)]))[0]) for k in kernels]
+        values = [float(models[k.head.kind].predict(np.array([hardware.features(k)]))[0]) for k in kernels]
         pred.append(overhead_ms + sum(in_network_ms(v, k, correction) for v, k in zip(values, kernels)))
         meas.append(chain["latency_ms"])
     if not meas:

@@ -21,8 +21,8 @@ import numpy as np
 
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph
+from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._regress import KindModel, fit_kind
-from edgetune.predict._sampling import features
 
 CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_pool", "producer_add",
                     "foldable", "to_head", "consumers")
@@ -51,8 +51,9 @@ def _producers(graph: Graph, kernels: Sequence[Kernel]) -> dict[str, int]:
     return of
 
 
-def context_features(graph: Graph, kernels: Sequence[Kernel]) -> list[list[float]]:
-    """Per kernel: ``features(kernel)`` plus CONTEXT_FEATURES (what feeds it, what it feeds)."""
+def context_features(graph: Graph, kernels: Sequence[Kernel],
+                     hardware: ProfileHardware = GENERIC_HARDWARE) -> list[list[float]]:
+    """Per kernel: ``hardware.features(kernel)`` plus CONTEXT_FEATURES (what feeds it, what it feeds)."""
     of = _producers(graph, kernels)
     consumers = graph.consumers()
     kinds = {op.name: op.kind for op in graph.ops}
@@ -67,7 +68,7 @@ def context_features(graph: Graph, kernels: Sequence[Kernel]) -> list[list[float
             for s in sources if s is not None)
         after = consumers.get(kernel.tail.name, [])
         to_head = any(kinds.get(c) in ("fc", "flatten", "gap") for c in after) or not after
-        rows.append(features(kernel) + [
+        rows.append(hardware.features(kernel) + [
             float(any(i == "input" for i in kernel.head.inputs)), float("conv" in heads), float("dwconv" in heads),
             float(any(h in ("maxpool", "avgpool") for h in heads)), float("add" in heads), float(foldable),
             float(to_head), float(len(after)),
@@ -205,7 +206,8 @@ def network_ms(model: dict, kernel_ms_sum: float, kernels: int) -> float:
     return max(model["call_ms"] + model["scale"] * kernel_ms_sum + model["per_kernel_ms"] * kernels, 0.1 * kernel_ms_sum)
 
 
-def _rows(chains: list[dict], rules: FusionRules, key: str) -> list[tuple[Kernel, list[float], float]]:
+def _rows(chains: list[dict], rules: FusionRules, key: str,
+          hardware: ProfileHardware) -> list[tuple[Kernel, list[float], float]]:
     """(kernel, feature row, in-network ms) of every kernel of the profiled networks that carry ``key``."""
     from edgetune.predict._graph import graph_from_dict
 
@@ -217,7 +219,7 @@ def _rows(chains: list[dict], rules: FusionRules, key: str) -> list[tuple[Kernel
         kernels = split_kernels(graph, rules)
         if len(kernels) != len(chain[key]):
             continue  # fusion rules changed since it was measured
-        out += [(k, x, float(y)) for k, x, y in zip(kernels, context_features(graph, kernels), chain[key])]
+        out += [(k, x, float(y)) for k, x, y in zip(kernels, context_features(graph, kernels, hardware), chain[key])]
     return out
 
 
@@ -234,12 +236,13 @@ class InNetworkCosts:
 
     models: dict[str, KindModel]
     absorbed: dict[str, float]
+    hardware: ProfileHardware = GENERIC_HARDWARE
 
     @classmethod
-    def fit(cls, chains: list[dict], rules: FusionRules, key: str,
-            cross_validate: bool = True) -> tuple["InNetworkCosts", dict]:
+    def fit(cls, chains: list[dict], rules: FusionRules, key: str, cross_validate: bool = True,
+            hardware: ProfileHardware = GENERIC_HARDWARE) -> tuple["InNetworkCosts", dict]:
         """Fit from the profiled networks; returns the costs and each regressor's held-out error."""
-        rows = _rows(chains, rules, key)
+        rows = _rows(chains, rules, key, hardware)
         tally: dict[str, list[int]] = {}
         for kernel, x, y in rows:
             tally.setdefault(absorption_key(kernel, x), []).append(int(y <= 0.0))
@@ -250,12 +253,13 @@ class InNetworkCosts:
             ys = np.array([y for k, _x, y in rows if k.head.kind == head and y > 0])
             if len(ys) < _MIN_ROWS:
                 continue
-            model, errors = fit_kind(f"ctx-{head}", xs, ys, cross_validate=cross_validate)
+            model, errors = fit_kind(f"ctx-{head}", xs, ys, cross_validate=cross_validate,
+                                     terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
             models[head] = model
             finite = np.abs(errors[np.isfinite(errors)])
             held_out[head] = {"kernels": len(ys), "held_out_rel_rmse": round(model.rel_rmse, 4),
                               "held_out_within_10pct": round(float(np.mean(finite <= 0.10)), 4) if len(finite) else None}
-        return cls(models, absorbed), held_out
+        return cls(models, absorbed, hardware), held_out
 
     def costs(self, graphs: Sequence[Graph], splits: Sequence[Sequence[Kernel]]) -> dict[tuple[int, int], float]:
         """(graph index, kernel index) -> expected ms inside the network (the regressor's cost times the
@@ -263,7 +267,7 @@ class InNetworkCosts:
         batch: dict[str, list[tuple[int, int, float, list[float]]]] = {}
         out: dict[tuple[int, int], float] = {}
         for gi, (graph, kernels) in enumerate(zip(graphs, splits)):
-            for ki, (kernel, row) in enumerate(zip(kernels, context_features(graph, kernels))):
+            for ki, (kernel, row) in enumerate(zip(kernels, context_features(graph, kernels, self.hardware))):
                 own = 1.0 - self.absorbed.get(absorption_key(kernel, row), 0.0)
                 if own <= 0.0:
                     out[(gi, ki)] = 0.0  # always run inside its neighbour: no cost of its own
@@ -280,11 +284,14 @@ class InNetworkCosts:
         return {"absorbed": self.absorbed}
 
     @classmethod
-    def load(cls, models: dict[str, KindModel], meta: dict) -> "InNetworkCosts":
-        return cls({k.removeprefix("ctx-"): m for k, m in models.items() if k.startswith("ctx-")}, dict(meta.get("absorbed", {})))
+    def load(cls, models: dict[str, KindModel], meta: dict,
+             hardware: ProfileHardware = GENERIC_HARDWARE) -> "InNetworkCosts":
+        return cls({k.removeprefix("ctx-"): m for k, m in models.items() if k.startswith("ctx-")},
+                   dict(meta.get("absorbed", {})), hardware)
 
 
-def fit_context(folder: Path, chains: list[dict], rules: FusionRules) -> dict:
+def fit_context(folder: Path, chains: list[dict], rules: FusionRules,
+                hardware: ProfileHardware = GENERIC_HARDWARE) -> dict:
     """Fit the in-network costs (``ctx-<head>`` models, absorption shares) and the end-to-end model.
 
     Every fitted piece is also checked on networks it never saw: the profiled networks are split
@@ -293,9 +300,9 @@ def fit_context(folder: Path, chains: list[dict], rules: FusionRules) -> dict:
     profiled = [c for c in chains if "kernel_ms" in c]
     # two statistics of a node's time: the fastest run, or the mean of the faster half; the one whose
     # end-to-end predictions of held-out networks are better is kept
-    checks = {key: _cross_check(profiled, rules, key) for key in _STATISTICS if all(key in c for c in profiled)}
+    checks = {key: _cross_check(profiled, rules, key, hardware) for key in _STATISTICS if all(key in c for c in profiled)}
     key = max(checks, key=lambda k: (checks[k].get("within_10pct", 0.0), -checks[k].get("rmspe", 1e9)), default="kernel_ms")
-    costs, held_out = InNetworkCosts.fit(profiled, rules, key)
+    costs, held_out = InNetworkCosts.fit(profiled, rules, key, hardware=hardware)
     if not costs.models:
         return {}
     saved = costs.save(folder)
@@ -323,7 +330,8 @@ def save_models_into(models: list, folder: Path) -> None:
     meta_path.write_text(json.dumps({**{k: v for k, v in existing.items() if not k.startswith("ctx-")}, **meta}, indent=2))
 
 
-def _cross_check(profiled: list[dict], rules: FusionRules, key: str, folds: int = 3) -> dict:
+def _cross_check(profiled: list[dict], rules: FusionRules, key: str, hardware: ProfileHardware,
+                 folds: int = 3) -> dict:
     """End-to-end relative error on held-out profiled networks (3-fold), the predictor's own self-check."""
     from edgetune.predict._graph import graph_from_dict
 
@@ -334,7 +342,7 @@ def _cross_check(profiled: list[dict], rules: FusionRules, key: str, folds: int 
     for fold in range(folds):
         test = [profiled[i] for i in order[fold::folds]]
         train = [profiled[i] for i in np.setdiff1d(order, order[fold::folds])]
-        costs, _ = InNetworkCosts.fit(train, rules, key, cross_validate=False)
+        costs, _ = InNetworkCosts.fit(train, rules, key, cross_validate=False, hardware=hardware)
         network = fit_network_model(np.array([sum(c[key]) for c in train]), np.array([len(c[key]) for c in train]),
                                     np.array([c["latency_ms"] for c in train]))
         graphs = [graph_from_dict(c["graph"]) for c in test]

@@ -16,11 +16,12 @@ from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor
 from edgetune.predict._context import InNetworkCosts, network_ms
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
+from edgetune.predict._hardware import ProfileHardware
 from edgetune.predict._base import ProfileError
 from edgetune.predict._borders import border_share, load_borders
 from edgetune.predict._profile import profile_folder
 from edgetune.predict._regress import load_models
-from edgetune.predict._sampling import border_group, features
+from edgetune.predict._sampling import border_group
 from edgetune.targets import Target
 
 
@@ -49,11 +50,13 @@ class KernelPredictor(Predictor):
         self.overhead_ms = float(self.metadata["overhead_ms"])
         self.correction = load_borders(self.folder / "models", self.metadata.get("border_correction", {}).get("groups", []))
         self.threads = int(self.metadata.get("threads", 1))
+        # the profile's hardware terms (a systolic array's cycles); none in a CPU profile
+        self.hardware = ProfileHardware.from_metadata(self.metadata)
         in_network = self.metadata.get("in_network") or {}
         self.network_model: dict = in_network.get("network_model", {})
-        self.in_network = InNetworkCosts.load(self.models, in_network) if self.network_model else None
+        self.in_network = InNetworkCosts.load(self.models, in_network, self.hardware) if self.network_model else None
         self.models = {k: m for k, m in self.models.items() if not k.startswith("ctx-")}
-        if self.metadata.get("features") and list(self.metadata["features"]) != list(_feature_names()):
+        if self.metadata.get("features") and list(self.metadata["features"]) != list(self.hardware.feature_names):
             raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
 
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
@@ -73,7 +76,7 @@ class KernelPredictor(Predictor):
                     uncovered.setdefault(gi, []).append(kernel.kind)
         latency = dict(found)
         for head, items in isolated.items():
-            preds = self.models[head].predict(np.array([features(k) for _g, _k, k in items]))
+            preds = self.models[head].predict(np.array([self.hardware.features(k) for _g, _k, k in items]))
             # alone, a kernel pays layout conversions it does not pay inside a network
             share = border_share(self.correction, border_group(head), [k for _g, _k, k in items], preds)
             for (gi, ki, _k), value in zip(items, preds * (1.0 - share)):
@@ -108,12 +111,6 @@ class KernelPredictor(Predictor):
                                         "runtime": self.metadata["runtime"],
                                         "kernel_costs": "in-network" if self.network_model else "isolated"}))
         return out
-
-
-def _feature_names() -> tuple[str, ...]:
-    from edgetune.predict._sampling import FEATURES
-
-    return FEATURES
 
 
 class FlopsPredictor(Predictor):

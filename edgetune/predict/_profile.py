@@ -31,10 +31,10 @@ from edgetune.predict._borders import check_on_chains, fit_borders, save_borders
 from edgetune.predict._context import attribute_nodes, fit_context
 from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
+from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._measure import GraphMeasurer, reference_graph
-from edgetune.predict._regress import FLOOR_MS, ensemble_spread, fit_flops_baseline, fit_kind, save_models
-from edgetune.predict._sampling import (FEATURES, HEAD_SHARE, features, sample_border_pair,
-                                        sample_chain, sample_kernel, sample_network)
+from edgetune.predict._regress import ensemble_spread, fit_flops_baseline, fit_kind, save_models
+from edgetune.predict._sampling import HEAD_SHARE, sample_border_pair, sample_chain, sample_kernel, sample_network
 from edgetune.targets import Target
 
 SCHEMA_VERSION = 1
@@ -225,9 +225,10 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
             save_state()
         return ProfileResult(folder.path, len(folder.rows()), 0, elapsed(), FusionRules(), {}, interrupted=True)
     overhead = float(state["overhead_ms"])  # type: ignore[index]
+    hardware = ProfileHardware.for_target(target)
 
     def latency(t) -> float:  # type: ignore[no-untyped-def]
-        return max(t.latency_ms - overhead, FLOOR_MS)
+        return max(t.latency_ms - overhead, hardware.floor_ms)
 
     interrupted = False
     rows = folder.rows()
@@ -262,7 +263,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
         else:
             for h in heads:
                 want = max(1, int(round(_ROUND * HEAD_SHARE[h])))
-                batch += _most_uncertain(h, rows, rng, rules, want, len(rows) + len(batch))
+                batch += _most_uncertain(h, rows, rng, rules, want, len(rows) + len(batch), hardware)
         for chunk_start in range(0, len(batch), measurer.interleave):
             if elapsed() >= budget_s:
                 break
@@ -288,7 +289,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
         save_state()
         return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, {}, interrupted=True)
     progress("training regressors")
-    metadata = train(folder.path, rows, chains, borders, rules, state, env)  # type: ignore[arg-type]
+    metadata = train(folder.path, rows, chains, borders, rules, state, env, hardware)  # type: ignore[arg-type]
     save_state()
     return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, metadata)
 
@@ -360,18 +361,18 @@ def _row(index: int, graph: Graph, timing, latency_ms: float, rules: FusionRules
             "time": round(time.time(), 1)}
 
 
-def _features_of(row: dict, rules: FusionRules) -> list[float]:
+def _features_of(row: dict, rules: FusionRules, hardware: ProfileHardware) -> list[float]:
     if "_x" not in row:
-        row["_x"] = features(split_kernels(graph_from_dict(json.loads(row["graph"])), rules)[0])
+        row["_x"] = hardware.features(split_kernels(graph_from_dict(json.loads(row["graph"])), rules)[0])
     return row["_x"]
 
 
-def _matrix(rows: list[dict], rules: FusionRules) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([_features_of(r, rules) for r in rows], dtype=float),
+def _matrix(rows: list[dict], rules: FusionRules, hardware: ProfileHardware) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([_features_of(r, rules, hardware) for r in rows], dtype=float),
             np.array([r["latency_ms"] for r in rows], dtype=float))
 
 
-def _raw_latencies(rows: list[dict], overhead_ms: float) -> None:
+def _raw_latencies(rows: list[dict], overhead_ms: float, floor_ms: float) -> None:
     """Kernel latency = fastest run minus the per-call overhead, not rescaled by the reference graph.
 
     Rescaling by a reference graph timed beside each group was tried: on this VM the small
@@ -379,20 +380,20 @@ def _raw_latencies(rows: list[dict], overhead_ms: float) -> None:
     stays in the CSV (reference_ms) for analysis.
     """
     for row in rows:
-        row["latency_ms"] = max(row["min_ms"] - overhead_ms, FLOOR_MS)
+        row["latency_ms"] = max(row["min_ms"] - overhead_ms, floor_ms)
 
 
 def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules: FusionRules, want: int,
-                    first_index: int) -> list[Graph]:
+                    first_index: int, hardware: ProfileHardware) -> list[Graph]:
     """``want`` new kernels of ``head``: most where a bagged ensemble disagrees, a quarter at random."""
     mine = [r for r in rows if r["head"] == head]
     pool = [sample_kernel(head, rng, rules, first_index + i) for i in range(_POOL)]
     explore = want // 4
     if len(mine) < 5:
         return pool[:want]
-    x, y = _matrix(mine, rules)
-    x_pool = np.array([features(split_kernels(g, rules)[0]) for g in pool])
-    spread = ensemble_spread(x, y, x_pool, members=4)
+    x, y = _matrix(mine, rules, hardware)
+    x_pool = np.array([hardware.features(split_kernels(g, rules)[0]) for g in pool])
+    spread = ensemble_spread(x, y, x_pool, members=4, terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
     order = list(np.argsort(-spread))
     chosen = [int(i) for i in order[:want - explore]]
     rest = [i for i in range(len(pool)) if i not in set(chosen)]
@@ -400,31 +401,40 @@ def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules
     return [pool[i] for i in chosen]
 
 
-def retrain(folder: Path) -> dict:
-    """Refit the regressors of an existing profile from its stored measurements (no measuring)."""
+def retrain(folder: Path, target: Optional[Target] = None) -> dict:
+    """Refit the regressors of an existing profile from its stored measurements (no measuring).
+
+    The hardware terms (``_hardware``) come from ``target``, by default the target the profile names.
+    """
+    from edgetune.targets import load_target
+
     store = _Folder(Path(folder))
     state = store.read_json(store.state_path)
     fusion = store.read_json(store.fusion_path)
     if state is None or fusion is None:
         raise ProfileError(f"{folder} holds no profile to retrain; run `edgetune profile` first")
+    hardware = ProfileHardware.for_target(target or load_target(state["target"]))
     return train(store.path, store.rows(), store.chains(), store.borders(), FusionRules.from_dict(fusion), state,
-                 state["environment"])
+                 state["environment"], hardware)
 
 
 def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict], rules: FusionRules, state: dict,
-          env: dict) -> dict:
-    """Fit one regressor per head kind, the in-network correction, the FLOPs baseline; write models/ + metadata.json."""
+          env: dict, hardware: ProfileHardware = GENERIC_HARDWARE) -> dict:
+    """Fit one regressor per head kind, the in-network correction, the FLOPs baseline; write models/ + metadata.json.
+
+    ``hardware``: the target's terms beyond the generic features (a systolic array's cycles, the latency floor).
+    """
     import lightgbm
     import sklearn
 
     if not rows:
         raise ProfileError(f"no kernel measurements in {folder}; give the profile a larger --budget")
-    _raw_latencies(rows, float(state["overhead_ms"]))
+    _raw_latencies(rows, float(state["overhead_ms"]), hardware.floor_ms)
     models, accuracy = [], {}
     for head in sorted({r["head"] for r in rows}):
         mine = [r for r in rows if r["head"] == head]
-        x, y = _matrix(mine, rules)
-        model, errors = fit_kind(head, x, y)
+        x, y = _matrix(mine, rules, hardware)
+        model, errors = fit_kind(head, x, y, terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
         models.append(model)
         finite = np.abs(errors[np.isfinite(errors)])
         accuracy[head] = {"kernels": len(mine), "held_out_rel_rmse": round(model.rel_rmse, 4),
@@ -432,8 +442,9 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
     save_models(models, folder / "models")
     correction = fit_borders(borders)
     border_meta = save_borders(correction, folder / "models")
-    chain_accuracy = check_on_chains(chains, {m.kind: m for m in models}, rules, float(state["overhead_ms"]), correction)
-    context = fit_context(folder / "models", chains, rules)
+    chain_accuracy = check_on_chains(chains, {m.kind: m for m in models}, rules, float(state["overhead_ms"]), correction,
+                                     hardware)
+    context = fit_context(folder / "models", chains, rules, hardware)
     flops = fit_flops_baseline(np.array([r["macs"] for r in rows]), np.array([r["latency_ms"] for r in rows]))
     metadata = {
         "schema": SCHEMA_VERSION,
@@ -443,12 +454,16 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
         "fusion": sorted("+".join(p) for p in rules.pairs),
         "uncosted": state.get("uncosted", []),
         "border_correction": border_meta, "chains_check": chain_accuracy, "in_network": context,
-        "held_out": accuracy, "flops_baseline": flops, "features": list(FEATURES),
+        "held_out": accuracy, "flops_baseline": flops, "features": list(hardware.feature_names),
         "versions": {"lightgbm": lightgbm.__version__, "scikit-learn": sklearn.__version__, **env.get("libraries", {})},
         "environment": env, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "note": "kernel latency = fastest of >=30 runs minus the per-call overhead (reference_ms: a reference graph "
                 "timed with the first group, kept for analysis)",
     }
+    if hardware.to_metadata():  # a CPU profile has no hardware terms: its metadata stays as it was
+        metadata["hardware"] = {**hardware.to_metadata(),
+                                "note": "systolic: the array whose stall-free cycles are a feature and a baseline term; "
+                                        "floor_ms: the shortest latency the profile resolves (one clock cycle when simulated)"}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
     return metadata
 

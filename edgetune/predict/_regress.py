@@ -18,7 +18,9 @@ import numpy as np
 from edgetune._lazy import require
 from edgetune.errors import ModelError
 
-FLOOR_MS = 5e-4  # below half a microsecond a kernel is timer noise
+FLOOR_MS = 5e-4  # below half a microsecond a kernel is wall-clock timer noise (a simulator's floor is a cycle)
+ROOFLINE_TERMS = ("1", "macs", "moved")
+ARRAY_TERM = "array_cycles"  # a systolic array's analytic cycles (``_hardware``), the column after FEATURES
 
 _PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
            "min_data_in_bin": 1, "feature_fraction": 0.9, "lambda_l2": 1.0, "verbose": -1, "num_threads": 1,
@@ -39,29 +41,33 @@ def fit_booster(x: np.ndarray, y_ms: np.ndarray, seed: int = 0, subsample: float
     return lgb.train({**_PARAMS, "seed": seed}, data, num_boost_round=rounds)
 
 
-def _roofline_terms(x: np.ndarray) -> np.ndarray:
-    """Columns 1, MACs, elements moved: a roofline-style linear baseline the trees correct."""
+def _baseline_terms(x: np.ndarray, terms: Sequence[str] = ROOFLINE_TERMS) -> np.ndarray:
+    """Columns 1, MACs, elements moved (and array cycles): a roofline-style linear baseline the trees correct."""
     from edgetune.predict._sampling import FEATURES
 
-    macs = np.expm1(x[:, FEATURES.index("log_macs")])
-    moved = np.expm1(x[:, FEATURES.index("log_in")]) + np.expm1(x[:, FEATURES.index("log_out")])
-    return np.stack([np.ones(len(x)), macs, moved], axis=1)
+    columns = {"1": lambda: np.ones(len(x)), "macs": lambda: np.expm1(x[:, FEATURES.index("log_macs")]),
+               "moved": lambda: np.expm1(x[:, FEATURES.index("log_in")]) + np.expm1(x[:, FEATURES.index("log_out")]),
+               ARRAY_TERM: lambda: np.expm1(x[:, len(FEATURES)])}
+    return np.stack([columns[t]() for t in terms], axis=1)
 
 
-def fit_baseline(x: np.ndarray, y_ms: np.ndarray) -> list[float]:
-    """Non-negative a + b * MACs + c * elements, fitted for relative error (rows weighted by 1 / latency^2)."""
+def fit_baseline(x: np.ndarray, y_ms: np.ndarray, terms: Sequence[str] = ROOFLINE_TERMS,
+                 floor_ms: float = FLOOR_MS) -> list[float]:
+    """Non-negative a + b * MACs + c * elements (+ d * array cycles), fitted for relative error
+    (rows weighted by 1 / latency^2)."""
     from scipy.optimize import nnls
 
-    terms = _roofline_terms(x)
-    weight = 1.0 / np.maximum(y_ms, FLOOR_MS)
-    coef, _ = nnls(terms * weight[:, None], y_ms * weight)
+    design = _baseline_terms(x, terms)
+    weight = 1.0 / np.maximum(y_ms, floor_ms)
+    coef, _ = nnls(design * weight[:, None], y_ms * weight)
     if not np.any(coef > 0):
-        coef = np.array([float(np.median(y_ms)), 0.0, 0.0])
+        coef = np.array([float(np.median(y_ms))] + [0.0] * (len(terms) - 1))
     return [float(c) for c in coef]
 
 
-def baseline_ms(x: np.ndarray, coef: Sequence[float]) -> np.ndarray:
-    return np.maximum(_roofline_terms(x) @ np.asarray(coef, dtype=float), FLOOR_MS)
+def baseline_ms(x: np.ndarray, coef: Sequence[float], terms: Sequence[str] = ROOFLINE_TERMS,
+                floor_ms: float = FLOOR_MS) -> np.ndarray:
+    return np.maximum(_baseline_terms(x, terms) @ np.asarray(coef, dtype=float), floor_ms)
 
 
 @dataclass
@@ -73,9 +79,21 @@ class KindModel:
     rel_rmse: float  # held-out relative RMSE of kernel latency
     samples: int
     baseline: list[float]
+    terms: tuple[str, ...] = ROOFLINE_TERMS  # what ``baseline`` multiplies
+    floor_ms: float = FLOOR_MS  # the shortest latency the profile resolves
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return baseline_ms(x, self.baseline) * np.exp(self.booster.predict(x, num_threads=1))  # type: ignore[attr-defined]
+        base = baseline_ms(x, self.baseline, self.terms, self.floor_ms)
+        return base * np.exp(self.booster.predict(x, num_threads=1))  # type: ignore[attr-defined]
+
+    def meta(self) -> dict:
+        """models.json entry (terms and floor only where they differ from a CPU profile's)."""
+        out = {"rel_rmse": self.rel_rmse, "samples": self.samples, "baseline": self.baseline}
+        if tuple(self.terms) != ROOFLINE_TERMS:
+            out["terms"] = list(self.terms)
+        if self.floor_ms != FLOOR_MS:
+            out["floor_ms"] = self.floor_ms
+        return out
 
     def save(self, folder: Path) -> None:
         (folder / f"{self.kind}.lgb.txt").write_text(self.booster.model_to_string())  # type: ignore[attr-defined]
@@ -88,15 +106,18 @@ class KindModel:
         except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error type
             raise ModelError(f"cannot read regressor {path}: {str(exc).splitlines()[0][:200]}; "
                              "re-run `edgetune profile` for this target to rebuild it") from None
-        return cls(kind, booster, float(meta["rel_rmse"]), int(meta["samples"]), list(meta["baseline"]))
+        return cls(kind, booster, float(meta["rel_rmse"]), int(meta["samples"]), list(meta["baseline"]),
+                   tuple(meta.get("terms", ROOFLINE_TERMS)), float(meta.get("floor_ms", FLOOR_MS)))
 
 
-def _fit(x: np.ndarray, y_ms: np.ndarray, seed: int = 0) -> tuple[object, list[float]]:
-    coef = fit_baseline(x, y_ms)
-    return fit_booster(x, y_ms / baseline_ms(x, coef), seed), coef
+def _fit(x: np.ndarray, y_ms: np.ndarray, seed: int = 0, terms: Sequence[str] = ROOFLINE_TERMS,
+         floor_ms: float = FLOOR_MS) -> tuple[object, list[float]]:
+    coef = fit_baseline(x, y_ms, terms, floor_ms)
+    return fit_booster(x, y_ms / baseline_ms(x, coef, terms, floor_ms), seed), coef
 
 
-def held_out_errors(x: np.ndarray, y_ms: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+def held_out_errors(x: np.ndarray, y_ms: np.ndarray, folds: int = 5, seed: int = 0,
+                    terms: Sequence[str] = ROOFLINE_TERMS, floor_ms: float = FLOOR_MS) -> np.ndarray:
     """Relative errors of out-of-fold predictions (k-fold cross-validation)."""
     n = len(x)
     order = np.random.default_rng(seed).permutation(n)
@@ -107,27 +128,31 @@ def held_out_errors(x: np.ndarray, y_ms: np.ndarray, folds: int = 5, seed: int =
         if len(train) < 3:
             errors[test] = np.nan
             continue
-        booster, coef = _fit(x[train], y_ms[train], seed)
-        pred = baseline_ms(x[test], coef) * np.exp(booster.predict(x[test], num_threads=1))  # type: ignore[attr-defined]
-        errors[test] = pred / np.maximum(y_ms[test], FLOOR_MS) - 1.0
+        booster, coef = _fit(x[train], y_ms[train], seed, terms, floor_ms)
+        pred = baseline_ms(x[test], coef, terms, floor_ms) * np.exp(booster.predict(x[test], num_threads=1))  # type: ignore[attr-defined]
+        errors[test] = pred / np.maximum(y_ms[test], floor_ms) - 1.0
     return errors
 
 
-def fit_kind(kind: str, x: np.ndarray, y_ms: np.ndarray, cross_validate: bool = True) -> tuple[KindModel, np.ndarray]:
+def fit_kind(kind: str, x: np.ndarray, y_ms: np.ndarray, cross_validate: bool = True,
+             terms: Sequence[str] = ROOFLINE_TERMS, floor_ms: float = FLOOR_MS) -> tuple[KindModel, np.ndarray]:
     """Fit the saved model of one kind on all rows; returns it and its out-of-fold relative errors
-    (NaN without ``cross_validate``)."""
-    errors = held_out_errors(x, y_ms) if len(x) >= 10 and cross_validate else np.full(len(x), np.nan)
+    (NaN without ``cross_validate``). ``terms``: the baseline's columns; ``floor_ms``: the profile's resolution."""
+    errors = held_out_errors(x, y_ms, terms=terms, floor_ms=floor_ms) if len(x) >= 10 and cross_validate \
+        else np.full(len(x), np.nan)
     finite = errors[np.isfinite(errors)]
     rel_rmse = float(math.sqrt(np.mean(finite ** 2))) if len(finite) else 0.5
-    booster, coef = _fit(x, y_ms)
-    return KindModel(kind, booster, rel_rmse, len(x), coef), errors
+    booster, coef = _fit(x, y_ms, terms=terms, floor_ms=floor_ms)
+    return KindModel(kind, booster, rel_rmse, len(x), coef, tuple(terms), floor_ms), errors
 
 
-def ensemble_spread(x_train: np.ndarray, y_ms: np.ndarray, x_pool: np.ndarray, members: int = 5) -> np.ndarray:
+def ensemble_spread(x_train: np.ndarray, y_ms: np.ndarray, x_pool: np.ndarray, members: int = 5,
+                    terms: Sequence[str] = ROOFLINE_TERMS, floor_ms: float = FLOOR_MS) -> np.ndarray:
     """Disagreement (std of log predictions) of a bagged ensemble on candidate rows: where to measure next."""
-    coef = fit_baseline(x_train, y_ms)
-    ratio = y_ms / baseline_ms(x_train, coef)
-    preds = [fit_booster(x_train, ratio, seed, subsample=0.8, rounds=150).predict(x_pool, num_threads=1) for seed in range(members)]
+    coef = fit_baseline(x_train, y_ms, terms, floor_ms)
+    ratio = y_ms / baseline_ms(x_train, coef, terms, floor_ms)
+    preds = [fit_booster(x_train, ratio, seed, subsample=0.8, rounds=150).predict(x_pool, num_threads=1)
+             for seed in range(members)]
     return np.std(np.stack(preds), axis=0)
 
 
@@ -136,7 +161,7 @@ def save_models(models: Sequence[KindModel], folder: Path) -> dict:
     meta = {}
     for model in models:
         model.save(folder)
-        meta[model.kind] = {"rel_rmse": model.rel_rmse, "samples": model.samples, "baseline": model.baseline}
+        meta[model.kind] = model.meta()
     (folder / "models.json").write_text(json.dumps(meta, indent=2))
     return meta
 

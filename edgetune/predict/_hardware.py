@@ -1,0 +1,128 @@
+"""What a profile knows of its hardware beyond the generic kernel features: timer resolution, systolic array.
+
+The generic features (``_sampling.FEATURES``) describe a kernel's shape; trees on them learn a
+CPU's smooth cost curves well, but not a systolic array's folding: a layer costs
+``ceil(window / rows) * ceil(filters / cols)`` passes over the array, a step function of the
+channels no tree finds from a few dozen samples. For targets with an array (an NPU's
+``npu.systolic``, an FPGA's overlay) the profile adds the layer's analytic array cycles
+(``edgetune.simulate._cycles``) as one more feature and as a term of the regressors' baseline,
+so the trees only learn what the array model leaves over (stalls, the simulator's details).
+
+The profile's metadata records it (``hardware``); a profile without that key (every CPU
+profile) gets the generic features and the wall-clock timer floor, exactly as before.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from edgetune.predict._fusion import Kernel
+from edgetune.predict._graph import Op
+from edgetune.predict._regress import ARRAY_TERM, FLOOR_MS, ROOFLINE_TERMS
+from edgetune.predict._sampling import FEATURES, features
+from edgetune.targets import Target
+
+if TYPE_CHECKING:
+    from edgetune.simulate._topology import ArrayLayer
+
+ARRAY_FEATURE = "log_array_cycles"
+
+
+@dataclass(frozen=True)
+class SystolicArray:
+    """A systolic MAC array as the predictor models it: shape, dataflow and clock."""
+
+    rows: int
+    cols: int
+    dataflow: str
+    clock_mhz: float
+
+    def layers(self, op: Op) -> tuple[Optional["ArrayLayer"], int]:
+        """(array layer, repeats) of an op, mapped as the SCALE-Sim lowering maps it (``simulate._topology``)."""
+        from edgetune.simulate._topology import ArrayLayer
+
+        if op.kind == "fc":  # a 1x1 convolution over one pixel
+            return ArrayLayer(1, 1, 1, 1, op.cin, op.cout, 1), 1
+        if op.kind not in ("conv", "dwconv"):
+            return None, 0  # left to the host: no array cycles
+        pad = op.kernel // 2  # the ONNX export's 'same' padding
+        shape = {"ifmap_h": op.hin + 2 * pad, "ifmap_w": op.win + 2 * pad, "filter_h": op.kernel,
+                 "filter_w": op.kernel, "stride": op.stride}
+        if op.groups == 1:
+            return ArrayLayer(channels=op.cin, num_filter=op.cout, **shape), 1
+        if op.groups == op.cin == op.cout:  # depthwise: one single-channel filter per channel
+            return ArrayLayer(channels=1, num_filter=1, **shape), op.cin
+        return ArrayLayer(channels=op.cin // op.groups, num_filter=op.cout // op.groups, **shape), op.groups
+
+    def cycles(self, op: Op) -> int:
+        """Stall-free cycles of ``op`` on the array (0 for ops the array does not run)."""
+        from edgetune.simulate._cycles import stall_free_cycles
+
+        layer, repeats = self.layers(op)
+        return 0 if layer is None else repeats * stall_free_cycles(layer, self.rows, self.cols, self.dataflow)
+
+    def to_dict(self) -> dict:
+        return {"array_rows": self.rows, "array_cols": self.cols, "dataflow": self.dataflow, "clock_mhz": self.clock_mhz}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SystolicArray":
+        return cls(int(data["array_rows"]), int(data["array_cols"]), str(data["dataflow"]), float(data["clock_mhz"]))
+
+
+@dataclass(frozen=True)
+class ProfileHardware:
+    """The hardware terms of one profile: its latency floor and, for array targets, the array."""
+
+    floor_ms: float = FLOOR_MS
+    array: Optional[SystolicArray] = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return FEATURES + ((ARRAY_FEATURE,) if self.array is not None else ())
+
+    @property
+    def baseline_terms(self) -> tuple[str, ...]:
+        return ROOFLINE_TERMS + ((ARRAY_TERM,) if self.array is not None else ())
+
+    def features(self, kernel: Kernel) -> list[float]:
+        """The regressor's inputs for one kernel (order: ``feature_names``)."""
+        row = features(kernel)
+        if self.array is not None:
+            row.append(math.log1p(self.array.cycles(kernel.head)))
+        return row
+
+    def to_metadata(self) -> dict:
+        """What the profile's metadata records (empty for a CPU profile, so its metadata is unchanged)."""
+        out: dict = {}
+        if self.floor_ms != FLOOR_MS:
+            out["floor_ms"] = self.floor_ms
+        if self.array is not None:
+            out["systolic"] = self.array.to_dict()
+        return out
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> "ProfileHardware":
+        """The hardware a profile was trained with (metadata without ``hardware``: generic, as before)."""
+        data = metadata.get("hardware") or {}
+        array = SystolicArray.from_dict(data["systolic"]) if data.get("systolic") else None
+        return cls(float(data.get("floor_ms", FLOOR_MS)), array)
+
+    @classmethod
+    def for_target(cls, target: Target) -> "ProfileHardware":
+        """A target with a systolic array (``npu.systolic``, an FPGA overlay) gets its array cycles; a
+        simulated target's latencies are exact to one clock cycle, which becomes the floor."""
+        array = None
+        if (target.npu is not None and target.npu.systolic is not None) or target.fpga is not None:
+            from edgetune.simulate._systolic import array_for_target
+
+            simulated = array_for_target(target)
+            config = simulated.config
+            array = SystolicArray(config.rows, config.cols, config.dataflow, simulated.clock_mhz)
+        clock_mhz = array.clock_mhz if array is not None else (target.npu.clock_mhz if target.npu is not None else None)
+        floor = 1e-3 / clock_mhz if target.simulated and clock_mhz else FLOOR_MS  # one cycle, in ms
+        return cls(floor, array)
+
+
+GENERIC_HARDWARE = ProfileHardware()  # no hardware terms: what every CPU profile is trained with

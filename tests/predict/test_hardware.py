@@ -1,0 +1,99 @@
+"""Hardware terms of a profile: a systolic array's cycles as a feature and baseline term, the latency floor."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgetune.predict import FusionRules, GraphBuilder, KernelPredictor, split_kernels
+from edgetune.predict._graph import graph_to_dict
+from edgetune.predict._hardware import ARRAY_FEATURE, ProfileHardware, SystolicArray
+from edgetune.predict._profile import COLUMNS, retrain
+from edgetune.predict._regress import FLOOR_MS, ROOFLINE_TERMS
+from edgetune.predict._sampling import FEATURES, features
+from edgetune.targets import load_target
+
+EDGETPU = SystolicArray(64, 64, "ws", 500.0)
+RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu")}))
+
+
+def _conv(cin: int, cout: int, hw: int, kernel: int, stride: int = 1):  # type: ignore[no-untyped-def]
+    b = GraphBuilder(f"conv{cin}-{cout}-{hw}-{kernel}-{stride}", (1, cin, hw, hw))
+    return b.build(b.relu(b.conv("input", cout, kernel, stride)))
+
+
+def test_array_cycles_of_known_layers_are_scalesims() -> None:
+    """Layers of the committed npu-edgetpu-like profile: SCALE-Sim's latency there is these cycles at 500 MHz."""
+    cases = [(_conv(56, 120, 112, 1), 25467),  # measured 0.050934 ms: 1 x 2 folds x (12544 + 190) - 1
+             (_conv(88, 16, 12, 3), 4341),  # 0.008682 ms: 13 folds (792 / 64)
+             (_conv(12, 48, 79, 3), 12861)]  # 0.025722 ms
+    for graph, cycles in cases:
+        assert EDGETPU.cycles(graph.ops[0]) == cycles
+    b = GraphBuilder("dw", (1, 24, 48, 48))
+    dw = b.dwconv("input", 5, 1)
+    assert EDGETPU.cycles(b.ops[-1]) == 24 * 2493  # one SCALE-Sim layer (52x52 padded, 5x5, 1 channel) per channel
+    b.fc(b.gap(dw), 40)
+    kinds = {op.kind: op for op in b.ops}
+    assert EDGETPU.cycles(kinds["fc"]) == 190  # 24 inputs, 40 outputs: one fold, one pixel
+    assert EDGETPU.cycles(kinds["gap"]) == 0  # the pool runs on the host
+
+
+def test_targets_get_their_array_and_floor() -> None:
+    npu = ProfileHardware.for_target(load_target("npu-edgetpu-like"))
+    assert npu.array == EDGETPU and npu.floor_ms == pytest.approx(2e-6)  # one cycle at 500 MHz
+    assert npu.feature_names == FEATURES + (ARRAY_FEATURE,) and "array_cycles" in npu.baseline_terms
+    assert ProfileHardware.from_metadata({"hardware": npu.to_metadata()}) == npu
+    cpu = ProfileHardware.for_target(load_target("host-cpu"))
+    assert cpu == ProfileHardware() and cpu.to_metadata() == {} and cpu.baseline_terms == ROOFLINE_TERMS
+    kernel = split_kernels(_conv(8, 16, 10, 3), RULES)[0]
+    assert cpu.features(kernel) == features(kernel)
+    assert npu.features(kernel)[:-1] == features(kernel) and npu.features(kernel)[-1] == pytest.approx(np.log1p(579))  # 2 folds x (100 + 190) - 1
+
+
+def _systolic_profile(folder: Path) -> Path:
+    """A tiny scalesim-like profile (kernels timed at their array cycles), trained with retrain()."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    with (folder / "measurements.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for i in range(16):
+            graph = _conv(int(rng.integers(4, 200)), int(rng.integers(4, 200)), int(rng.choice([4, 8, 14, 28])),
+                          int(rng.choice([1, 3])), int(rng.choice([1, 2])))
+            ms = EDGETPU.cycles(graph.ops[0]) / 500e3
+            writer.writerow({"id": i, "head": "conv", "kind": "conv+relu", "macs": graph.ops[0].macs, "raw_ms": ms,
+                             "ci_low_ms": ms, "ci_high_ms": ms, "samples": 30, "converged": 1, "min_ms": ms,
+                             "reference_ms": "", "latency_ms": ms, "time": 0.0,
+                             "graph": json.dumps(graph_to_dict(graph))})
+    (folder / "fusion.json").write_text(json.dumps(RULES.to_dict()))
+    (folder / "state.json").write_text(json.dumps({"schema": 1, "target": "npu-edgetpu-like", "runtime": "scalesim",
+                                                   "threads": 1, "overhead_ms": 0.0, "elapsed_s": 1.0,
+                                                   "environment": {"libraries": {}}}))
+    retrain(folder)
+    return folder
+
+
+def test_a_systolic_profile_records_and_uses_the_array_cycles(tmp_path: Path) -> None:
+    folder = _systolic_profile(tmp_path / "npu-edgetpu-like" / "scalesim")
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["hardware"]["systolic"] == EDGETPU.to_dict() and meta["features"][-1] == ARRAY_FEATURE
+    predictor = KernelPredictor(folder)
+    assert predictor.hardware.array == EDGETPU
+    # shapes it never saw, folding differently from every sample: the array term carries them
+    graphs = [_conv(130, 70, 20, 3), _conv(64, 65, 6, 1), _conv(3, 200, 40, 3, 2)]
+    truth = np.array([EDGETPU.cycles(g.ops[0]) / 500e3 for g in graphs])
+    pred = np.array([e.total_ms for e in predictor.predict_many(graphs)])
+    assert np.allclose(pred, truth, rtol=0.02), pred / truth
+
+
+def test_a_cpu_profile_has_no_hardware_terms(fake_profile: Path) -> None:
+    meta = json.loads((fake_profile / "metadata.json").read_text())
+    assert "hardware" not in meta and meta["features"] == list(FEATURES)
+    models = json.loads((fake_profile / "models" / "models.json").read_text())
+    assert all("terms" not in m and "floor_ms" not in m for m in models.values())
+    predictor = KernelPredictor(fake_profile)
+    assert predictor.hardware == ProfileHardware() and predictor.hardware.floor_ms == FLOOR_MS
