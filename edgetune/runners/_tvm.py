@@ -16,12 +16,33 @@ _NODE_BUDGET_S = 3.0  # per-node profiling of one network: at most about this lo
 _AFFINITY_BIG = 1
 
 
+# TVM's config_threadpool also pins the calling thread to one core, and everything that runs in
+# that thread later (OpenVINO, which caps its threads at the affinity it sees, or a process it
+# starts) would inherit the pin: the affinity found before the first open session is put back
+# when the last one closes.
+_PINNED: dict[str, object] = {"open": 0, "saved": None}
+
+
 def configure_threads(threads: int) -> None:
     """Pin TVM's runtime thread pool to ``threads`` workers."""
     import tvm
 
     os.environ["TVM_NUM_THREADS"] = str(threads)  # read by pools created later (e.g. RPC workers)
+    if _PINNED["open"] == 0 and hasattr(os, "sched_getaffinity"):
+        _PINNED["saved"] = os.sched_getaffinity(0)
+    _PINNED["open"] = int(_PINNED["open"]) + 1  # type: ignore[call-overload]
     tvm.get_global_func("runtime.config_threadpool")(_AFFINITY_BIG, threads)
+
+
+def release_threads() -> None:
+    """One session fewer pins the thread; the last one to close gives the thread its affinity back."""
+    _PINNED["open"] = max(0, int(_PINNED["open"]) - 1)  # type: ignore[call-overload]
+    if _PINNED["open"] == 0 and _PINNED["saved"] is not None:
+        try:
+            os.sched_setaffinity(0, _PINNED["saved"])  # type: ignore[arg-type]
+        except OSError:  # pragma: no cover - cores taken away meanwhile (cgroup change)
+            pass
+        _PINNED["saved"] = None
 
 
 class TvmSession(Session):
@@ -40,6 +61,8 @@ class TvmSession(Session):
         self._result = self._vm["main"](*self._args)
 
     def close(self) -> None:
+        if self._vm is not None:
+            release_threads()
         self._vm = None
         self._args = []
         self._result = None
@@ -65,10 +88,11 @@ class TvmRunner(Runner):
         configure_threads(threads)
         try:
             lib = tvm.runtime.load_module(str(artifact))
+            device = tvm.cpu()
+            return TvmSession(relax.VirtualMachine(lib, device), device)
         except Exception as exc:
+            release_threads()
             raise RunnerError(f"TVM cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
-        device = tvm.cpu()
-        return TvmSession(relax.VirtualMachine(lib, device), device)
 
     def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
                    warmup: int = 10) -> Optional[list[NodeTime]]:

@@ -73,6 +73,14 @@ class TestRunnerConformance:
                 assert len(outputs) == 1 and outputs[0].shape == (1, 3)
                 np.testing.assert_allclose(outputs[0], _expected(module, feeds), rtol=1e-3, atol=1e-4)
 
+    def test_a_closed_session_leaves_the_cpu_affinity_as_it_found_it(self, name: str, artifacts) -> None:
+        import os
+
+        before = os.sched_getaffinity(0)
+        with get_runner(name).load(artifacts[name], threads=1) as session:
+            session.run(_inputs(0))
+        assert os.sched_getaffinity(0) == before  # e.g. TVM's thread pool pins its calling thread while it runs
+
     def test_invoke_is_repeatable_and_follows_inputs(self, name: str, artifacts) -> None:
         with get_runner(name).load(artifacts[name], threads=2) as session:
             session.set_inputs(_inputs(0))
