@@ -305,8 +305,8 @@ def _shape_rank(graph: Graph, name: str) -> tuple[int, ...]:
 
 _ONNX_KINDS = {"Relu": "relu", "Clip": "relu6", "HardSwish": "hswish", "Sigmoid": "sigmoid", "Add": "add",
                "Concat": "concat", "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "gap",
-               "BatchNormalization": "bn", "Resize": "resize", "Upsample": "resize", "Flatten": "flatten", "Reshape": "flatten", "Squeeze": "flatten",
-               "Identity": "flatten", "Dropout": "flatten"}
+               "BatchNormalization": "bn", "Resize": "resize", "Upsample": "resize", "Flatten": "flatten",
+               "Reshape": "flatten", "Squeeze": "flatten", "Identity": "flatten", "Dropout": "flatten"}
 
 
 def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:

@@ -12,13 +12,12 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from edgetune.errors import ConfigError
-from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor
+from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor, ProfileError
+from edgetune.predict._borders import border_share, load_borders
 from edgetune.predict._context import InNetworkCosts, network_ms
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
 from edgetune.predict._hardware import ProfileHardware
-from edgetune.predict._base import ProfileError
-from edgetune.predict._borders import border_share, load_borders
 from edgetune.predict._profile import profile_folder
 from edgetune.predict._regress import load_models
 from edgetune.predict._sampling import border_group

@@ -288,8 +288,9 @@ def search(
         graph = candidate_graph(cand, in_ch, classes, input_size=in_size)
         # before training: the fp32 network with its channels scaled by the prune ratio (an estimate;
         # the pruned network itself is predicted again after pruning)
-        estimate = predictor.predict(candidate_graph(cand, in_ch, classes, 1 - ratio, in_size) if ratio else graph)
-        act_kb, weight_kb = _memory(graph if not ratio else candidate_graph(cand, in_ch, classes, 1 - ratio, in_size), precision)
+        estimated = candidate_graph(cand, in_ch, classes, 1 - ratio, in_size) if ratio else graph
+        estimate = predictor.predict(estimated)
+        act_kb, weight_kb = _memory(estimated, precision)
         violations = _violations(estimate.total_ms, budget, act_kb, weight_kb, resolved)
         seed = config.seed * 100003 + trial.number
         _set_constraints(trial, violations)
@@ -363,7 +364,7 @@ def search(
     trials = [_summary(t) for t in study.trials]
     front = [_summary(t) for t in _front(study, multi)]
     result = SearchResult(name, storage, trials, front, None, out, getattr(predictor, "name", type(predictor).__name__))
-    _verify_and_pick(result, resolved, config, predictor, top_k, in_ch, classes, progress, in_size)
+    _verify_and_pick(result, resolved, config, threads, top_k, in_ch, classes, progress, in_size)
     if compile_winner and result.winner is not None:
         result.compiled = _compile(result, resolved, config, in_ch, classes, compile_runtimes, progress)
     from edgetune.search._report import write_outputs
@@ -405,7 +406,7 @@ def _deployed_artifact(result: SearchResult, t: TrialSummary) -> Optional[Path]:
     return found[0] if found else None
 
 
-def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig, predictor: Any, top_k: int,
+def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig, threads: int, top_k: int,
                      in_ch: int, classes: int, progress: Callable[[str], None],
                      in_size: Optional[tuple[int, int]] = None) -> None:
     """Measure the top-k of the front on the target; the winner is the most accurate that meets the budget measured.
@@ -424,7 +425,6 @@ def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig,
         return
     top = sorted(result.front, key=lambda t: -(t.accuracy or 0.0))[:max(1, top_k)]
     progress(f"measuring the top {len(top)} on {target.name}")
-    threads = getattr(predictor, "threads", None) or 1
     plain = [t for t in top if _deployed_artifact(result, t) is None]
     lowered = [t for t in top if t not in plain]
     if plain:
