@@ -89,6 +89,8 @@ def test_builder_rejects_bad_shapes() -> None:
         b.add(x, "input")
     with pytest.raises(ConfigError, match="unknown activation"):
         b.act(x, "gelu")
+    with pytest.raises(ConfigError, match="resize to a positive size"):
+        b.resize(x, 0)
 
 
 def test_op_names_stay_unique() -> None:
