@@ -11,6 +11,7 @@ from edgetune.bench._compare import (
 )
 from edgetune.bench._fingerprint import environment, fingerprint_hash, git_commit
 from edgetune.bench._harness import BenchConfig, Timing, measure, measure_interleaved, random_inputs
+from edgetune.bench._worker import IsolatedRunner, WorkerSession, isolated, measurement_mode
 from edgetune.bench._memory import current_rss_mb, peak_rss_mb, reset_peak_rss
 from edgetune.bench._stats import LatencyStats, latency_stats, median_ci
 from edgetune.bench._store import RESULTS_ENV, MeasurementRecord, ResultsStore, default_results_path, new_run_id
@@ -18,6 +19,10 @@ from edgetune.bench._suite import Suite, SuiteEntry, SuiteRun, load_suite, run_s
 
 __all__ = [
     "EntryComparison",
+    "IsolatedRunner",
+    "WorkerSession",
+    "isolated",
+    "measurement_mode",
     "Suite",
     "SuiteEntry",
     "SuiteRun",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from edgetune.bench._stats import LatencyStats, latency_stats
-from edgetune.errors import ConfigError
+from edgetune.errors import ConfigError, EdgetuneError
 from edgetune.models import TensorSpec
 from edgetune.runners import Session
 
@@ -33,6 +34,10 @@ class BenchConfig:
     # Calls shorter than this are timed in groups (one sample = mean of the group), as TVM's
     # time_evaluator does with `number`: the clock's overhead and resolution stay below 1%.
     min_sample_ms: float = 0.1
+    # A candidate whose median's CI lies wholly above this many times the best candidate's CI, once both
+    # have early_stop_after samples, stops being timed (and is reported as stopped early); 0 never stops.
+    early_stop_ratio: float = 3.0
+    early_stop_after: int = 20
 
     def __post_init__(self) -> None:
         if self.budget_s <= 0:
@@ -50,6 +55,7 @@ class TimingSampler:
     session: Session
     samples_ms: list[float] = field(default_factory=list)
     runs_per_sample: int = 1
+    blocks: list[Any] = field(default_factory=list)  # filled by samplers that know which process ran a block
 
     def warmup(self, config: BenchConfig) -> None:
         if self.session.device_timed(0) is not None:
@@ -89,6 +95,14 @@ class TimingSampler:
         return latency_stats(self.samples_ms).ci_rel <= config.ci_rel
 
 
+class SamplingSession(ABC):
+    """A session that brings its own sampler (one timed in a worker process runs the harness's loop there)."""
+
+    @abstractmethod
+    def sampler(self) -> TimingSampler:
+        """The sampler that times this session."""
+
+
 @dataclass(frozen=True)
 class Timing:
     """Result of timing one session: statistics, raw samples and whether the CI bound was met."""
@@ -99,30 +113,77 @@ class Timing:
     wall_s: float
     interrupted: bool = False
     runs_per_sample: int = 1
+    stopped_early: str = ""  # why timing stopped before the CI bound or the budget, e.g. "stopped early: 4.1x ..."
+    blocks: tuple[Any, ...] = ()  # per block of runs, which process ran it and when (isolated workers)
+
+
+def _sampler_for(session: Session) -> TimingSampler:
+    return session.sampler() if isinstance(session, SamplingSession) else TimingSampler(session)
+
+
+def _hopeless(samplers: Mapping[str, TimingSampler], pending: Sequence[str], config: BenchConfig) -> dict[str, str]:
+    """Pending candidates clearly ``early_stop_ratio`` x slower than the best, beyond both CIs, and why."""
+    if config.early_stop_ratio <= 0 or len(samplers) < 2:
+        return {}
+    stats = {name: latency_stats(s.samples_ms) for name, s in samplers.items()
+             if len(s.samples_ms) >= config.early_stop_after}
+    if len(stats) < 2:
+        return {}
+    best = min(stats, key=lambda name: stats[name].ci_high_ms)
+    bound = config.early_stop_ratio * stats[best].ci_high_ms
+    stopped = {}
+    for name in pending:
+        if name != best and name in stats and stats[name].ci_low_ms > bound:
+            ratio = stats[name].median_ms / stats[best].median_ms
+            runs = len(samplers[name].samples_ms) * samplers[name].runs_per_sample
+            stopped[name] = f"stopped early: {ratio:.1f}x the best ({best}) after {runs} runs"
+    return stopped
 
 
 def measure_interleaved(
     sessions: Mapping[str, Session],
     feeds: Mapping[str, Mapping[str, np.ndarray]],
     config: BenchConfig = BenchConfig(),
+    failures: Optional[dict[str, str]] = None,
 ) -> dict[str, Timing]:
-    """Time several sessions in alternating blocks until each converges or the shared budget ends."""
-    samplers = {}
+    """Time several sessions in alternating blocks until each converges or the shared budget ends.
+
+    With ``failures`` given, a session whose run fails (its worker process crashed, hung or was killed)
+    drops out with the reason recorded there and the others go on; without it the error propagates.
+    """
+    samplers: dict[str, TimingSampler] = {}
     for name, session in sessions.items():
-        session.set_inputs(feeds[name])
-        sampler = TimingSampler(session)
-        sampler.warmup(config)
-        samplers[name] = sampler
+        try:
+            session.set_inputs(feeds[name])
+            sampler = _sampler_for(session)
+            sampler.warmup(config)
+            samplers[name] = sampler
+        except EdgetuneError as exc:
+            if failures is None:
+                raise
+            failures[name] = str(exc)
     start = time.perf_counter()
     deadline = start + config.budget_s * max(1, len(samplers))
     pending = list(samplers)
+    stopped: dict[str, str] = {}
     interrupted = False
     try:
         while pending and time.perf_counter() < deadline:
             for name in list(pending):
-                samplers[name].sample(config.block)
+                try:
+                    samplers[name].sample(config.block)
+                except EdgetuneError as exc:
+                    if failures is None:
+                        raise
+                    failures[name] = str(exc)
+                    pending.remove(name)
+                    del samplers[name]
+                    continue
                 if samplers[name].done(config):
                     pending.remove(name)
+            for name, why in _hopeless(samplers, pending, config).items():
+                stopped[name] = why
+                pending.remove(name)
     except KeyboardInterrupt:  # keep what was measured; the caller stores it and re-raises
         interrupted = True
     wall = time.perf_counter() - start
@@ -139,6 +200,8 @@ def measure_interleaved(
             wall_s=wall,
             interrupted=interrupted,
             runs_per_sample=sampler.runs_per_sample,
+            stopped_early=stopped.get(name, ""),
+            blocks=tuple(sampler.blocks),
         )
     return results
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from edgetune.pipeline import CandidateResult
+from edgetune.pipeline import CandidateResult, measurement_modes
 
 out = Console(highlight=False, soft_wrap=False)
 if not out.is_terminal:  # pipes and CI logs: wide enough that tables do not fold every cell
@@ -31,7 +31,9 @@ def print_json(data: Any) -> None:
 
 
 def candidates_table(results: Sequence[CandidateResult], title: str, winner: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
+    modes = measurement_modes(results)
+    table = Table(title=title, title_justify="left", caption=f"measured: {modes}" if modes else None,
+                  caption_justify="left")
     for column, justify in [
         ("candidate", "left"), ("status", "left"), ("median ms", "right"), ("p90 ms", "right"),
         ("cv", "right"), ("IQR/med", "right"), ("95% CI ms", "right"), ("n", "right"), ("RSS +MB", "right"),
@@ -71,10 +73,10 @@ def _timing_note(result: CandidateResult) -> str:
     timing = result.timing
     if timing is None:
         return ""
-    notes = []
+    notes = [timing.stopped_early] if timing.stopped_early else []
     if timing.runs_per_sample > 1:
         notes.append(f"{timing.runs_per_sample} runs/sample")
-    if not timing.converged:
+    if not timing.converged and not timing.stopped_early:
         notes.append(f"CI +-{timing.stats.ci_rel:.1%}: budget ran out before +-1%")
     return "; ".join(notes)
 

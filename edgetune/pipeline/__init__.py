@@ -1,6 +1,6 @@
 """The compile pipeline: candidates (lowerings + runner), fidelity checks, timing, selection."""
 
-from edgetune.pipeline._candidates import PLANS, CandidatePlan, CandidateResult, plans_for
+from edgetune.pipeline._candidates import PLANS, CandidatePlan, CandidateResult, measurement_modes, plans_for
 from edgetune.pipeline._evaluate import Evaluation, build_artifact, evaluate_candidates
 from edgetune.pipeline._fidelity import Fidelity, Tolerance, compare_outputs
 from edgetune.pipeline._options import PRESETS, CompileOptions, options_from
@@ -24,6 +24,7 @@ __all__ = [
     "compare_outputs",
     "compile_model",
     "evaluate_candidates",
+    "measurement_modes",
     "plans_for",
     "select_winner",
 ]

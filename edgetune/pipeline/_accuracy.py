@@ -26,11 +26,8 @@ class QualityData:
 
 def first_outputs(session: Session, x: np.ndarray, input_name: str) -> np.ndarray:
     """The first output for every sample, run one sample (batch 1) at a time, stacked."""
-    rows = []
-    for i in range(len(x)):
-        out = session.run({input_name: np.ascontiguousarray(x[i : i + 1], dtype=np.float32)})[0]
-        rows.append(np.asarray(out, dtype=np.float64).reshape(-1))
-    return np.stack(rows)
+    feeds = [{input_name: np.ascontiguousarray(x[i : i + 1], dtype=np.float32)} for i in range(len(x))]
+    return np.stack([np.asarray(outputs[0], dtype=np.float64).reshape(-1) for outputs in session.run_many(feeds)])
 
 
 def judge(outputs: np.ndarray, reference: np.ndarray, data: QualityData, max_drop_points: float) -> dict[str, Any]:

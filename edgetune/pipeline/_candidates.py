@@ -131,6 +131,7 @@ class CandidateResult:
     rss_delta_mb: Optional[float] = None
     measurement_id: Optional[int] = None
     details: dict[str, Any] = field(default_factory=dict)
+    measurement: str = ""  # how it was timed: "isolated worker, 2 thread(s), cpus 0-1", "timed by the device", ...
 
     @property
     def name(self) -> str:
@@ -157,7 +158,15 @@ class CandidateResult:
             "latency": stats,
             "converged": self.timing.converged if self.timing else None,
             "runs_per_sample": self.timing.runs_per_sample if self.timing else None,
+            "stopped_early": self.timing.stopped_early or None if self.timing else None,
+            "measurement_mode": self.measurement or None,
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
             "accuracy": self.accuracy,
             "measurement_id": self.measurement_id,
         }
+
+
+def measurement_modes(results: Sequence[CandidateResult]) -> str:
+    """How the timed candidates were measured, each distinct way once (for tables and summaries)."""
+    modes = sorted({r.measurement for r in results if r.measurement and r.timing is not None})
+    return "; ".join(modes) + (", one candidate running at a time" if any("worker" in m for m in modes) else "")

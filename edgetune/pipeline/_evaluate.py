@@ -11,6 +11,9 @@ import numpy as np
 
 from edgetune.bench import (
     BenchConfig,
+    WorkerSession,
+    isolated,
+    measurement_mode,
     MeasurementRecord,
     ResultsStore,
     Timing,
@@ -60,8 +63,8 @@ def _reference_outputs(
 ) -> tuple[Optional[list[list[np.ndarray]]], Optional[np.ndarray]]:
     if model.onnx_path is None:
         return None, None
-    with get_runner("onnxruntime").load(model.onnx_path, threads) as session:
-        outputs = [session.run(f) for f in feeds]
+    with isolated(get_runner("onnxruntime")).load(model.onnx_path, threads) as session:  # the parent loads no runtime
+        outputs = session.run_many(feeds)
         logits = first_outputs(session, quality.x, model.inputs[0].name) if quality is not None else None
     return outputs, logits
 
@@ -185,88 +188,150 @@ def evaluate_candidates(
         for plan in deferred:
             yield plan, skip_deferred(plan, results) if skip_deferred else ""
 
-    for plan, skip_reason in rounds():
-        result = CandidateResult(plan)
-        results.append(result)
-        if skip_reason:
-            result.status, result.reason = "skipped", skip_reason
-            say(f"{plan.name}: skipped - {skip_reason}")
-            continue
-        say(f"building {plan.name}")
-        try:
-            result.artifact = build_artifact(plan, model, target, workdir, context, cache)
-            result.artifact_hash = sha256_of(result.artifact.path)
-            if plan.runtime not in runners:
-                runners[plan.runtime] = runner_for(plan.runtime, target, context.option("rpc_tracker"), say)
-            runner = runners[plan.runtime]
-            versions.update(runner.versions())
-            reset_peak_rss()
-            baseline = current_rss_mb()
-            start = time.perf_counter()
-            session = runner.load(result.artifact.path, threads)
-            result.load_ms = (time.perf_counter() - start) * 1e3
-            outputs = [session.run(f) for f in feeds]
-            result.peak_rss_mb = peak_rss_mb()
-            result.rss_delta_mb = max(result.peak_rss_mb - baseline, 0.0)
-            result.details = dict(result.artifact.details)
-            logits = first_outputs(session, quality.x, model.inputs[0].name) if quality is not None else None
-            if reference is None:  # a TFLite input: its own runtime is the reference
-                reference, reference_logits = outputs, logits
-                reference_name = f"{plan.name} on the input model"
-            result.fidelity = compare_outputs(outputs, reference, tolerance, reference_name)
-            if logits is not None and reference_logits is not None and quality is not None:
-                result.accuracy = judge(logits, reference_logits, quality, max_accuracy_drop)
-            result.status, result.reason = _verdict(plan, result, tolerance)
-            sessions[plan.name] = session
-        except CandidateSkipped as skip:
-            result.status, result.reason = "skipped", str(skip)
-        except EdgetuneError as exc:
-            result.status, result.reason = "failed", str(exc)
-        except Exception as exc:  # a backend bug must not take the other candidates down
-            result.status, result.reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-        say(f"{plan.name}: {result.status}{' - ' + result.reason if result.reason else ''}")
-    env = environment(target, threads, versions)
-    by_name = {r.name: r for r in results}
-    for result in results:  # candidates that never reached timing are stored once, now
-        if store is not None and result.status not in ("skipped",) and result.name not in sessions:
-            result.measurement_id = store.append(_record(run_id, model, target, threads, result, env, labels, None))
-    interrupted = False
-    pooled: dict[str, list[float]] = {name: [] for name in sessions}
-    for index in range(repeat_sessions if sessions else 0):
-        if index > 0:  # a fresh load per session: load-to-load variation is part of the noise a gate must see
-            for name in list(sessions):
-                sessions[name].close()
-                sessions[name] = runners[by_name[name].plan.runtime].load(by_name[name].artifact.path, threads)  # type: ignore[union-attr]
-        say(f"timing {len(sessions)} candidate(s) interleaved, up to {config.budget_s:g} s each"
-            + (f" (session {index + 1}/{repeat_sessions})" if repeat_sessions > 1 else ""))
-        timings = measure_interleaved(sessions, {n: feeds[0] for n in sessions}, config)
-        interrupted = any(t.interrupted for t in timings.values())
-        for name, timing in timings.items():
-            result = by_name[name]
-            pooled[name].extend(timing.samples_ms)
-            result.timing = timing if index == 0 else _pool(result.timing, timing, pooled[name], config.ci_rel)
+    try:
+        for plan, skip_reason in rounds():
+            result = CandidateResult(plan)
+            results.append(result)
+            if skip_reason:
+                result.status, result.reason = "skipped", skip_reason
+                say(f"{plan.name}: skipped - {skip_reason}")
+                continue
+            say(f"building {plan.name}")
+            try:
+                result.artifact = build_artifact(plan, model, target, workdir, context, cache)
+                result.artifact_hash = sha256_of(result.artifact.path)
+                if plan.runtime not in runners:
+                    runners[plan.runtime] = isolated(runner_for(plan.runtime, target, context.option("rpc_tracker"), say))
+                runner = runners[plan.runtime]
+                versions.update(runner.versions())
+                session = _load(runner, result, threads)
+                sessions[plan.name] = session  # closed below on every path
+                outputs = session.run_many(feeds)
+                _memory(session, result)
+                result.measurement = measurement_mode(session, threads)
+                result.details = dict(result.artifact.details)
+                logits = first_outputs(session, quality.x, model.inputs[0].name) if quality is not None else None
+                if reference is None:  # a TFLite input: its own runtime is the reference
+                    reference, reference_logits = outputs, logits
+                    reference_name = f"{plan.name} on the input model"
+                result.fidelity = compare_outputs(outputs, reference, tolerance, reference_name)
+                if logits is not None and reference_logits is not None and quality is not None:
+                    result.accuracy = judge(logits, reference_logits, quality, max_accuracy_drop)
+                result.status, result.reason = _verdict(plan, result, tolerance)
+            except CandidateSkipped as skip:
+                result.status, result.reason = "skipped", str(skip)
+            except EdgetuneError as exc:
+                result.status, result.reason = "failed", str(exc)
+            except Exception as exc:  # a backend bug must not take the other candidates down
+                result.status, result.reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            if result.status not in ("ok", "rejected") and plan.name in sessions:
+                sessions.pop(plan.name).close()
+            say(f"{plan.name}: {result.status}{' - ' + result.reason if result.reason else ''}")
+        env = environment(target, threads, versions)
+        by_name = {r.name: r for r in results}
+        for result in results:  # candidates that never reached timing are stored once, now
+            if store is not None and result.status not in ("skipped",) and result.name not in sessions:
+                result.measurement_id = store.append(_record(run_id, model, target, threads, result, env, labels, None))
+        timed = _SessionTiming(sessions, runners, by_name, threads, config, say)
+        interrupted = False
+        for index in range(repeat_sessions if sessions else 0):
+            timings = timed.round(index, repeat_sessions, feeds[0])
+            interrupted = any(t.interrupted for t in timings.values())
+            for name, timing in timings.items():
+                _take_timing(by_name[name], timing, index, timed.pooled[name], config, interrupted)
+                if store is not None:
+                    session_index = index if repeat_sessions > 1 else None
+                    this_session = replace(by_name[name], timing=timing)  # one row per session, not the pool
+                    by_name[name].measurement_id = store.append(
+                        _record(run_id, model, target, threads, this_session, env, labels, session_index))
+            for name, why in timed.failed.items():
+                if by_name[name].status != "failed":
+                    by_name[name].status, by_name[name].reason = "failed", why
+                    if store is not None:
+                        by_name[name].measurement_id = store.append(
+                            _record(run_id, model, target, threads, by_name[name], env, labels, None))
             if interrupted:
-                result.status, result.reason = "interrupted", "timing was interrupted (Ctrl-C); samples so far are kept"
-            if store is not None:
-                session_index = index if repeat_sessions > 1 else None
-                this_session = replace(result, timing=timing)  # one row per session, not the pool
-                result.measurement_id = store.append(
-                    _record(run_id, model, target, threads, this_session, env, labels, session_index))
-        if interrupted:
-            break
-    for session in sessions.values():
-        session.close()
+                break
+    finally:  # every worker process ends, also on Ctrl-C or a failure while building
+        for session in sessions.values():
+            session.close()
     if interrupted:
         raise KeyboardInterrupt
     return Evaluation(run_id, model, target, threads, results, reference_name, env,
                       store.location if store else None, interrupted, versions)
 
 
+def _load(runner: Runner, result: CandidateResult, threads: int) -> Session:
+    """Load the candidate's artifact; its load time and the memory before it go into ``result``."""
+    assert result.artifact is not None
+    reset_peak_rss()
+    baseline = current_rss_mb()
+    start = time.perf_counter()
+    session = runner.load(result.artifact.path, threads)
+    result.load_ms = (time.perf_counter() - start) * 1e3
+    if isinstance(session, WorkerSession):  # its own process: the load without the process start, its own memory
+        result.load_ms = session.info.load_ms
+    result.rss_delta_mb = baseline
+    return session
+
+
+def _memory(session: Session, result: CandidateResult) -> None:
+    """Peak resident memory while loading and running the candidate, and what it added (``_load`` kept the base)."""
+    baseline = result.rss_delta_mb or 0.0
+    if isinstance(session, WorkerSession):
+        result.peak_rss_mb, baseline = session.peak_rss_mb(), session.info.rss_before_mb
+    else:
+        result.peak_rss_mb = peak_rss_mb()
+    result.rss_delta_mb = max(result.peak_rss_mb - baseline, 0.0)
+
+
+class _SessionTiming:
+    """The timing rounds of one evaluation: loaded sessions timed interleaved, each round (after the first)
+    on fresh loads; a session whose worker fails drops out with the reason in ``failed``."""
+
+    def __init__(self, sessions: dict[str, Session], runners: dict[str, Runner], by_name: dict[str, CandidateResult],
+                 threads: int, config: BenchConfig, say: Progress) -> None:
+        self.sessions, self.runners, self.by_name = sessions, runners, by_name
+        self.threads, self.config, self.say = threads, config, say
+        self.pooled: dict[str, list[float]] = {name: [] for name in sessions}
+        self.failed: dict[str, str] = {}
+
+    def round(self, index: int, count: int, feed: dict[str, np.ndarray]) -> dict[str, Timing]:
+        if index > 0:  # a fresh load per session: load-to-load variation is part of the noise a gate must see
+            self._reload()
+        self.say(f"timing {len(self.sessions)} candidate(s) interleaved, up to {self.config.budget_s:g} s each"
+                 + (f" (session {index + 1}/{count})" if count > 1 else ""))
+        failures: dict[str, str] = {}
+        timings = measure_interleaved(self.sessions, {n: feed for n in self.sessions}, self.config, failures)
+        for name, why in failures.items():
+            self.failed[name] = why
+            self.sessions.pop(name).close()
+        return timings
+
+    def _reload(self) -> None:
+        for name in list(self.sessions):
+            self.sessions.pop(name).close()
+            artifact = self.by_name[name].artifact
+            assert artifact is not None
+            try:
+                self.sessions[name] = self.runners[self.by_name[name].plan.runtime].load(artifact.path, self.threads)
+            except EdgetuneError as exc:
+                self.failed[name] = str(exc)
+
+
+def _take_timing(result: CandidateResult, timing: Timing, index: int, pooled: list[float], config: BenchConfig,
+                 interrupted: bool) -> None:
+    pooled.extend(timing.samples_ms)
+    result.timing = timing if index == 0 else _pool(result.timing, timing, pooled, config.ci_rel)
+    if interrupted:
+        result.status, result.reason = "interrupted", "timing was interrupted (Ctrl-C); samples so far are kept"
+
+
 def _pool(first: Optional[Timing], latest: Timing, samples: list[float], ci_rel: float) -> Timing:
     """Statistics over every session's samples (what a table shows after several sessions)."""
     stats = latency_stats(samples)
     return Timing(stats, tuple(samples), stats.ci_rel <= ci_rel, latest.wall_s + (first.wall_s if first else 0.0),
-                  latest.interrupted, latest.runs_per_sample)
+                  latest.interrupted, latest.runs_per_sample, latest.stopped_early, (first.blocks if first else ()) + latest.blocks)
 
 
 def _record(run_id: str, model: LoadedModel, target: Target, threads: int, result: CandidateResult,

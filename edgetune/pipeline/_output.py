@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgetune.bench import BenchConfig
-from edgetune.pipeline._candidates import CandidateResult
+from edgetune.pipeline._candidates import CandidateResult, measurement_modes
 from edgetune.pipeline._evaluate import Evaluation
 from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
@@ -75,7 +75,11 @@ def summary_text(evaluation: Evaluation, winner: Optional[CandidateResult], reas
     for r in evaluation.results:
         latency = f"{r.timing.stats.median_ms:9.4f} ms (cv {r.timing.stats.cv:5.1%})" if r.timing else f"{'-':>24}"
         accuracy = f"{r.accuracy['metric'].replace('_', ' ')} {r.accuracy['value']:.1%}" if r.accuracy else ""
-        lines.append(f"  {r.name:<34} {r.status:<9} {latency}  {accuracy:<24} {r.reason}")
+        note = r.reason or (r.timing.stopped_early if r.timing else "")
+        lines.append(f"  {r.name:<34} {r.status:<9} {latency}  {accuracy:<24} {note}")
+    modes = measurement_modes(evaluation.results)
+    if modes:
+        lines.append(f"\nmeasured: {modes}")
     search = evaluation.prune_search
     if search:
         tried = ", ".join(f"{s['ratio']:g} -> {s['latency_ms']:.4g} ms" for s in search["steps"])

@@ -100,10 +100,12 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
             + _cell(f'{acc["drop_points"]:.2f}' if acc else "-")
             + _cell(f'{c["artifact_size_bytes"] / 1024:.1f}' if c.get("artifact_size_bytes") else "-")
             + _cell(f'{c["rss_delta_mb"]:.1f}' if c.get("rss_delta_mb") is not None else "-")
-            + _cell(c.get("reason") or "")
+            + _cell(c.get("reason") or c.get("stopped_early") or "")
             + "</tr>"
         )
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in manifest.get("warnings") or [])
+    modes = sorted({c["measurement_mode"] for c in candidates if c.get("measurement_mode")})
+    measured = f"<p><b>Measured:</b> {html.escape('; '.join(modes))}, one at a time.</p>" if modes else ""
     reason = (manifest.get("winner") or {}).get("reason") or manifest.get("no_winner_reason") or ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -121,6 +123,7 @@ tr.failed td, tr.skipped td {{ color: #888; }}
 <h1>{html.escape(manifest["input_model"]["name"])} on {html.escape(target["name"])}{simulated}</h1>
 <p>Run {html.escape(manifest["run_id"])}, {manifest["threads"]} thread(s), edgetune {html.escape(manifest["edgetune_version"])},
 {html.escape(manifest["environment"].get("cpu_model", ""))}. Latencies are measured on the target{simulated.lower()}.</p>
+{measured}
 <p><b>Winner:</b> {html.escape(winner or "none")} &mdash; {html.escape(reason)}</p>
 <ul class="warn">{warnings}</ul>
 <h2>Latency vs {html.escape(metric)}</h2>

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, ContextManager, Mapping, Optional
+from typing import TYPE_CHECKING, ClassVar, ContextManager, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -47,6 +47,10 @@ class Session(ABC):
         self.invoke()
         return self.outputs()
 
+    def run_many(self, feeds: Sequence[Mapping[str, np.ndarray]]) -> list[list[np.ndarray]]:
+        """``run`` each feed in turn (a session in another process does it in one request)."""
+        return [self.run(f) for f in feeds]
+
     def close(self) -> None:
         """Release runtime resources (optional)."""
 
@@ -76,6 +80,9 @@ class Runner(ABC):
     modules: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str] = ""
     devices: ClassVar[tuple[str, ...]] = ("cpu",)  # where it runs artifacts; those with more take ``device=``
+    # whether this machine's clock times its sessions (the harness times ``invoke``); boards and simulators
+    # time themselves (``Session.device_timed``), so the harness has nothing to isolate for them
+    host_timed: ClassVar[bool] = True
 
     @classmethod
     def on_device(cls, device: str = "cpu") -> "Runner":

@@ -237,6 +237,7 @@ class RemoteTvmRunner(Runner):
     """Runs exported Relax executables (.so, built for the board) on boards of one RPC key."""
 
     name = "tvm-rpc"
+    host_timed = False  # the device (a board, a simulator) times its own runs
     artifact_format = "tvm-lib"
     modules = ("tvm", "tornado")
     extra = "tvm"

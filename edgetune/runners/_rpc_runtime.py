@@ -97,6 +97,7 @@ class RemoteRuntimeRunner(Runner):
     boards' ``device`` ("cuda": the GPU of a GPU target; the board's runner says when it has no such path)."""
 
     runtime: ClassVar[str]
+    host_timed = False  # the board times its own runs
     modules = ("tvm", "tornado")
     extra = "tvm"
 

@@ -24,6 +24,7 @@ class ScaleSimRunner(Runner):
     """Systolic arrays and FPGA overlays through SCALE-Sim (simulated)."""
 
     name = "scalesim"
+    host_timed = False  # the device (a board, a simulator) times its own runs
     artifact_format = "scalesim-onnx"
     modules = ("onnxruntime",)
     extra = "all"

@@ -20,6 +20,7 @@ class TflmRunner(Runner):
     """Cortex-M microcontrollers with TensorFlow Lite Micro (simulated)."""
 
     name = "tflm"
+    host_timed = False  # the device (a board, a simulator) times its own runs
     artifact_format = "tflm-tflite"
     modules = ("tflite_micro", "ai_edge_litert")
     extra = "mcu"

@@ -23,6 +23,7 @@ class VelaRunner(Runner):
     """Ethos-U55/U65 through Vela's performance estimator (simulated)."""
 
     name = "vela"
+    host_timed = False  # the device (a board, a simulator) times its own runs
     artifact_format = "vela-tflite"
     modules = ("ethosu", "ai_edge_litert")
     extra = "vela"

@@ -102,3 +102,22 @@ def test_random_inputs_are_seeded_and_typed() -> None:
     assert first["a"].dtype == np.float32 and first["b"].dtype == np.int64
     np.testing.assert_array_equal(random_inputs(specs, seed=3)[0]["a"], first["a"])
     assert not np.array_equal(first["a"], second["a"])
+
+
+def test_a_hopeless_candidate_stops_early_and_says_so() -> None:
+    config = BenchConfig(warmup_runs=2, warmup_s=0.0, min_repeats=2000, max_repeats=100000, budget_s=1.0,
+                         ci_rel=0.0001, block=10, early_stop_ratio=3.0, early_stop_after=20)
+    sessions = {"fast": SleepSession(0.1), "slow": SleepSession(2.0)}
+    timings = measure_interleaved(sessions, {n: {"x": np.zeros(1)} for n in sessions}, config)
+    assert timings["slow"].stopped_early.startswith("stopped early: ")
+    assert "x the best (fast) after " in timings["slow"].stopped_early
+    assert timings["slow"].stats.n < timings["fast"].stats.n
+    assert timings["fast"].stopped_early == ""
+
+
+def test_early_stop_can_be_turned_off() -> None:
+    config = BenchConfig(warmup_runs=2, warmup_s=0.0, min_repeats=40, budget_s=0.5, ci_rel=0.0001, block=10,
+                         early_stop_ratio=0)
+    sessions = {"fast": SleepSession(0.1), "slow": SleepSession(2.0)}
+    timings = measure_interleaved(sessions, {n: {"x": np.zeros(1)} for n in sessions}, config)
+    assert not timings["slow"].stopped_early

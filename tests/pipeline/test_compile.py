@@ -41,9 +41,11 @@ def test_compile_torch_model_end_to_end(tiny_pt2: Path, tmp_path: Path, isolated
             assert candidate["fidelity"]["passed"] and candidate["fidelity"]["max_abs_err"] < 1e-3
         assert candidate["accuracy"]["metric"] == "top1_agreement" and candidate["accuracy"]["allowed"]
         assert Path(candidate["artifact"]).exists() and len(candidate["artifact_sha256"]) == 64
-    assert (out / "summary.txt").read_text().startswith("edgetune compile")
+        assert candidate["measurement_mode"].startswith("isolated worker, ")  # each candidate timed alone
+    summary = (out / "summary.txt").read_text()
+    assert summary.startswith("edgetune compile") and "measured: isolated worker" in summary
     report = (out / "report.html").read_text()
-    assert "<svg" in report and result.winner.name in report
+    assert "<svg" in report and result.winner.name in report and "isolated worker" in report
     # no --calib: int8 was calibrated on random inputs, and the manifest says so
     assert manifest["data"]["calibration"]["random"] and any("random" in w for w in manifest["warnings"])
 
@@ -226,3 +228,35 @@ def test_sessions_are_stored_separately_and_pooled(tiny_onnx: Path, tmp_path: Pa
     pooled = next(r for r in result.evaluation.results if r.name == "onnxruntime-fp32").timing
     assert pooled.stats.n == sum(r["n"] for r in rows)
     assert pooled.stats.iqr_ms >= 0 and "iqr_rel" in pooled.stats.to_dict()
+
+
+def test_a_worker_killed_while_timing_fails_only_its_candidate(tiny_onnx: Path, isolated_results: Path) -> None:
+    """The candidates' workers are this process's children; killing one as timing starts fails that one only."""
+    import os
+    import signal
+
+    killed: list[int] = []
+
+    def kill_one_worker(message: str) -> None:
+        if not message.startswith("timing") or killed:
+            return
+        for pid in os.listdir("/proc"):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError, ValueError):
+                continue
+            if b"edgetune.bench._worker" in cmdline and int(parent) == os.getpid() and b"_ort" in b" ".join(cmdline):
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+
+    evaluation = benchmark(tiny_onnx, "host-cpu", runtimes=["onnxruntime", "openvino"], threads=1,
+                           precisions=["fp32"], config=QUICK, progress=kill_one_worker)
+    by_name = {r.name: r for r in evaluation.results}
+    assert killed
+    assert by_name["onnxruntime-fp32"].status == "failed" and "SIGKILL" in by_name["onnxruntime-fp32"].reason
+    assert by_name["openvino-fp32"].status == "ok" and by_name["openvino-fp32"].timing is not None
+    with ResultsStore(isolated_results) as store:
+        rows = {r["candidate"]: r for r in store.rows()}
+    assert rows["onnxruntime-fp32"]["status"] == "failed" and rows["openvino-fp32"]["samples_ms"]
