@@ -31,6 +31,9 @@ class BenchConfig:
     budget_s: float = 10.0
     ci_rel: float = 0.01  # stop when the median's 95% CI is within +-1%
     block: int = 10
+    # ...and at least this long: each block starts with one untimed group of runs, and a short block would
+    # be mostly the caches and thread wake-ups the previous candidate's block disturbed
+    block_ms: float = 20.0
     # Calls shorter than this are timed in groups (one sample = mean of the group), as TVM's
     # time_evaluator does with `number`: the clock's overhead and resolution stay below 1%.
     min_sample_ms: float = 0.1
@@ -80,11 +83,20 @@ class TimingSampler:
         clock = time.perf_counter_ns
         group = self.runs_per_sample
         scale = 1e6 * group
+        for _ in range(group):  # untimed: wakes the runtime's threads and refills the caches after another block
+            invoke()
         for _ in range(count):
             start = clock()
             for _ in range(group):
                 invoke()
             self.samples_ms.append((clock() - start) / scale)
+
+    def block_size(self, config: BenchConfig) -> int:
+        """Samples in the next block: ``config.block``, or more to last ``config.block_ms`` at the median so far."""
+        if not self.samples_ms:
+            return config.block
+        per_sample_ms = float(np.median(self.samples_ms)) * self.runs_per_sample
+        return max(config.block, min(int(config.block_ms / max(per_sample_ms, 1e-6)), config.max_repeats))
 
     def done(self, config: BenchConfig) -> bool:
         n = len(self.samples_ms)
@@ -117,7 +129,8 @@ class Timing:
     blocks: tuple[Any, ...] = ()  # per block of runs, which process ran it and when (isolated workers)
 
 
-def _sampler_for(session: Session) -> TimingSampler:
+def sampler_for(session: Session) -> TimingSampler:
+    """The sampler that times ``session``: its own (a worker process's) or the harness's in-process one."""
     return session.sampler() if isinstance(session, SamplingSession) else TimingSampler(session)
 
 
@@ -155,7 +168,7 @@ def measure_interleaved(
     for name, session in sessions.items():
         try:
             session.set_inputs(feeds[name])
-            sampler = _sampler_for(session)
+            sampler = sampler_for(session)
             sampler.warmup(config)
             samplers[name] = sampler
         except EdgetuneError as exc:
@@ -171,7 +184,7 @@ def measure_interleaved(
         while pending and time.perf_counter() < deadline:
             for name in list(pending):
                 try:
-                    samplers[name].sample(config.block)
+                    samplers[name].sample(samplers[name].block_size(config))
                 except EdgetuneError as exc:
                     if failures is None:
                         raise

@@ -124,11 +124,23 @@ class WorkerProcess:
             self._fail(self._death_reason(command))
         finally:
             if not self.failure:
-                self._signal(signal.SIGSTOP)
+                self._pause()
         kind, value = answer
         if kind == "ok":
             return value
         raise _error(kind, value)
+
+    def _pause(self) -> None:
+        """Stop the process and wait until it has stopped, so that none of its threads runs past this call."""
+        if self._process.poll() is not None:
+            return
+        os.kill(self.pid, signal.SIGSTOP)
+        try:
+            _, status = os.waitpid(self.pid, os.WUNTRACED)
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere
+            return
+        if not os.WIFSTOPPED(status):  # it ended meanwhile: keep its exit status for the reason
+            self._process.returncode = os.waitstatus_to_exitcode(status)
 
     def _signal(self, sig: int) -> None:
         if self._process.poll() is None:
@@ -310,9 +322,13 @@ class IsolatedRunner(Runner):
         while self._idle:
             self._idle.pop().close()
 
+    @property
+    def profiles_nodes(self) -> bool:
+        return self.inner.profiles_nodes
+
     def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
                    warmup: int = 10) -> Optional[list[NodeTime]]:
-        if type(self.inner).node_times is Runner.node_times:
+        if not self.inner.profiles_nodes:
             return None
         worker = self._idle.pop() if self._idle else WorkerProcess(self.inner, self.timeout_s)
         try:

@@ -6,8 +6,10 @@ board has; ``edgetune.measure(...)`` loads an uploaded ONNX Runtime or LiteRT ar
 edgetune's own runner for it on the device asked for (the CPU, or the GPU through ONNX Runtime's CUDA
 provider), binds inputs, runs or times it on the board, or unloads it; ``edgetune.output(artifact, i)``
 returns an output of that artifact's last run. They are registered in the server process before it
-serves, so every session process TVM forks has them; the loaded artifacts live in that session
-process, one per uploaded file (several client sessions may share one connection).
+serves, so every session process TVM forks has them. Each loaded artifact (one per uploaded file;
+several client sessions may share one connection) lives in a worker process of its own that the
+session process spawns, as on the workstation: one runtime and one artifact per timing process, and
+only one of them running at a time.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class BoardMeasurer:
         self._loaded: dict[str, _Loaded] = {}
 
     def _load(self, path: str, runtime: str, device: str, threads: int) -> _Loaded:
-        from edgetune.bench._harness import TimingSampler
+        from edgetune.bench import isolated
+        from edgetune.bench._harness import sampler_for
         from edgetune.errors import RunnerError
         from edgetune.runners import get_runner, runner_registry
 
@@ -85,8 +88,9 @@ class BoardMeasurer:
         if not available.ok:
             raise RunnerError(f"runtime {runtime} is not installed on this board: {available.reason}")
         self._unload(path)
-        session = get_runner(runtime, device).load(Path(path), threads)
-        loaded = _Loaded((runtime, device, threads), session, TimingSampler(session))
+        # each loaded artifact in a worker process of its own, stopped while another one runs
+        session = isolated(get_runner(runtime, device)).load(Path(path), threads)
+        loaded = _Loaded((runtime, device, threads), session, sampler_for(session))
         self._loaded[path] = loaded
         return loaded
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from edgetune._lazy import require
-from edgetune.bench import BenchConfig, measure, random_inputs
+from edgetune.bench import BenchConfig, isolated, measure, random_inputs
 from edgetune.errors import ConfigError, EdgetuneError, InfeasibleError
 from edgetune.lowering import LoweringContext, derive, get_lowering
 from edgetune.models import LoadedModel
@@ -130,7 +130,7 @@ class _RatioMeter:
                  context: LoweringContext, config: BenchConfig, seed: int) -> None:
         self.model, self.target, self.plan, self.workdir = model, target, plan, workdir
         self.threads, self.context, self.config, self.seed = threads, context, config, seed
-        self.runner = runner_for(plan.runtime, target, context.option("rpc_tracker"), context.progress)
+        self.runner = isolated(runner_for(plan.runtime, target, context.option("rpc_tracker"), context.progress))
         self.feeds = random_inputs(model.inputs, seed=0)[0]
 
     def __call__(self, ratio: float) -> tuple[float, int]:

@@ -116,13 +116,19 @@ class GraphMeasurer:
         self.reference = reference
         self.plan = None if runner is not None else _plain_plan(target, runtime)
         if runner is None:
+            from edgetune.bench import isolated
             from edgetune.runners import runner_for
 
             runner = runner_for(runtime, target, rpc_tracker)
+            available = type(runner).availability()
+            if not available.ok:
+                raise RunnerError(f"runtime {runtime}: {available.reason}")
+            runner = isolated(runner)  # each graph timed alone in a worker process, as a deployed model runs
+        else:
+            available = type(runner).availability()
+            if not available.ok:
+                raise RunnerError(f"runtime {runtime}: {available.reason}")
         self.runner = runner
-        available = type(self.runner).availability()
-        if not available.ok:
-            raise RunnerError(f"runtime {runtime}: {available.reason}")
         self._kept = ExitStack()  # what the runner keeps between sessions (board connections), released on close
         self._kept.enter_context(runner.reusing())
         self._built = 0
@@ -216,7 +222,7 @@ class GraphMeasurer:
     @property
     def profiles_nodes(self) -> bool:
         """Whether the runtime reports per-node times inside a network (``Runner.node_times``)."""
-        return type(self.runner).node_times is not Runner.node_times
+        return self.runner.profiles_nodes
 
     def close(self) -> None:
         self._kept.close()

@@ -110,6 +110,11 @@ class Runner(ABC):
         instead of being set up anew; released when the scope ends. Local runners keep nothing."""
         return nullcontext()
 
+    @property
+    def profiles_nodes(self) -> bool:
+        """Whether this runner reports per-node times inside a network (overrides ``node_times``)."""
+        return type(self).node_times is not Runner.node_times
+
     def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
                    warmup: int = 10) -> Optional[list[NodeTime]]:
         """Per-node latencies of ``artifact`` run on ``feeds``, as the runtime's own profiler sees them

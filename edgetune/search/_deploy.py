@@ -136,16 +136,14 @@ def _torch_accuracy(module: Any, val: Dataset) -> float:
 def _run_artifact(path: Path, input_name: str, target: Target, runtime: str, val: Dataset,
                   measure: bool, threads: int) -> tuple[float, Optional[float]]:
     """Top-1 of the lowered artifact on the validation split (one sample a run) and its measured latency."""
-    from edgetune.bench import BenchConfig
+    from edgetune.bench import BenchConfig, isolated
     from edgetune.bench import measure as time_session
     from edgetune.runners import runner_for
 
-    runner = runner_for(runtime, target)
+    runner = isolated(runner_for(runtime, target))
     with runner.load(path, threads) as session:
-        correct = 0
-        for i in range(len(val.x)):
-            out = session.run({input_name: val.x[i:i + 1]})[0]
-            correct += int(np.argmax(out) == val.y[i])  # type: ignore[index]
+        outputs = session.run_many([{input_name: val.x[i:i + 1]} for i in range(len(val.x))])
+        correct = sum(int(np.argmax(out[0]) == val.y[i]) for i, out in enumerate(outputs))  # type: ignore[index]
         measured = None
         if measure:
             timing = time_session(session, {input_name: val.x[:1]}, BenchConfig(**TRIAL_BENCH))

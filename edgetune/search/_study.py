@@ -415,7 +415,7 @@ def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig,
     pruned or quantized one from the artifact its lowerings built. Both report the fastest of >= 30
     runs (the statistic the predictor is trained on).
     """
-    from edgetune.bench import measure_interleaved
+    from edgetune.bench import isolated, measure_interleaved
     from edgetune.predict import GraphMeasurer
     from edgetune.predict._measure import NETWORK_CONFIG
     from edgetune.runners import runner_for
@@ -436,7 +436,7 @@ def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig,
         for t, timing in zip(plain, timings):
             t.measured_ms = None if timing.error else timing.latency_ms
     if lowered:
-        runner = runner_for(config.runtime, target)
+        runner = isolated(runner_for(config.runtime, target))
         sessions = {str(t.number): runner.load(_deployed_artifact(result, t), threads) for t in lowered}  # type: ignore[arg-type]
         try:
             from edgetune.data import load_dataset
