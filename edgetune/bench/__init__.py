@@ -10,6 +10,8 @@ from edgetune.bench._compare import (
     ratio_interval,
 )
 from edgetune.bench._fingerprint import environment, fingerprint_hash, git_commit
+from edgetune.bench._retime import RETIME_MODES, RetimePair, gate, pairs_to_retime, retime
+from edgetune.bench._kept import KeptArtifact, find_kept, keep_artifact, kept_root
 from edgetune.bench._harness import BenchConfig, Timing, measure, measure_interleaved, random_inputs
 from edgetune.bench._worker import IsolatedRunner, WorkerSession, isolated, measurement_mode
 from edgetune.bench._memory import current_rss_mb, peak_rss_mb, reset_peak_rss
@@ -19,6 +21,15 @@ from edgetune.bench._suite import Suite, SuiteEntry, SuiteRun, load_suite, run_s
 
 __all__ = [
     "EntryComparison",
+    "RETIME_MODES",
+    "RetimePair",
+    "gate",
+    "pairs_to_retime",
+    "retime",
+    "KeptArtifact",
+    "find_kept",
+    "keep_artifact",
+    "kept_root",
     "IsolatedRunner",
     "WorkerSession",
     "isolated",

@@ -62,23 +62,36 @@ def _sessions(rows: Sequence[Mapping[str, Any]], cap: int = 400) -> list[np.ndar
     return sessions
 
 
-def _boot_medians(sessions: list[np.ndarray], rng: np.random.Generator, draws: int) -> np.ndarray:
-    picks = rng.integers(0, len(sessions), size=(draws, len(sessions)))
+def _boot_medians(sessions: list[np.ndarray], rng: np.random.Generator, draws: int, chunk: int = 500) -> np.ndarray:
+    """Medians of ``draws`` hierarchical resamples: sessions with replacement, then samples within each."""
+    sizes = np.array([s.size for s in sessions])
+    padded = np.full((len(sessions), sizes.max()), np.nan)
+    for i, s in enumerate(sessions):
+        padded[i, : s.size] = s
     out = np.empty(draws)
-    for d in range(draws):
-        pooled = np.concatenate([s[rng.integers(0, s.size, s.size)] for s in (sessions[i] for i in picks[d])])
-        out[d] = np.median(pooled)
+    for start in range(0, draws, chunk):
+        n = min(chunk, draws - start)
+        picks = rng.integers(0, len(sessions), size=(n, len(sessions)))  # which sessions this draw pools
+        slots = np.arange(sizes.max())
+        # resample within each picked session: index = floor(u * size); slots past its size stay empty (NaN)
+        within = (rng.random((n, len(sessions), sizes.max())) * sizes[picks][..., None]).astype(int)
+        values = padded[picks[..., None], within]
+        values[slots[None, None, :] >= sizes[picks][..., None]] = np.nan
+        out[start:start + n] = np.nanmedian(values.reshape(n, -1), axis=1)
     return out
 
 
 def ratio_interval(baseline: list[np.ndarray], candidate: list[np.ndarray], confidence: float = 0.95,
                    draws: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """(ratio of medians, CI low, CI high) by hierarchical bootstrap (sessions, then samples)."""
+    """(ratio of medians, CI low, CI high) by hierarchical bootstrap (sessions, then samples).
+
+    ``draws`` grows with the confidence so that each tail keeps at least ~20 draws."""
     rng = np.random.default_rng(seed)
     ratio = float(np.median(np.concatenate(candidate)) / np.median(np.concatenate(baseline)))
+    tail = (1 - confidence) / 2
+    draws = max(draws, int(np.ceil(20 / tail)))
     boot = _boot_medians(candidate, rng, draws) / _boot_medians(baseline, rng, draws)
-    tail = (1 - confidence) / 2 * 100
-    return ratio, float(np.percentile(boot, tail)), float(np.percentile(boot, 100 - tail))
+    return ratio, float(np.percentile(boot, tail * 100)), float(np.percentile(boot, 100 - tail * 100))
 
 
 def environment_differences(baseline: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -103,8 +116,14 @@ def compare(
     allow_env_mismatch: bool = False,
     confidence: float = 0.95,
     seed: int = 0,
+    per_suite: bool = True,
 ) -> list[EntryComparison]:
-    """Compare two runs' rows per (entry, candidate). Refuses different environments unless allowed."""
+    """Compare two runs' rows per (entry, candidate). Refuses different environments unless allowed.
+
+    With ``per_suite`` the confidence holds for the whole comparison, not each entry: among m entries
+    compared, each interval is taken at 1 - (1 - confidence) / m (Bonferroni), so a clean run of a
+    suite raises a false alarm in at most 1 - confidence of runs however many entries it has.
+    """
     if not baseline:
         raise ConfigError("the baseline has no measurements")
     if not candidate:
@@ -120,6 +139,11 @@ def compare(
         groups.setdefault(_key(row), ([], []))[0].append(row)
     for row in candidate:
         groups.setdefault(_key(row), ([], []))[1].append(row)
+    if per_suite:
+        compared = sum(1 for base_rows, cand_rows in groups.values()
+                       if _sessions([r for r in base_rows if r["status"] == "ok"])
+                       and _sessions([r for r in cand_rows if r["status"] == "ok"]))
+        confidence = 1 - (1 - confidence) / max(compared, 1)
     results = []
     for (entry, name), (base_rows, cand_rows) in sorted(groups.items()):
         threshold = (thresholds or {}).get(entry, default_threshold)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-from edgetune.runners import Session
+from edgetune.runners import Runner, Session
 
 
 class SlowedSession(Session):
@@ -27,3 +28,21 @@ class SlowedSession(Session):
 
     def outputs(self) -> list[np.ndarray]:
         return self.inner.outputs()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class SlowedRunner(Runner):
+    """``inner``'s sessions, each slowed by ``extra_ms`` per inference (picklable: it runs in worker processes too)."""
+
+    def __init__(self, inner: Runner, extra_ms: float) -> None:
+        self.inner, self.extra_ms = inner, extra_ms
+        self.name = inner.name  # type: ignore[misc]
+        self.artifact_format = inner.artifact_format  # type: ignore[misc]
+
+    def load(self, artifact: Path, threads: int) -> Session:
+        return SlowedSession(self.inner.load(artifact, threads), self.extra_ms)
+
+    def versions(self) -> dict[str, str]:
+        return self.inner.versions()

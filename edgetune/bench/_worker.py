@@ -17,7 +17,6 @@ memory) fails only its own session, with the reason; the others go on.
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import subprocess
@@ -86,21 +85,17 @@ class WorkerProcess:
         self.runner_name = runner.name
         self.timeout_s = timeout_s
         parent_sock, child_sock = socket.socketpair()
-        cls = type(runner)
-        device = getattr(runner, "device", "cpu")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(_own_paths()))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "edgetune.bench._worker", str(child_sock.fileno()),
-             f"{cls.__module__}:{cls.__qualname__}", device],
+            [sys.executable, "-m", "edgetune.bench._worker", str(child_sock.fileno())],
             pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C reaches the parent, which closes its workers itself
             env=env,
         )
         child_sock.close()
         self._conn = Connection(parent_sock.detach())
-        self._stopped = False
         self.failure = ""  # why the process is gone, once it is
-
+        self._conn.send(runner)  # the runner itself (a small picklable object), rebuilt there
     @property
     def pid(self) -> int:
         return self._process.pid
@@ -446,12 +441,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def _serve(conn: Connection, runner_ref: str, device: str) -> None:
-    module, _, qualname = runner_ref.partition(":")
-    cls: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        cls = getattr(cls, part)
-    state = _Worker(cls.on_device(device))
+def _serve(conn: Connection) -> None:
+    try:
+        runner = conn.recv()
+    except (EOFError, OSError):
+        return
+    state = _Worker(runner)
     while True:
         try:
             command, args = conn.recv()
@@ -475,9 +470,8 @@ def main(argv: Sequence[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when an interrupt ends the work
     import socket
 
-    fd, runner_ref, device = int(argv[0]), argv[1], argv[2]
-    sock = socket.socket(fileno=fd)
-    _serve(Connection(sock.detach()), runner_ref, device)
+    sock = socket.socket(fileno=int(argv[0]))
+    _serve(Connection(sock.detach()))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ import click
 from rich.table import Table
 
 from edgetune.bench import (
+    RETIME_MODES,
     BenchConfig,
     ResultsStore,
-    compare,
     export_baseline,
+    gate,
+    kept_root,
     junit_xml,
     load_side,
     load_suite,
@@ -133,17 +135,22 @@ def _run_suite(path: Path, target: Optional[str], results: Optional[str], target
               help="Smallest slowdown that counts (0.05 = 5%) where the suite gives none.")
 @click.option("--allow-env-mismatch", is_flag=True, help="Compare runs from different environments anyway.")
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML here.")
+@click.option("--retime", type=click.Choice(RETIME_MODES), default="auto", show_default=True,
+              help="Time baseline and candidate artifacts again now, interleaved in isolated workers: 'auto' for "
+                   "flagged or inconclusive entries, 'always', or 'never' (run-to-run samples only).")
 @_options.results
 @_options.json_output
 def compare_cmd(baseline: str, candidate: str, suite: Optional[Path], min_effect: float, allow_env_mismatch: bool,
-                junit: Optional[Path], results: Optional[str], as_json: bool) -> None:
+                junit: Optional[Path], retime: str, results: Optional[str], as_json: bool) -> None:
     """Regression gate: exit 1 when an entry got slower (bootstrap CI of the ratio of medians above 1 and
-    the slowdown above the threshold), broke, or went missing."""
+    the slowdown above the threshold, at 95% for the whole suite), broke, or went missing."""
     thresholds = {e.name: e.max_slowdown for e in load_suite(suite).entries} if suite else None
     with ResultsStore(results) as store:
         base_label, base_rows = load_side(baseline, store)
         cand_label, cand_rows = load_side(candidate, store)
-    comparisons = compare(base_rows, cand_rows, thresholds, min_effect, allow_env_mismatch)
+        kept = kept_root(store.path)
+    with progress_reporter(as_json) as say:
+        comparisons = gate(base_rows, cand_rows, kept, thresholds, min_effect, allow_env_mismatch, retime, progress=say)
     if junit:
         junit.write_text(junit_xml(comparisons))
     failed = [c for c in comparisons if c.failed]

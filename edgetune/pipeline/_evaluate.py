@@ -19,6 +19,8 @@ from edgetune.bench import (
     Timing,
     current_rss_mb,
     environment,
+    keep_artifact,
+    kept_root,
     fingerprint_hash,
     latency_stats,
     measure_interleaved,
@@ -239,6 +241,8 @@ def evaluate_candidates(
             interrupted = any(t.interrupted for t in timings.values())
             for name, timing in timings.items():
                 _take_timing(by_name[name], timing, index, timed.pooled[name], config, interrupted)
+                if store is not None and index == 0 and target.transport == "local":
+                    _keep(store, by_name[name], model)
                 if store is not None:
                     session_index = index if repeat_sessions > 1 else None
                     this_session = replace(by_name[name], timing=timing)  # one row per session, not the pool
@@ -317,6 +321,17 @@ class _SessionTiming:
                 self.sessions[name] = self.runners[self.by_name[name].plan.runtime].load(artifact.path, self.threads)
             except EdgetuneError as exc:
                 self.failed[name] = str(exc)
+
+
+def _keep(store: ResultsStore, result: CandidateResult, model: LoadedModel) -> None:
+    """Keep a timed artifact beside the store, so the gate can later re-time it beside another run's."""
+    if result.artifact is None or result.artifact_hash is None or not runner_registry[result.plan.runtime].host_timed:
+        return
+    try:
+        keep_artifact(kept_root(store.path), result.artifact_hash, result.artifact.path, result.plan.runtime,
+             [t.to_dict() for t in model.inputs])
+    except OSError as exc:  # the measurement is stored either way; only a later --retime misses it
+        result.details["kept_artifact_error"] = str(exc)
 
 
 def _take_timing(result: CandidateResult, timing: Timing, index: int, pooled: list[float], config: BenchConfig,

@@ -1,0 +1,78 @@
+"""The gate's second look: baseline and candidate artifacts re-timed together, and the per-suite error rate."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgetune.bench import BenchConfig, ResultsStore, compare, gate, kept_root
+from edgetune.bench._inject import SlowedRunner
+from edgetune.errors import ConfigError
+from edgetune.pipeline import benchmark
+from edgetune.runners import get_runner
+from tests.bench.test_compare import _rows
+
+QUICK = BenchConfig(warmup_runs=5, warmup_s=0.05, min_repeats=50, budget_s=0.3)
+RETIME = BenchConfig(warmup_runs=5, warmup_s=0.05, min_repeats=60, budget_s=0.3, early_stop_ratio=0)
+
+
+def _two_runs(model: Path, store_path: Path) -> tuple[list[dict], list[dict]]:
+    runs = [benchmark(model, "host-cpu", runtimes=["onnxruntime"], threads=1, config=QUICK).run_id for _ in range(2)]
+    with ResultsStore(store_path) as store:
+        return store.rows(run_id=runs[0]), store.rows(run_id=runs[1])
+
+
+def test_timed_artifacts_are_kept_beside_the_store(tiny_onnx: Path, isolated_results: Path) -> None:
+    base, cand = _two_runs(tiny_onnx, isolated_results)
+    kept = kept_root(isolated_results)
+    folder = kept / cand[0]["artifact_hash"]
+    assert (folder / "kept.json").exists() and any(p.suffix == ".onnx" for p in folder.iterdir())
+    assert base[0]["artifact_hash"] == cand[0]["artifact_hash"]  # the same model builds the same artifact
+
+
+def test_an_unchanged_artifact_re_timed_interleaved_is_no_change(tiny_onnx: Path, isolated_results: Path) -> None:
+    base, cand = _two_runs(tiny_onnx, isolated_results)
+    [verdict] = gate(base, cand, kept_root(isolated_results), retime_mode="always", sessions=2, config=RETIME)
+    assert verdict.verdict == "no change", verdict
+    assert verdict.note.startswith("re-timed now, interleaved") and verdict.baseline_sessions == 2
+
+
+def test_a_slower_candidate_re_timed_interleaved_is_a_regression(tiny_onnx: Path, isolated_results: Path) -> None:
+    base, cand = _two_runs(tiny_onnx, isolated_results)
+    median = cand[0]["median_ms"]
+
+    def slowed(pair, side):  # the candidate's artifact, 50% slower per inference
+        plain = get_runner(pair.current.runtime)
+        return SlowedRunner(plain, median * 0.5) if side == "candidate" else plain
+
+    [verdict] = gate(base, cand, kept_root(isolated_results), retime_mode="always", sessions=2, config=RETIME,
+                     runner_for=slowed)
+    assert verdict.verdict == "regression" and verdict.ratio > 1.2, verdict
+
+
+def test_an_artifact_no_longer_kept_keeps_the_run_to_run_verdict_and_says_why(tiny_onnx: Path,
+                                                                             isolated_results: Path) -> None:
+    base, cand = _two_runs(tiny_onnx, isolated_results)
+    shutil.rmtree(kept_root(isolated_results))
+    [verdict] = gate(base, cand, kept_root(isolated_results), retime_mode="always")
+    assert "not re-timed: the baseline artifact is not kept" in verdict.note
+
+
+def test_never_keeps_the_run_to_run_comparison() -> None:
+    base, cand = _rows("a", [1.0, 1.01, 0.99]), _rows("b", [1.15, 1.16, 1.14], seed=1)
+    [verdict] = gate(base, cand, Path("/nonexistent"), retime_mode="never")
+    assert verdict.verdict == "regression" and "re-timed" not in verdict.note
+    with pytest.raises(ConfigError, match="unknown --retime 'sometimes'"):
+        gate(base, cand, Path("/nonexistent"), retime_mode="sometimes")
+
+
+def test_a_suite_wide_confidence_widens_each_entrys_interval() -> None:
+    base = [r for i in range(10) for r in _rows("a", [1.0, 1.01, 0.99], entry=f"e{i}", seed=i)]
+    cand = [r for i in range(10) for r in _rows("b", [1.0, 1.01, 0.99], entry=f"e{i}", seed=20 + i)]
+    per_entry = {c.entry: c for c in compare(base, cand, per_suite=False)}
+    per_suite = {c.entry: c for c in compare(base, cand)}
+    for name, c in per_suite.items():
+        assert c.ci_low < per_entry[name].ci_low and c.ci_high > per_entry[name].ci_high
