@@ -80,11 +80,14 @@ def retime(pairs: Sequence[RetimePair], sessions: int = 3, config: BenchConfig =
     failed: dict[tuple[str, str], str] = {}
     for pair in pairs:
         say(f"re-timing {pair.entry} {pair.candidate}: baseline and candidate interleaved, {sessions} session(s)")
+        runners = {side: isolated(runner_for(pair, side)) for side in ("baseline", "candidate")}
         try:
-            for index in range(sessions):
-                timings = _one_session(pair, index, config, runner_for)
-                for side, rows in (("baseline", base_rows), ("candidate", cand_rows)):
-                    rows.append(_row(pair, side, index, timings[side].samples_ms))
+            # each side's worker process serves its sessions one after another (a fresh load each time)
+            with runners["baseline"].reusing(), runners["candidate"].reusing():
+                for index in range(sessions):
+                    timings = _one_session(pair, index, config, runners)
+                    for side, rows in (("baseline", base_rows), ("candidate", cand_rows)):
+                        rows.append(_row(pair, side, index, timings[side].samples_ms))
         except EdgetuneError as exc:
             failed[(pair.entry, pair.candidate)] = str(exc)
             base_rows[:] = [r for r in base_rows if (r["entry"], r["candidate"]) != (pair.entry, pair.candidate)]
@@ -92,7 +95,7 @@ def retime(pairs: Sequence[RetimePair], sessions: int = 3, config: BenchConfig =
     return base_rows, cand_rows, failed
 
 
-def _one_session(pair: RetimePair, index: int, config: BenchConfig, runner_for: RunnerFor) -> dict[str, Any]:
+def _one_session(pair: RetimePair, index: int, config: BenchConfig, runners: Mapping[str, Runner]) -> dict[str, Any]:
     specs = [TensorSpec(i["name"], tuple(i["shape"]), i["dtype"]) for i in pair.current.inputs]
     feed = random_inputs(specs, seed=0)[0]
     sides = ("baseline", "candidate") if index % 2 == 0 else ("candidate", "baseline")  # who goes first alternates
@@ -100,7 +103,7 @@ def _one_session(pair: RetimePair, index: int, config: BenchConfig, runner_for: 
     try:
         for side in sides:
             artifact = pair.baseline if side == "baseline" else pair.current
-            sessions[side] = isolated(runner_for(pair, side)).load(artifact.path, pair.threads)
+            sessions[side] = runners[side].load(artifact.path, pair.threads)
         return measure_interleaved(sessions, {side: feed for side in sessions}, config)
     finally:
         for session in sessions.values():
