@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -33,8 +33,12 @@ class BenchConfig:
     # Calls shorter than this are timed in groups (one sample = mean of the group), as TVM's
     # time_evaluator does with `number`: the clock's overhead and resolution stay below 1%.
     min_sample_ms: float = 0.1
+    # fixed-count mode (`bench --iterations N`): exactly N samples per candidate, no CI stop, no time budget
+    iterations: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
         if self.budget_s <= 0:
             raise ConfigError(f"benchmark time budget must be positive, got {self.budget_s} s")
         if self.min_repeats < 1 or self.max_repeats < self.min_repeats:
