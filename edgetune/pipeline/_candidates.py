@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from edgetune.bench import Timing
+from edgetune.bench._layers import LayerProfile
 from edgetune.errors import ConfigError
 from edgetune.lowering import Artifact, lowering_registry
 from edgetune.pipeline._fidelity import Fidelity
@@ -131,6 +132,7 @@ class CandidateResult:
     rss_delta_mb: Optional[float] = None
     measurement_id: Optional[int] = None
     details: dict[str, Any] = field(default_factory=dict)
+    layers: Optional[LayerProfile] = None  # --per-layer: the runtime's own per-layer profile
 
     @property
     def name(self) -> str:
@@ -138,6 +140,7 @@ class CandidateResult:
 
     def to_dict(self) -> dict[str, Any]:
         stats = self.timing.stats.to_dict() if self.timing else None
+        per_layer = {"per_layer": self.layers.to_dict()} if self.layers is not None else {}
         return {
             "name": self.plan.name,
             "runtime": self.plan.runtime,
@@ -160,4 +163,5 @@ class CandidateResult:
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
             "accuracy": self.accuracy,
             "measurement_id": self.measurement_id,
+            **per_layer,
         }

@@ -6,6 +6,8 @@ import html
 from pathlib import Path
 from typing import Any, Sequence
 
+from edgetune.report._layers import layers_section
+
 WIDTH, HEIGHT, PAD = 720, 420, 60
 
 
@@ -104,6 +106,8 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
             + "</tr>"
         )
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in manifest.get("warnings") or [])
+    profiles = [c["per_layer"] for c in candidates if c.get("per_layer")]
+    per_layer = layers_section(profiles) if profiles else ""
     reason = (manifest.get("winner") or {}).get("reason") or manifest.get("no_winner_reason") or ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -131,6 +135,7 @@ tr.failed td, tr.skipped td {{ color: #888; }}
 <th>drop (points)</th><th>size KB</th><th>RSS +MB</th><th>note</th></tr>
 {"".join(rows)}
 </table>
+{per_layer}
 </body></html>
 """
     path.write_text(page)
