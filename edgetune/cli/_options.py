@@ -20,7 +20,8 @@ def targets_dir(f: F) -> F:
 
 
 def target(f: F) -> F:
-    return click.option("--target", "-t", default="host-cpu", show_default=True, help="Target name (see `edgetune targets list`).")(f)
+    return click.option("--target", "-t", default="host-cpu", show_default=True, help="Target: a name (see `edgetune targets list`), a target YAML file, or an LLVM target string "
+                        "such as \"llvm -mtriple=aarch64-linux-gnu -mcpu=cortex-a72\".")(f)
 
 
 def input_shape(f: F) -> F:

@@ -72,6 +72,8 @@ def _expand(base: _Base, options: CompileOptions) -> list[CandidatePlan]:
         if options.tune_trials <= 0:
             return []
         common["tune_trials"] = options.tune_trials
+        if options.tuning_records is not None:
+            common["tuning_records"] = options.tuning_records
     variants: list[tuple[str, dict[str, Any]]] = [(name, {})]
     if "openvino-nncf-int8" in base.lowerings and options.eval:
         # NNCF's accuracy-aware variant needs labelled validation data: tried beside the plain one
