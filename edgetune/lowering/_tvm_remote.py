@@ -7,13 +7,13 @@ batch, uploads the candidate, times it there (TVM's ``time_evaluator``) and give
 
 from __future__ import annotations
 
-import platform
 import shutil
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from edgetune.errors import ConfigError, MissingDependencyError
 from edgetune.targets import Target
+from edgetune.targets._from_text import host_arch
 
 RPC_SESSION_TIMEOUT_S = 120  # one batch of candidates on one board
 
@@ -38,11 +38,6 @@ class MeasureOn:
 
     def describe(self) -> str:
         return f"boards of key '{self.key}' behind the RPC tracker {self.tracker_host}:{self.tracker_port}"
-
-
-def host_arch() -> str:
-    """This machine's architecture as LLVM triples spell it (x86_64, aarch64)."""
-    return platform.machine().lower().replace("arm64", "aarch64").replace("amd64", "x86_64")
 
 
 def _is_host_arch(target: Target) -> bool:

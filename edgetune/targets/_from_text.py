@@ -34,7 +34,8 @@ def is_target_string(text: str) -> bool:
     return bool(words) and words[0] in TARGET_STRING_KINDS and (len(words) > 1 or text.strip() == words[0])
 
 
-def _host_arch() -> str:
+def host_arch() -> str:
+    """This machine's architecture as LLVM triples spell it (x86_64, aarch64)."""
     return platform.machine().lower().replace("arm64", "aarch64").replace("amd64", "x86_64")
 
 
@@ -82,7 +83,7 @@ def target_from_string(text: str, rpc_key: Optional[str] = None) -> Target:
     spec = parse_target_string(text)
     triple = spec.get("mtriple", "auto")
     arch = triple.split("-")[0] if triple != "auto" else "auto"
-    remote = rpc_key is not None or (arch not in ("auto", _host_arch()))
+    remote = rpc_key is not None or (arch not in ("auto", host_arch()))
     parts = [p for p in ("llvm", triple if triple != "auto" else "", spec.get("mcpu", "")) if p]
     name = re.sub(r"[^a-z0-9._-]+", "-", "-".join(parts).lower()).strip("-") or "llvm"
     cores = spec.get("num-cores")
