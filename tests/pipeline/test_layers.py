@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,8 +12,7 @@ from edgetune.bench import BenchConfig
 from edgetune.pipeline import benchmark, compile_model
 
 FAST = BenchConfig(budget_s=0.2, min_repeats=5, warmup_runs=1, warmup_s=0.0)
-PROFILED = [r for r in ("onnxruntime", "tvm", "openvino") if pytest.importorskip("importlib").util.find_spec(
-    {"onnxruntime": "onnxruntime", "tvm": "tvm", "openvino": "openvino"}[r])]
+PROFILED = [runtime for runtime in ("onnxruntime", "tvm", "openvino") if importlib.util.find_spec(runtime)]
 
 
 def test_every_profiled_runtime_gives_layers_that_add_up(tiny_onnx: Path) -> None:
