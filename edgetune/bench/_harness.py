@@ -41,8 +41,12 @@ class BenchConfig:
     # have early_stop_after samples, stops being timed (and is reported as stopped early); 0 never stops.
     early_stop_ratio: float = 3.0
     early_stop_after: int = 20
+    # fixed-count mode (`bench --iterations N`): exactly N samples per candidate, no CI stop, no time budget
+    iterations: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
         if self.budget_s <= 0:
             raise ConfigError(f"benchmark time budget must be positive, got {self.budget_s} s")
         if self.min_repeats < 1 or self.max_repeats < self.min_repeats:
@@ -93,10 +97,11 @@ class TimingSampler:
 
     def block_size(self, config: BenchConfig) -> int:
         """Samples in the next block: ``config.block``, or more to last ``config.block_ms`` at the median so far."""
+        left = max(config.max_repeats - len(self.samples_ms), 1)  # a fixed count (--iterations) is never overshot
         if not self.samples_ms:
-            return config.block
+            return min(config.block, left)
         per_sample_ms = float(np.median(self.samples_ms)) * self.runs_per_sample
-        return max(config.block, min(int(config.block_ms / max(per_sample_ms, 1e-6)), config.max_repeats))
+        return min(max(config.block, int(config.block_ms / max(per_sample_ms, 1e-6))), left)
 
     def done(self, config: BenchConfig) -> bool:
         n = len(self.samples_ms)
@@ -136,7 +141,7 @@ def sampler_for(session: Session) -> TimingSampler:
 
 def _hopeless(samplers: Mapping[str, TimingSampler], pending: Sequence[str], config: BenchConfig) -> dict[str, str]:
     """Pending candidates clearly ``early_stop_ratio`` x slower than the best, beyond both CIs, and why."""
-    if config.early_stop_ratio <= 0 or len(samplers) < 2:
+    if config.early_stop_ratio <= 0 or config.iterations is not None or len(samplers) < 2:
         return {}
     stats = {name: latency_stats(s.samples_ms) for name, s in samplers.items()
              if len(s.samples_ms) >= config.early_stop_after}

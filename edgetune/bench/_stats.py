@@ -1,4 +1,4 @@
-"""Latency statistics: percentiles, CV and a distribution-free confidence interval of the median."""
+"""Latency statistics: percentiles, spread, throughput and a distribution-free confidence interval of the median."""
 
 from __future__ import annotations
 
@@ -38,10 +38,16 @@ class LatencyStats:
     ci_low_ms: float
     ci_high_ms: float
     iqr_ms: float = 0.0  # p75 - p25: a spread rare outliers cannot inflate (unlike std / CV)
+    max_ms: float = 0.0  # the slowest sample (benchmark_app's "Max"); 0.0 in rows stored before it existed
 
     @property
     def iqr_rel(self) -> float:
+        """IQR / median: the spread a table shows (a 300% CV on a 20-us model says only that one run was slow)."""
         return self.iqr_ms / self.median_ms if self.median_ms else 0.0
+
+    def throughput_per_s(self, batch: int = 1) -> float:
+        """Inferences per second at the median latency: ``batch`` x 1000 / median (benchmark_app's definition)."""
+        return batch * 1000.0 / self.median_ms if self.median_ms > 0 else 0.0
 
     @property
     def ci_rel(self) -> float:
@@ -72,4 +78,5 @@ def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
         ci_low_ms=lo,
         ci_high_ms=hi,
         iqr_ms=float(np.percentile(values, 75) - np.percentile(values, 25)),
+        max_ms=float(values.max()),
     )

@@ -278,6 +278,11 @@ class IsolatedRunner(Runner):
     def versions(self) -> dict[str, str]:
         return self.inner.versions()
 
+    def __getattr__(self, name: str) -> Any:  # what else the runner declares (e.g. why it has no node times)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def load(self, artifact: Path, threads: int) -> WorkerSession:
         worker = self._idle.pop() if self._idle else WorkerProcess(self.inner, self.timeout_s)
         try:

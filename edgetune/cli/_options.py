@@ -20,7 +20,8 @@ def targets_dir(f: F) -> F:
 
 
 def target(f: F) -> F:
-    return click.option("--target", "-t", default="host-cpu", show_default=True, help="Target name (see `edgetune targets list`).")(f)
+    return click.option("--target", "-t", default="host-cpu", show_default=True, help="Target: a name (see `edgetune targets list`), a target YAML file, or an LLVM target string "
+                        "such as \"llvm -mtriple=aarch64-linux-gnu -mcpu=cortex-a72\".")(f)
 
 
 def input_shape(f: F) -> F:
@@ -65,3 +66,32 @@ def rpc_tracker(f: F) -> F:
         "--rpc-tracker", "rpc_tracker", default=None, metavar="HOST:PORT",
         help="TVM RPC tracker for targets reached over RPC (e.g. rpi4); default $EDGETUNE_RPC_TRACKER.",
     )(f)
+
+
+def rpc_key(f: F) -> F:
+    return click.option(
+        "--rpc-key", "rpc_key", default=None, metavar="KEY",
+        help="Key of the boards at the RPC tracker (overrides the target's rpc_key; with an LLVM target string it "
+             "makes the target a board behind the tracker). Keys are labels, not secrets.",
+    )(f)
+
+
+def per_layer(f: F) -> F:
+    f = click.option("--per-layer-out", type=click.Path(path_type=Path), default=None,
+                     help="With --per-layer: write layers.json, layers.csv, a bar chart per candidate and layers.html here.")(f)
+    f = click.option("--top", type=int, default=10, show_default=True, help="With --per-layer: layers listed per candidate.")(f)
+    return click.option("--per-layer", is_flag=True,
+                        help="Per-layer times from each runtime's own profiler (ONNX Runtime, TVM, OpenVINO; "
+                             "Vela/SCALE-Sim figures on simulated targets).")(f)
+
+
+def check_per_layer(enabled: bool, top: int, folder: Path | None) -> None:
+    """One-line errors for per-layer options that make no sense."""
+    from edgetune.errors import ConfigError
+
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    if folder is not None and not enabled:
+        raise ConfigError("--per-layer-out needs --per-layer")
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--per-layer-out '{folder}' exists and is not a folder")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
+from edgetune.bench import LatencyStats
 from edgetune.pipeline import CandidateResult, measurement_modes
 
 out = Console(highlight=False, soft_wrap=False)
@@ -30,35 +31,54 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def candidates_table(results: Sequence[CandidateResult], title: str, winner: str | None = None) -> Table:
+LATENCY_COLUMNS = ("median ms", "min ms", "mean ms", "max ms", "p90 ms", "p99 ms", "IQR/med", "95% CI ms", "n",
+                   "inf/s")
+
+
+def latency_cells(stats: Optional[LatencyStats], batch: int = 1) -> list[str]:
+    """benchmark_app's figures for one candidate (min/median/mean/max, p90/p99, throughput), with the robust
+    spread (IQR / median) instead of the CV, which one slow run of a 20-us model blows up."""
+    if stats is None:
+        return ["-"] * len(LATENCY_COLUMNS)
+    return [f"{stats.median_ms:.4f}", f"{stats.min_ms:.4f}", f"{stats.mean_ms:.4f}",
+            f"{stats.max_ms:.4f}" if stats.max_ms else "-", f"{stats.p90_ms:.4f}", f"{stats.p99_ms:.4f}",
+            f"{stats.iqr_rel:.1%}", f"{stats.ci_low_ms:.4f}-{stats.ci_high_ms:.4f}", str(stats.n),
+            f"{stats.throughput_per_s(batch):,.1f}"]
+
+
+def candidates_table(results: Sequence[CandidateResult], title: str, winner: str | None = None, batch: int = 1,
+                     shape: str | None = None, fixed_count: bool = False) -> Table:
+    """One row per candidate; ``shape`` adds a shape column (a sweep), ``batch`` scales the throughput."""
     modes = measurement_modes(results)
     table = Table(title=title, title_justify="left", caption=f"measured: {modes}" if modes else None,
                   caption_justify="left")
-    for column, justify in [
-        ("candidate", "left"), ("status", "left"), ("median ms", "right"), ("p90 ms", "right"),
-        ("cv", "right"), ("IQR/med", "right"), ("95% CI ms", "right"), ("n", "right"), ("RSS +MB", "right"),
-        ("size KB", "right"), ("load ms", "right"), ("accuracy", "right"), ("note", "left"),
-    ]:
+    lead = [("shape", "left")] if shape is not None else []
+    columns = [*lead, ("candidate", "left"), ("status", "left"), *((c, "right") for c in LATENCY_COLUMNS),
+               ("RSS +MB", "right"), ("size KB", "right"), ("load ms", "right"), ("accuracy", "right"),
+               ("note", "left")]
+    for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")
+    add_candidate_rows(table, results, winner, batch, shape, fixed_count)
+    return table
+
+
+def add_candidate_rows(table: Table, results: Sequence[CandidateResult], winner: str | None = None, batch: int = 1,
+                       shape: str | None = None, fixed_count: bool = False) -> None:
+    """Rows of ``candidates_table`` (a sweep adds every shape's rows to one table)."""
     for r in results:
         s = r.timing.stats if r.timing else None
         name = f"* {r.name}" if r.name == winner else r.name
         table.add_row(
+            *([shape] if shape is not None else []),
             name,
             styled(r.status, _STATUS_STYLE.get(r.status, "")),
-            f"{s.median_ms:.4f}" if s else "-",
-            f"{s.p90_ms:.4f}" if s else "-",
-            f"{s.cv:.1%}" if s else "-",
-            f"{s.iqr_rel:.1%}" if s else "-",
-            f"{s.ci_low_ms:.4f}-{s.ci_high_ms:.4f}" if s else "-",
-            str(s.n) if s else "-",
+            *latency_cells(s, batch),
             f"{r.rss_delta_mb:.1f}" if r.rss_delta_mb is not None else "-",
             f"{r.artifact.size_bytes / 1024:.1f}" if r.artifact else "-",
             f"{r.load_ms:.1f}" if r.load_ms is not None else "-",
             _accuracy_cell(r),
-            r.reason if r.status != "ok" else _timing_note(r),
+            r.reason if r.status != "ok" else _timing_note(r, fixed_count),
         )
-    return table
 
 
 def _accuracy_cell(result: CandidateResult) -> str:
@@ -69,14 +89,14 @@ def _accuracy_cell(result: CandidateResult) -> str:
     return f"{label} {acc['value']:.1%} ({-acc['drop_points']:+.1f})"
 
 
-def _timing_note(result: CandidateResult) -> str:
+def _timing_note(result: CandidateResult, fixed_count: bool = False) -> str:
     timing = result.timing
     if timing is None:
         return ""
     notes = [timing.stopped_early] if timing.stopped_early else []
     if timing.runs_per_sample > 1:
         notes.append(f"{timing.runs_per_sample} runs/sample")
-    if not timing.converged and not timing.stopped_early:
+    if not timing.converged and not fixed_count and not timing.stopped_early:
         notes.append(f"CI +-{timing.stats.ci_rel:.1%}: budget ran out before +-1%")
     return "; ".join(notes)
 

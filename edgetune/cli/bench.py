@@ -29,10 +29,14 @@ from edgetune.bench import (
     run_suite,
 )
 from edgetune.cli import _options
-from edgetune.cli._render import candidates_table, out, print_json, progress_reporter, styled
+from edgetune.bench._fixed_count import fixed_count
+from edgetune.cli._layers import print_layers
+from edgetune.cli._render import add_candidate_rows, candidates_table, out, print_json, progress_reporter, styled
 from edgetune.errors import ConfigError
-from edgetune.models import parse_shape_option
-from edgetune.pipeline import CompileOptions, benchmark
+from edgetune.pipeline import CompileOptions
+from edgetune.pipeline._sweep import SweepResult, benchmark_sweep, sweep_points
+from edgetune.report._layers import write_layers_report
+from edgetune.targets import resolve_target_option
 
 
 class _DefaultToRun(click.Group):
@@ -52,49 +56,90 @@ def command() -> None:
 @command.command("run")
 @click.argument("model", required=False)
 @click.option("--suite", type=click.Path(path_type=Path), default=None, help="A suite YAML (benchmarks/suites/<target>.yaml).")
-@click.option("--target", "-t", default=None, help="Target name [host-cpu, or the suite's target].")
+@click.option("--target", "-t", default=None,
+              help="Target: a name, a target YAML file, or an LLVM target string [host-cpu, or the suite's target].")
 @_options.runtime
 @_options.threads
-@_options.input_shape
+@click.option("--input-shape", multiple=True,
+              help="Input shape, e.g. 1x3x224x224; repeat it for a sweep (one row per shape). Multi-input models: "
+                   "NAME:SHAPE per input, or NAME:SHAPE;NAME:SHAPE per sweep point.")
+@click.option("--batch-size", "-b", type=int, default=None,
+              help="Batch: the leading dimension of every input (throughput = batch x 1000 / median).")
 @_options.budget(10.0)
+@click.option("--iterations", "-n", type=int, default=None,
+              help="Fixed-count mode: exactly N timed samples per candidate (no CI stop, no time budget).")
 @click.option("--sessions", type=int, default=1, show_default=True, help="Fresh loads of each artifact (one row each).")
 @click.option("--precision", "precisions", multiple=True, type=click.Choice(["fp32", "fp16", "int8"]),
               help="Precisions to build and measure (repeatable) [fp32, the model as given; int8 on int8-only devices].")
 @click.option("--calib", default=None, help="Calibration data for int8 (.npz, image folder, digits).")
 @click.option("--min-repeats", type=int, default=30, show_default=True, help="Timed runs before the CI rule may stop.")
+@_options.per_layer
 @_options.results
 @_options.targets_dir
 @_options.rpc_tracker
+@_options.rpc_key
 @_options.json_output
 def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], runtimes: tuple[str, ...],
-            threads: Optional[int], input_shape: tuple[str, ...], budget_s: float, sessions: int,
-            precisions: tuple[str, ...], calib: Optional[str], min_repeats: int, results: Optional[str],
-            targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
+            threads: Optional[int], input_shape: tuple[str, ...], batch_size: Optional[int], budget_s: float,
+            iterations: Optional[int], sessions: int, precisions: tuple[str, ...], calib: Optional[str],
+            min_repeats: int, per_layer: bool, top: int, per_layer_out: Optional[Path], results: Optional[str],
+            targets_dir: Optional[Path], rpc_tracker: Optional[str], rpc_key: Optional[str], as_json: bool) -> None:
     """Benchmark MODEL (each runtime, or those given) or every entry of --suite, and store every measurement."""
     if (model is None) == (suite is None):
         raise ConfigError("give a MODEL or --suite FILE (one of them)")
     if suite is not None:
         _run_suite(suite, target, results, targets_dir, as_json, rpc_tracker)
         return
+    _options.check_per_layer(per_layer, top, per_layer_out)
     config = BenchConfig(budget_s=budget_s, min_repeats=min_repeats, max_repeats=max(20000, min_repeats))
+    if iterations is not None:
+        config = fixed_count(iterations, config)
+    points = sweep_points(input_shape, batch_size, model)
     with progress_reporter(as_json) as progress:
-        evaluation = benchmark(
-            model, target or "host-cpu", runtimes=runtimes or None, threads=threads,
-            input_shape=parse_shape_option(input_shape), config=config, results_path=results,
+        sweep = benchmark_sweep(
+            model, points, target=resolve_target_option(target or "host-cpu", targets_dir, rpc_key),
+            runtimes=runtimes or None, threads=threads, config=config, results_path=results,
             targets_dir=targets_dir, progress=progress, precisions=precisions or None,
-            options=CompileOptions(calib=calib), sessions=sessions, rpc_tracker=rpc_tracker,
+            options=CompileOptions(calib=calib), sessions=sessions, rpc_tracker=rpc_tracker, per_layer=per_layer,
         )
+    profiles = [r.layers for s in sweep for r in s.evaluation.results if r.layers is not None]
+    if per_layer_out is not None and profiles:
+        write_layers_report(profiles, per_layer_out, top, title=f"{sweep[0].evaluation.model.name}: per layer")
     if as_json:
-        print_json(_evaluation_json(evaluation))
+        print_json(_sweep_json(sweep))
     else:
-        title = f"{evaluation.model.name} on {evaluation.target.name}: {evaluation.threads} thread(s), measured"
-        out.print(candidates_table(evaluation.results, title))
-        out.print(f"results: {evaluation.results_path} (run {evaluation.run_id})")
-    if not any(r.status == "ok" for r in evaluation.results):
+        _print_sweep(sweep, iterations is not None)
+        print_layers(out, profiles, top)
+        if per_layer_out is not None and profiles:
+            out.print(f"per-layer files: {per_layer_out}/layers.json, layers.csv, layers.html")
+    if not any(r.status == "ok" for s in sweep for r in s.evaluation.results):
         raise SystemExit(1)
 
 
-def _evaluation_json(evaluation: Any) -> dict[str, Any]:
+def _print_sweep(sweep: list[SweepResult], fixed: bool) -> None:
+    first = sweep[0].evaluation
+    kind = "measured" + (f", {first.target.name} SIMULATED" if first.target.simulated else "")
+    if len(sweep) == 1:
+        title = f"{first.model.name} on {first.target.name}: {first.threads} thread(s), batch {sweep[0].point.batch}, {kind}"
+        out.print(candidates_table(first.results, title, batch=sweep[0].point.batch, fixed_count=fixed))
+    else:
+        title = f"{first.model.name} on {first.target.name}: {first.threads} thread(s), {len(sweep)} shapes, {kind}"
+        table = candidates_table([], title, shape="", fixed_count=fixed)
+        for point in sweep:
+            add_candidate_rows(table, point.evaluation.results, batch=point.point.batch, shape=point.point.label,
+                               fixed_count=fixed)
+        out.print(table)
+    out.print(f"results: {first.results_path} (run {first.run_id})")
+
+
+def _sweep_json(sweep: list[SweepResult]) -> dict[str, Any]:
+    if len(sweep) == 1:
+        return _evaluation_json(sweep[0].evaluation, sweep[0].point.batch)
+    return {"run_id": sweep[0].evaluation.run_id,
+            "shapes": [{"shape": s.point.label, **_evaluation_json(s.evaluation, s.point.batch)} for s in sweep]}
+
+
+def _evaluation_json(evaluation: Any, batch: int = 1) -> dict[str, Any]:
     return {
         "run_id": evaluation.run_id,
         "target": evaluation.target.name,
@@ -104,8 +149,16 @@ def _evaluation_json(evaluation: Any) -> dict[str, Any]:
         "environment": evaluation.environment,
         "results_store": str(evaluation.results_path),
         "warnings": evaluation.warnings,
-        "candidates": [r.to_dict() for r in evaluation.results],
+        "batch": batch,
+        "candidates": [_candidate_json(r, batch) for r in evaluation.results],
     }
+
+
+def _candidate_json(result: Any, batch: int) -> dict[str, Any]:
+    found = result.to_dict()
+    if found.get("latency"):
+        found["latency"]["throughput_per_s"] = result.timing.stats.throughput_per_s(batch)
+    return found
 
 
 def _run_suite(path: Path, target: Optional[str], results: Optional[str], targets_dir: Optional[Path],

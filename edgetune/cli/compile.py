@@ -9,11 +9,13 @@ import click
 
 from edgetune.bench import BenchConfig
 from edgetune.cli import _options
+from edgetune.cli._layers import print_layers
 from edgetune.cli._render import candidates_table, out, print_json, progress_reporter
 from edgetune.models import parse_shape_option
 from edgetune.pipeline import PRESETS, Tolerance, compile_model, options_from
 from edgetune.pipeline._options import CALIBRATION_METHODS, OBJECTIVES, QAT_MODES
 from edgetune.pipeline._output import manifest_dict
+from edgetune.targets import resolve_target_option
 
 
 @click.command("compile")
@@ -42,37 +44,46 @@ from edgetune.pipeline._output import manifest_dict
               help="Quantization-aware training with --train: auto = only where post-training int8 misses "
                    "--max-accuracy-drop [auto].")
 @click.option("--train-epochs", type=int, default=None, help="Fine-tuning epochs after pruning [3].")
-@click.option("--tune-trials", type=int, default=None, help="TVM MetaSchedule trials (0 = no tuned candidate) [0].")
+@click.option("--tune-trials", type=int, default=None,
+              help="TVM MetaSchedule trials, measured on the target (its boards for an RPC target) (0 = no tuned candidate) [0].")
+@click.option("--tuning-records", type=click.Path(path_type=Path), default=None,
+              help="Folder holding TVM tuning records (MetaSchedule JSON database): read, and new records written there "
+                   "[profiles/<target>/tvm/].")
 @click.option("--sessions", type=int, default=None,
               help="Fresh loads of every candidate, timed and pooled (3 with --preset thorough) [1].")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Relative tolerance against the fp32 reference.")
 @_options.results
 @_options.targets_dir
 @_options.rpc_tracker
+@_options.rpc_key
+@click.option("--per-layer", is_flag=True, help="Profile the winner's layers (OUT/per-layer/, and a chart in report.html).")
+@click.option("--top", type=int, default=10, show_default=True, help="With --per-layer: layers listed.")
 @_options.json_output
 def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], threads: Optional[int],
             input_shape: tuple[str, ...], budget_s: Optional[float], preset: Optional[str], objective: Optional[str],
             calib: Optional[str], eval_data: Optional[str], train_data: Optional[str],
             max_accuracy_drop: Optional[float], calib_methods: tuple[str, ...], prune_ratios: tuple[float, ...],
             prune_to_latency_ms: Optional[float], qat: Optional[str], train_epochs: Optional[int],
-            tune_trials: Optional[int], sessions: Optional[int], rtol: float, results: Optional[str],
-            targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
+            tune_trials: Optional[int], tuning_records: Optional[Path], sessions: Optional[int], rtol: float,
+            results: Optional[str], targets_dir: Optional[Path], rpc_tracker: Optional[str], rpc_key: Optional[str],
+            per_layer: bool, top: int, as_json: bool) -> None:
     """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
     device and judged against fp32; keeps the best one within the accuracy budget."""
     options = options_from(
         preset, budget_s=budget_s, objective=objective, calib=calib, eval=eval_data, train=train_data,
         max_accuracy_drop=max_accuracy_drop, calib_methods=calib_methods or None, prune_ratios=prune_ratios or None,
         prune_to_latency_ms=prune_to_latency_ms, qat=qat, train_epochs=train_epochs, tune_trials=tune_trials,
-        sessions=sessions,
+        sessions=sessions, tuning_records=str(tuning_records) if tuning_records is not None else None,
     )
+    _options.check_per_layer(per_layer, top, None)
     config = BenchConfig(budget_s=options.budget_s)
     tolerance = Tolerance(rtol=rtol)
     with progress_reporter(as_json) as progress:
         result = compile_model(
-            model, target, output, runtimes=runtimes or None, threads=threads,
+            model, resolve_target_option(target, targets_dir, rpc_key), output, runtimes=runtimes or None, threads=threads,
             input_shape=parse_shape_option(input_shape), config=config, tolerance=tolerance,
             results_path=results, targets_dir=targets_dir, progress=progress, options=options,
-            rpc_tracker=rpc_tracker,
+            rpc_tracker=rpc_tracker, per_layer=per_layer,
         )
     evaluation = result.evaluation
     if as_json:
@@ -89,6 +100,10 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
     if search:
         out.print(f"prune search: {len(search['steps'])} step(s) on {search['measured_with']} for "
                   f"{search['goal_ms']:g} ms; {search['note']}")
+    winner_layers = result.winner.layers if result.winner else None
+    if winner_layers is not None:
+        print_layers(out, [winner_layers], top)
+        out.print(f"per-layer: {result.output_dir / 'per-layer'}/layers.json, layers.csv, layers.html")
     for warning in evaluation.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
     out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")

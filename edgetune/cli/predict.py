@@ -10,6 +10,7 @@ from rich.table import Table
 
 from edgetune.cli import _options
 from edgetune.cli._render import out, print_json
+from edgetune.errors import ConfigError
 
 
 @click.command("predict")
@@ -20,12 +21,18 @@ from edgetune.cli._render import out, print_json
               help="kernel: the profiled per-kernel regressors; flops: the MACs-proportional baseline.")
 @click.option("--profiles-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--top", type=int, default=15, show_default=True, help="Kernels listed in the breakdown (slowest first).")
+@click.option("--compare-measured", is_flag=True,
+              help="Also run MODEL on the runtime's own per-node profiler here and show measured beside predicted per kernel.")
 @_options.json_output
-def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Optional[Path], top: int, as_json: bool) -> None:
+def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Optional[Path], top: int,
+            compare_measured: bool, as_json: bool) -> None:
     """Predict MODEL's latency (an .onnx file, or a network description .json) from TARGET's profile."""
     from edgetune.predict import predict
     from edgetune.predict._cli_model import model_argument
 
+    if compare_measured:
+        _compare(model_argument(model), target, runtime, kind, profiles_dir, top, as_json)
+        return
     estimate = predict(model_argument(model), target, runtime, profiles_dir, kind)
     if as_json:
         print_json(estimate.to_dict())
@@ -43,3 +50,34 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
                   + (" (kernels: in-network costs on the end-to-end scale)" if estimate.extra.get("kernel_costs") == "in-network" else ""))
     if estimate.uncovered:
         out.print(f"[yellow]not covered by the predictor (left out of the total):[/] {', '.join(estimate.uncovered)}")
+
+
+def _compare(model: object, target: str, runtime: str, kind: str, profiles_dir: Optional[Path], top: int,
+             as_json: bool) -> None:
+    from edgetune.predict import predictor_for
+    from edgetune.predict._compare import compare_measured
+    from edgetune.targets import load_target, require_runnable
+
+    resolved = load_target(target)
+    require_runnable(resolved)
+    if resolved.transport != "local":
+        raise ConfigError(f"--compare-measured runs the model here; target '{target}' is {resolved.transport}")
+    found = compare_measured(model, resolved, runtime, predictor_for(resolved, runtime, profiles_dir, kind=kind,  # type: ignore[arg-type]
+                                                                     fallback=False))
+    if as_json:
+        print_json(found.to_dict())
+        return
+    estimate = found.estimate
+    table = Table(title=f"{estimate.network} on {target}/{runtime}, {found.threads} thread(s): predicted vs measured "
+                        f"per kernel (slowest {min(top, len(found.kernels))} predicted)")
+    for column in ("kernel", "ops", "predicted ms", "measured ms", "measured/predicted"):
+        table.add_column(column, justify="right" if column not in ("kernel", "ops") else "left")
+    for k in sorted(found.kernels, key=lambda k: -k.predicted_ms)[:top]:
+        table.add_row(k.kind, ", ".join(k.ops), f"{k.predicted_ms:.4f}",
+                      f"{k.measured_ms:.4f}" if k.measured_ms is not None else "-", f"{k.ratio:.2f}" if k.ratio else "-")
+    out.print(table)
+    out.print(f"predicted total {estimate.total_ms:.4f} ms (predicted); the profiler's nodes add up to "
+              f"{found.measured_layers_ms:.4f} ms (measured, with the profiler's own cost)")
+    if not found.attributed:
+        out.print("[yellow]the runtime's nodes could not be matched to the kernels (it split or merged operators "
+                  "differently): only the totals compare[/]")

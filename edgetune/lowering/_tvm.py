@@ -32,6 +32,8 @@ def llvm_target(target: Target) -> Any:
     spec: dict[str, Any] = {"kind": "llvm", "mcpu": mcpu, "num-cores": target.thread_count}
     if target.cpu.llvm_mtriple != "auto":
         spec["mtriple"] = target.cpu.llvm_mtriple
+    if target.cpu.llvm_mattr:
+        spec["mattr"] = list(target.cpu.llvm_mattr)
     return tvm.target.Target(spec)
 
 

@@ -1,8 +1,14 @@
-"""Tune an ONNX model with TVM MetaSchedule for the host CPU, keeping tuning records per LLVM target.
+"""Tune an ONNX model with TVM MetaSchedule for a CPU target, keeping tuning records per LLVM target.
+
+Candidates are measured where the target is: on this machine for the host CPU, or on a board of
+the target's key behind the RPC tracker (``edgetune farm``) through MetaSchedule's RPC runner,
+built for the board's triple (cross-linked when it is another architecture).
 
 Records live in ``<profiles_dir>/tvm/<mcpu>-<hash of the LLVM target>/`` as a MetaSchedule JSON
 database and are shared by every model compiled for that target: an operator workload that
 already has a record is not tuned again, so a second compile of a model tunes nothing.
+``tuning_records`` (``--tuning-records DIR``) names the database folder instead: records there
+are used (import) and new ones are written there (export).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from typing import Any, Callable, Iterator, Optional
 
 from edgetune.errors import ConfigError, EdgetuneError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
-from edgetune.lowering._tvm import import_onnx, llvm_target
+from edgetune.lowering._tvm import export_library, import_onnx, llvm_target
+from edgetune.lowering._tvm_remote import MeasureOn, measure_on
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -62,22 +69,24 @@ def _trials(context: LoweringContext) -> int:
     return value
 
 
-def _require_host_cpu(target: Target) -> None:
-    # MetaSchedule measures every candidate: it has to run on the target itself.
-    if target.kind != "cpu" or target.transport != "local" or target.cpu.llvm_mtriple != "auto":
-        raise ConfigError(
-            f"lowering 'tvm-tuned' measures candidates on this machine, but target '{target.name}' is not "
-            "this machine's CPU (tuning over RPC is not supported); use lowering 'tvm' for it"
-        )
+def _records_option(context: LoweringContext) -> Optional[Path]:
+    value = context.option("tuning_records")
+    if value is None:
+        return None
+    folder = Path(value)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--tuning-records '{folder}' is a file; give a folder (it holds MetaSchedule's JSON database)")
+    return folder
 
 
-def _candidate_build() -> Callable[[Any, Any], str]:
+def _candidate_build(cross_compiler: Optional[str] = None) -> Callable[[Any, Any], str]:
     """Build one candidate and export it as a tar, as MetaSchedule's default build does, minus one import.
 
     The default imports ``tvm.s_tir.tensor_intrin`` (CUDA, ROCm, Arm, ...: about 16 s) in every
     builder process. Candidates arrive already tensorized, so the build does not need it.
-    Returned as a closure so that cloudpickle sends it by value: the builder process need not be
-    able to import edgetune.
+    For a board of another architecture it is linked here with ``cross_compiler`` (a .so the board
+    loads as is). Returned as a closure so that cloudpickle sends it by value: the builder process
+    need not be able to import edgetune.
     """
 
     def build(mod: Any, target: Any) -> str:
@@ -86,9 +95,14 @@ def _candidate_build() -> Callable[[Any, Any], str]:
 
         from tvm.driver import build as tvm_build
         from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+        from tvm.support import cc
         from tvm.support.tar import tar
 
         runtime_module = tvm_build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
+        if cross_compiler:
+            path = os.path.join(tempfile.mkdtemp(), "tvm_tmp_mod.so")
+            runtime_module.export_library(path, fcompile=cc.cross_compiler(cross_compiler))
+            return path
         path = os.path.join(tempfile.mkdtemp(), "tvm_tmp_mod." + tar.output_format)
         runtime_module.export_library(path, fcompile=tar)
         return path  # removed by MetaSchedule's RemoveBuildArtifact callback once measured
@@ -96,7 +110,8 @@ def _candidate_build() -> Callable[[Any, Any], str]:
     return build
 
 
-def _pooled_builder(log: Any, timeout_s: float = 30.0, uses_per_process: int = 64) -> Any:
+def _pooled_builder(log: Any, timeout_s: float = 30.0, uses_per_process: int = 64,
+                    cross_compiler: Optional[str] = None) -> Any:
     """A MetaSchedule builder whose one worker process lives across batches.
 
     LocalBuilder starts a fresh process (importing TVM, seconds here) for every batch because
@@ -107,7 +122,7 @@ def _pooled_builder(log: Any, timeout_s: float = 30.0, uses_per_process: int = 6
     from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
     from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
-    build = _candidate_build()
+    build = _candidate_build(cross_compiler)
 
     @derived_object
     class PooledBuilder(PyBuilder):
@@ -186,8 +201,11 @@ def _flops(task: Any) -> float:
         return 0.0
 
 
-def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progress: Callable[[str], None]) -> int:
-    """Tune ``pending`` tasks into ``database`` with ``trials`` measurements in all; return how many ran."""
+def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progress: Callable[[str], None],
+          measure: Optional["MeasureOn"] = None) -> int:
+    """Tune ``pending`` tasks into ``database`` with ``trials`` measurements in all; return how many ran.
+
+    ``measure`` says where candidates run (a board behind the tracker); None: on this machine."""
     from tvm.s_tir import meta_schedule as ms
 
     # With fewer trials than tasks, the costliest tasks get them first.
@@ -212,12 +230,12 @@ def _tune(pending: list[Any], database: Any, trials: int, log_dir: Path, progres
             ).clone()
             for i, task in enumerate(pending)
         ]
-        builder = _pooled_builder(worker_log)
+        builder = _pooled_builder(worker_log, cross_compiler=measure.cross_compiler if measure else None)
         try:
             ms.tune_tasks(
                 tasks=contexts, task_weights=[float(task.weight) for task in pending], work_dir=str(log_dir),
                 max_trials_global=trials, max_trials_per_task=per_task, num_trials_per_iter=per_iter,
-                builder=builder, database=database,
+                builder=builder, database=database, runner=measure.runner() if measure else "local",
                 measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
             )
         finally:
@@ -238,14 +256,27 @@ def _exclusive(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _open_database(db_dir: Path) -> Any:
+    from tvm.s_tir import meta_schedule as ms
+
+    try:
+        return ms.database.JSONDatabase(work_dir=str(db_dir))
+    except Exception as exc:  # a truncated or foreign file: TVM's parser error, whatever its type
+        reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"tuning records in '{db_dir}' are not a MetaSchedule JSON database "
+                          f"(database_workload.json, database_tuning_record.json): {reason}") from None
+
+
 def tune_with_records(fused: Any, tvm_target: Any, db_dir: Path, trials: int, log_dir: Path,
-                      progress: Callable[[str], None]) -> tuple[Any, TuningOutcome]:
-    """Tune the operator tasks of ``fused`` that have no record in ``db_dir``; return (database, outcome)."""
+                      progress: Callable[[str], None], measure: Optional["MeasureOn"] = None) -> tuple[Any, TuningOutcome]:
+    """Tune the operator tasks of ``fused`` that have no record in ``db_dir``; return (database, outcome).
+
+    ``measure`` runs candidates on a board behind the RPC tracker; None runs them here."""
     from tvm.s_tir import meta_schedule as ms
 
     db_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(db_dir):
-        database = ms.database.JSONDatabase(work_dir=str(db_dir))  # reopened under the lock: sees others' records
+        database = _open_database(db_dir)  # reopened under the lock: sees others' records
         tasks = ms.relax_integration.extract_tasks(fused, tvm_target)
         pending = [task for task in tasks if not _has_record(database, task, tvm_target)]
         progress(f"tvm-tuned: {len(tasks)} operator tasks, {len(tasks) - len(pending)} with records in {db_dir}")
@@ -253,7 +284,7 @@ def tune_with_records(fused: Any, tvm_target: Any, db_dir: Path, trials: int, lo
         measured = 0
         if pending and trials > 0:
             progress(f"tvm-tuned: tuning {len(pending)} tasks with {trials} trials (logs in {log_dir})")
-            measured = _tune(pending, database, trials, log_dir, progress)
+            measured = _tune(pending, database, trials, log_dir, progress, measure)
         tuning_s = time.perf_counter() - start
         # a task can stay without a record: fewer trials than tasks, or every candidate failed
         missing = sum(1 for task in pending if not _has_record(database, task, tvm_target))
@@ -269,7 +300,7 @@ class TvmTunedLowering(Lowering):
     output_format = "tvm-lib"
     modules = ("tvm", "xgboost")  # xgboost: MetaSchedule's cost model
     extra = "tvm"
-    option_keys = ("tune_trials",)
+    option_keys = ("tune_trials", "tuning_records")
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         import tvm
@@ -277,13 +308,15 @@ class TvmTunedLowering(Lowering):
 
         start = time.perf_counter()
         trials = _trials(context)
-        _require_host_cpu(target)
+        measure = measure_on(target, context.option("rpc_tracker"))
+        records = _records_option(context)
         tvm_target = llvm_target(target)
         fused = relax.get_pipeline("zero")(import_onnx(model))
-        db_dir, shared = records_dir(tvm_target, context.profiles_dir, workdir)
+        db_dir, shared = (records, True) if records is not None else records_dir(tvm_target, context.profiles_dir, workdir)
         log_dir = Path(workdir) / f"{model.name}.tvm-tuning-logs"
         try:
-            database, outcome = tune_with_records(fused, tvm_target, db_dir, trials, log_dir, context.progress)
+            database, outcome = tune_with_records(fused, tvm_target, db_dir, trials, log_dir, context.progress,
+                                                  measure)
             context.progress("tvm-tuned: compiling with the tuned schedules")
             with tvm_target, database, tvm.transform.PassContext(opt_level=3):
                 tuned = relax.transform.MetaScheduleApplyDatabase()(fused)
@@ -294,8 +327,8 @@ class TvmTunedLowering(Lowering):
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise RunnerError(f"TVM tuning or build failed: {reason} (logs in {log_dir})") from None
         out = Path(workdir) / f"{model.name}.tvm-tuned.so"
-        executable.export_library(str(out))
-        details: dict[str, Any] = {
+        details: dict[str, Any] = export_library(executable, out, target)
+        details.update({
             "tvm_target": str(tvm_target),
             "tune_trials": trials,
             "trials_measured": outcome.trials_measured,
@@ -306,7 +339,8 @@ class TvmTunedLowering(Lowering):
             "tuning_s": round(outcome.tuning_s, 3),
             "records_dir": str(db_dir),
             "records_shared": shared,
-        }
+            "measured_on": measure.describe() if measure else "this machine",
+        })
         if not shared:
             details["records_note"] = "no profiles_dir given: records kept in the work folder and not reused later"
         return Artifact(out, "tvm-lib", time.perf_counter() - start, details)

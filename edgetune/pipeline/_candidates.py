@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from edgetune.bench import Timing
+from edgetune.bench._layers import LayerProfile
 from edgetune.errors import ConfigError
 from edgetune.lowering import Artifact, lowering_registry
 from edgetune.pipeline._fidelity import Fidelity
@@ -71,6 +72,8 @@ def _expand(base: _Base, options: CompileOptions) -> list[CandidatePlan]:
         if options.tune_trials <= 0:
             return []
         common["tune_trials"] = options.tune_trials
+        if options.tuning_records is not None:
+            common["tuning_records"] = options.tuning_records
     variants: list[tuple[str, dict[str, Any]]] = [(name, {})]
     if "openvino-nncf-int8" in base.lowerings and options.eval:
         # NNCF's accuracy-aware variant needs labelled validation data: tried beside the plain one
@@ -132,6 +135,7 @@ class CandidateResult:
     measurement_id: Optional[int] = None
     details: dict[str, Any] = field(default_factory=dict)
     measurement: str = ""  # how it was timed: "isolated worker, 2 thread(s), cpus 0-1", "timed by the device", ...
+    layers: Optional[LayerProfile] = None  # --per-layer: the runtime's own per-layer profile
 
     @property
     def name(self) -> str:
@@ -139,6 +143,7 @@ class CandidateResult:
 
     def to_dict(self) -> dict[str, Any]:
         stats = self.timing.stats.to_dict() if self.timing else None
+        per_layer = {"per_layer": self.layers.to_dict()} if self.layers is not None else {}
         return {
             "name": self.plan.name,
             "runtime": self.plan.runtime,
@@ -163,6 +168,7 @@ class CandidateResult:
             "fidelity": self.fidelity.to_dict() if self.fidelity else None,
             "accuracy": self.accuracy,
             "measurement_id": self.measurement_id,
+            **per_layer,
         }
 
 

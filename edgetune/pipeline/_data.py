@@ -73,6 +73,14 @@ def prepare_data(model: LoadedModel, options: CompileOptions, needs_calibration:
             "no calibration data given (--calib): int8 candidates were calibrated on random inputs, "
             "so their accuracy is unreliable; pass an .npz, an image folder or a built-in dataset"
         )
+    batch = model.inputs[0].shape[0] if model.inputs and len(model.inputs[0].shape) >= 2 else 1
+    if batch > 1:  # quality is judged one sample at a time, which a fixed-batch model cannot take
+        if evaluation is not None:
+            raise DatasetError(f"--eval judges one sample at a time and this model takes a batch of {batch}; "
+                               "judge accuracy at batch 1")
+        warnings.append(f"batch {batch}: candidates were checked against the fp32 reference on random inputs "
+                        "only (accuracy and top-1 agreement are judged at batch 1)")
+        return CompileData(calibration, train, evaluation, None, warnings)
     if evaluation is not None:
         rows = evaluation.x[: options.eval_samples]
         labels = None if evaluation.y is None else evaluation.y[: options.eval_samples]

@@ -30,6 +30,7 @@ class CompileOptions:
     qat: QatMode = "auto"
     train_epochs: int = 3
     tune_trials: int = 0
+    tuning_records: Optional[str] = None  # a folder: MetaSchedule JSON database read and written (import/export)
     objective: Objective = "latency"
     budget_s: float = 5.0
     eval_samples: int = 500

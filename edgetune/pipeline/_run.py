@@ -78,6 +78,7 @@ def benchmark(
     run_id: Optional[str] = None,
     labels: Optional[dict[str, Any]] = None,
     rpc_tracker: Optional[str] = None,
+    per_layer: bool = False,
 ) -> Evaluation:
     """Measure a model on a target with each (or the given) runtime and store every measurement.
 
@@ -86,7 +87,7 @@ def benchmark(
     each artifact that many times and stores one row per session (what the regression gate
     needs to see load-to-load noise); ``labels`` (suite, entry) are stored with every row.
     An rpc target is measured on its boards through ``rpc_tracker`` (HOST:PORT, default
-    $EDGETUNE_RPC_TRACKER).
+    $EDGETUNE_RPC_TRACKER). ``per_layer`` adds each timed candidate's per-layer profile (``result.layers``).
     """
     if sessions < 1:
         raise ConfigError(f"sessions must be at least 1, got {sessions}")
@@ -103,8 +104,11 @@ def benchmark(
     with tempfile.TemporaryDirectory(prefix="edgetune-bench-") as tmp:
         loaded = _load(model, input_shape, Path(tmp) / "model")
         prepared = _prepare(loaded, plans, options, default_profiles_dir(resolved.name), rpc_tracker, progress)
-        return _measure(loaded, resolved, plans, Path(tmp), _threads(resolved, threads), options, config, tolerance,
-                        results_path, progress, prepared, run_id, sessions, labels)
+        evaluation = _measure(loaded, resolved, plans, Path(tmp), _threads(resolved, threads), options, config,
+                              tolerance, results_path, progress, prepared, run_id, sessions, labels)
+        if per_layer:  # the artifacts live in ``tmp``: profile before it goes
+            _profile_layers(evaluation, rpc_tracker, progress)
+        return evaluation
 
 
 def compile_model(
@@ -122,6 +126,7 @@ def compile_model(
     options: Optional[CompileOptions] = None,
     profiles_dir: Optional[Path] = None,
     rpc_tracker: Optional[str] = None,
+    per_layer: bool = False,
 ) -> CompileResult:
     """Build every candidate (runtime x precision x pruning level), measure each on the target,
     and keep the best one by ``options.objective`` among those within the accuracy budget.
@@ -134,7 +139,7 @@ def compile_model(
     Writes ``output_dir`` with the chosen artifact, ``manifest.json``, ``summary.txt`` and
     ``report.html``. Raises NoViableCandidateError (after writing them) when none qualifies.
     An rpc target is measured on its boards through ``rpc_tracker`` (HOST:PORT, default
-    $EDGETUNE_RPC_TRACKER).
+    $EDGETUNE_RPC_TRACKER). ``per_layer`` profiles the winner's layers into ``output_dir/per-layer/`` and the report.
     """
     options = options or CompileOptions()
     config = config or BenchConfig(budget_s=options.budget_s)
@@ -160,6 +165,8 @@ def compile_model(
                           results_path, progress, prepared, None, options.sessions, None)
     evaluation.prune_search = search.to_dict() if search else None
     winner, reason = select_winner(evaluation.results, options.objective)
+    if per_layer and winner is not None:
+        _profile_layers(evaluation, rpc_tracker, progress, winner.name, out / "per-layer")
     artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options)
     result = CompileResult(evaluation, winner, reason, out, artifact, manifest)
     if winner is None:
@@ -198,6 +205,21 @@ def _measure(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan]
     evaluation.warnings.extend(data.warnings)
     evaluation.data.update(data.describe())
     return evaluation
+
+
+def _profile_layers(evaluation: Evaluation, rpc_tracker: Optional[str], progress: Optional[Progress],
+                    only: Optional[str] = None, folder: Optional[Path] = None) -> None:
+    """Per-layer profiles of the timed candidates (or of ``only``) on the inputs they were timed with."""
+    from edgetune.bench import random_inputs
+    from edgetune.pipeline._layers import profile_layers
+
+    feeds = random_inputs(evaluation.model.inputs, seed=0)[0]
+    profiles = profile_layers(evaluation.results, evaluation.target, evaluation.threads, feeds, rpc_tracker, progress,
+                              only)
+    if folder is not None and profiles:
+        from edgetune.report._layers import write_layers_report
+
+        write_layers_report(profiles, folder, title=f"{evaluation.model.name} on {evaluation.target.name}: per layer")
 
 
 def _remote_options(rpc_tracker: Optional[str]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import html
 from pathlib import Path
 from typing import Any, Sequence
 
+from edgetune.report._layers import layers_section
+
 WIDTH, HEIGHT, PAD = 720, 420, 60
 
 
@@ -106,6 +108,8 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in manifest.get("warnings") or [])
     modes = sorted({c["measurement_mode"] for c in candidates if c.get("measurement_mode")})
     measured = f"<p><b>Measured:</b> {html.escape('; '.join(modes))}, one at a time.</p>" if modes else ""
+    profiles = [c["per_layer"] for c in candidates if c.get("per_layer")]
+    per_layer = layers_section(profiles) if profiles else ""
     reason = (manifest.get("winner") or {}).get("reason") or manifest.get("no_winner_reason") or ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -134,6 +138,7 @@ tr.failed td, tr.skipped td {{ color: #888; }}
 <th>drop (points)</th><th>size KB</th><th>RSS +MB</th><th>note</th></tr>
 {"".join(rows)}
 </table>
+{per_layer}
 </body></html>
 """
     path.write_text(page)

@@ -58,6 +58,11 @@ class LiteRtRunner(Runner):
     artifact_format = "tflite"
     modules = ("ai_edge_litert",)
     extra = "litert"
+    # Why node_times stays None (checked on ai-edge-litert 2.3.0): the Python Interpreter and its
+    # InterpreterWrapper expose no profiler (their methods: AllocateTensors, Invoke, NodeName, ... no
+    # profiling call), and only the C++ benchmark_model tool reads per-op timings.
+    no_node_times = ("LiteRT's Python interpreter (ai-edge-litert) exposes no per-operator timings; "
+                     "use LiteRT's benchmark_model tool with --enable_op_profiling")
 
     def load(self, artifact: Path, threads: int) -> Session:
         from ai_edge_litert.interpreter import Interpreter

@@ -10,9 +10,12 @@ depthwise convolution); they are real outputs of the quantized network, not the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
 
 from edgetune.errors import RunnerError
-from edgetune.runners._base import Runner, Session
+from edgetune.runners._base import NodeTime, Runner, Session
 from edgetune.runners._litert import LiteRtRunner
 from edgetune.runners._simulated import SimulatedSession
 from edgetune.simulate._estimate import read_estimate
@@ -39,3 +42,33 @@ class VelaRunner(Runner):
 
     def versions(self) -> dict[str, str]:
         return {"ethos-u-vela": vela_version(), **LiteRtRunner().versions()}
+
+    def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
+                   warmup: int = 10) -> Optional[list[NodeTime]]:
+        """Vela's per-layer estimate (``--verbose-performance``): each operator's cycles at the target's NPU
+        clock, named after its output tensor; operators that fall back to the CPU are one more row, costed as
+        in the latency (MACs x CMSIS-NN cycles/MAC). None when Vela wrote no per-layer table."""
+        return vela_layers(read_estimate(artifact).details)
+
+
+def vela_layers(details: Mapping[str, Any]) -> Optional[list[NodeTime]]:
+    """NodeTimes from a Vela estimate's details (``per_layer`` rows, ``npu_clock_mhz``, ``cpu_fallback``)."""
+    rows = details.get("per_layer") or []
+    if not rows:
+        return None
+    per_cycle_ms = 1.0 / (float(details["npu_clock_mhz"]) * 1e3)
+    out = []
+    for row in rows:
+        if row.get("Target", "NPU") != "NPU":
+            continue
+        try:
+            ms = float(row.get("Op Cycles") or 0.0) * per_cycle_ms
+        except ValueError:
+            ms = 0.0
+        op = str(row.get("NNG Operator") or row.get("Original Operator") or "?")
+        out.append(NodeTime(str(row.get("Name", "")), op, ms, ms))
+    fallback = details.get("cpu_fallback")
+    if fallback:
+        ms = float(fallback["latency_ms"])
+        out.append(NodeTime("cpu-fallback", f"CPU ({fallback.get('core', '?')})", ms, ms))
+    return out

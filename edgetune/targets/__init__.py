@@ -8,6 +8,7 @@ from edgetune.targets._registry import (
     list_targets,
     load_target,
     parse_target_file,
+    resolve_target_option,
 )
 from edgetune.targets._runnable import Runnability, require_runnable, runnability
 from edgetune.targets._schema import SCHEMA_VERSION, Target
@@ -25,5 +26,6 @@ __all__ = [
     "load_target",
     "parse_target_file",
     "require_runnable",
+    "resolve_target_option",
     "runnability",
 ]

@@ -115,8 +115,34 @@ class TargetRegistry:
 
 
 def load_target(name: str, targets_dir: Optional[os.PathLike[str] | str] = None) -> Target:
-    """Return the validated target called ``name`` (user folders first, then built-in)."""
+    """Return the validated target ``name``: a registry name (user folders first, then built-in), a target YAML
+    file, or an LLVM target string such as ``llvm -mtriple=aarch64-linux-gnu -mcpu=cortex-a72``."""
+    from edgetune.targets._from_text import is_target_path, is_target_string, target_from_path, target_from_string
+
+    if is_target_string(name):
+        return target_from_string(name)
+    if is_target_path(name):
+        return target_from_path(name)
     return TargetRegistry.load([targets_dir] if targets_dir else []).get(name)
+
+
+def resolve_target_option(text: str, targets_dir: Optional[os.PathLike[str] | str] = None,
+                          rpc_key: Optional[str] = None) -> Target:
+    """``--target`` (name, YAML file or LLVM string) with ``--rpc-key`` applied: the boards' key at the tracker."""
+    from edgetune.errors import ConfigError
+    from edgetune.targets._from_text import is_target_string, target_from_string
+
+    if rpc_key is not None and not rpc_key.strip():
+        raise ConfigError("--rpc-key must not be empty")
+    if rpc_key is not None and is_target_string(text):
+        return target_from_string(text, rpc_key)
+    target = load_target(text, targets_dir)
+    if rpc_key is None:
+        return target
+    if target.transport != "rpc":
+        raise ConfigError(f"--rpc-key is for targets reached over RPC; target '{target.name}' has transport "
+                          f"'{target.transport}' (an LLVM target string with --rpc-key is reached over RPC)")
+    return target.model_copy(update={"rpc_key": rpc_key})
 
 
 def list_targets(targets_dir: Optional[os.PathLike[str] | str] = None) -> list[Target]:

@@ -24,6 +24,7 @@ class CpuSpec(_Strict):
     features: Union[tuple[str, ...], Auto] = "auto"
     llvm_mcpu: str = "auto"
     llvm_mtriple: str = "auto"
+    llvm_mattr: tuple[str, ...] = ()  # LLVM features (+neon, -avx512f): TVM's -mattr
     clock_mhz: Optional[float] = Field(default=None, gt=0)
 
 

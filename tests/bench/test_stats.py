@@ -35,3 +35,17 @@ def test_stats_fields() -> None:
 def test_no_samples_is_an_error() -> None:
     with pytest.raises(ValueError):
         latency_stats([])
+
+
+def test_max_and_throughput_follow_benchmark_app() -> None:
+    stats = latency_stats([1.0, 2.0, 2.0, 4.0])
+    assert stats.max_ms == 4.0 and stats.min_ms == 1.0
+    assert stats.throughput_per_s() == pytest.approx(1000.0 / stats.median_ms)
+    assert stats.throughput_per_s(8) == pytest.approx(8 * 1000.0 / 2.0)
+    assert stats.to_dict()["max_ms"] == 4.0
+
+
+def test_iqr_over_median_is_not_blown_up_by_one_slow_run() -> None:
+    samples = [0.02] * 99 + [2.0]  # one 100x run: the CV is huge, the IQR is not
+    stats = latency_stats(samples)
+    assert stats.cv > 1.0 and stats.iqr_rel == 0.0

@@ -83,3 +83,19 @@ def test_missing_weights_file_is_a_one_line_runner_error(tiny_ir: Path, tmp_path
 
 def test_versions_name_openvino() -> None:
     assert get_runner("openvino").versions()["openvino"].startswith("20")
+
+
+def test_performance_counters_give_each_executed_node(tiny_ir: Path) -> None:
+    feeds = {"input": np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)}
+    nodes = get_runner("openvino").node_times(tiny_ir, 1, feeds, runs=5, warmup=1)
+    assert nodes and all(n.latency_ms >= n.min_ms >= 0 for n in nodes)
+    assert any(n.op_type.startswith("Convolution") for n in nodes)
+
+
+def test_counters_of_several_runs_keep_the_faster_half() -> None:
+    from edgetune.runners._openvino import node_times_from_runs
+
+    runs = [[("conv", "Convolution/jit", 1.0), ("fc", "FullyConnected", 0.2)],
+            [("conv", "Convolution/jit", 3.0), ("fc", "FullyConnected", 0.1)]]
+    nodes = node_times_from_runs(runs)
+    assert [(n.name, n.latency_ms, n.min_ms) for n in nodes] == [("conv", 1.0, 1.0), ("fc", 0.1, 0.1)]

@@ -102,3 +102,22 @@ def test_artifact_without_its_estimate_is_refused(compiled, tmp_path: Path) -> N
     lone.write_bytes(artifact.path.read_bytes())
     with pytest.raises(RunnerError, match="no simulator estimate"):
         get_runner("vela").load(lone, threads=1)
+
+
+def test_vela_per_layer_figures_are_the_npu_layers_at_the_npu_clock(compiled) -> None:
+    _model, artifact, _cache = compiled
+    nodes = get_runner("vela").node_times(artifact.path, 1, {})
+    details = read_estimate(artifact.path).details
+    assert nodes and sum(n.latency_ms for n in nodes) <= details["npu_latency_ms"] * 1.001 + 1e-9
+
+
+def test_vela_layers_add_a_cpu_fallback_row() -> None:
+    from edgetune.runners._vela import vela_layers
+
+    details = {"npu_clock_mhz": 500.0, "per_layer": [
+        {"Name": "conv", "Original Operator": "CONV_2D", "NNG Operator": "Conv2DBias", "Target": "NPU", "Op Cycles": "1000"},
+        {"Name": "sm", "Original Operator": "SOFTMAX", "NNG Operator": "Softmax", "Target": "CPU", "Op Cycles": "0"}],
+        "cpu_fallback": {"latency_ms": 0.5, "core": "cortex-m55"}}
+    nodes = vela_layers(details)
+    assert [(n.name, n.latency_ms) for n in nodes] == [("conv", pytest.approx(0.002)), ("cpu-fallback", 0.5)]
+    assert vela_layers({"per_layer": []}) is None
