@@ -17,7 +17,7 @@ from edgetune.bench._worker import IsolatedRunner, WorkerSession, isolated, meas
 from edgetune.bench._memory import current_rss_mb, peak_rss_mb, reset_peak_rss
 from edgetune.bench._stats import LatencyStats, latency_stats, median_ci
 from edgetune.bench._store import RESULTS_ENV, MeasurementRecord, ResultsStore, default_results_path, new_run_id
-from edgetune.bench._suite import Suite, SuiteEntry, SuiteRun, load_suite, run_suite
+from edgetune.bench._suite import Suite, SuiteEntry, load_suite
 
 __all__ = [
     "EntryComparison",
@@ -36,7 +36,6 @@ __all__ = [
     "measurement_mode",
     "Suite",
     "SuiteEntry",
-    "SuiteRun",
     "compare",
     "environment_differences",
     "export_baseline",
@@ -44,7 +43,6 @@ __all__ = [
     "load_side",
     "load_suite",
     "ratio_interval",
-    "run_suite",
     "BenchConfig",
     "LatencyStats",
     "MeasurementRecord",

@@ -26,14 +26,13 @@ from edgetune.bench import (
     junit_xml,
     load_side,
     load_suite,
-    run_suite,
 )
 from edgetune.cli import _options
 from edgetune.bench._fixed_count import fixed_count
 from edgetune.cli._layers import print_layers
 from edgetune.cli._render import add_candidate_rows, candidates_table, out, print_json, progress_reporter, styled
 from edgetune.errors import ConfigError
-from edgetune.pipeline import CompileOptions
+from edgetune.pipeline import CompileOptions, run_suite
 from edgetune.pipeline._sweep import SweepResult, benchmark_sweep, sweep_points
 from edgetune.report._layers import write_layers_report
 from edgetune.targets import resolve_target_option

@@ -73,7 +73,7 @@ def _use_boards(target: "Target", runtime: str, rpc_tracker: Optional[str]) -> N
     """Fail now, with one line, when the boards of rpc ``target`` cannot run ``runtime``."""
     from edgetune.errors import ConfigError
     from edgetune.runners._rpc import check_boards, remote_unsupported
-    from edgetune.targets import require_runnable
+    from edgetune.runners import require_runnable
 
     reason = remote_unsupported(runtime)
     if reason:

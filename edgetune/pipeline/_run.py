@@ -22,7 +22,8 @@ from edgetune.pipeline._output import write_outputs
 from edgetune.pipeline._prune_search import prune_to_latency, with_searched_ratio
 from edgetune.pipeline._qat import qat_skip_reason, qat_trigger, split_qat
 from edgetune.pipeline._select import select_winner
-from edgetune.targets import Target, load_target, require_runnable
+from edgetune.runners import require_runnable
+from edgetune.targets import Target, load_target
 
 ModelArg = Union[str, Path, Any]
 

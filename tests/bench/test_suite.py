@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetune.bench import ResultsStore, load_suite, run_suite
+from edgetune.bench import ResultsStore, load_suite
+from edgetune.pipeline import run_suite
 from edgetune.errors import ConfigError
 from tests.cli.test_cli import edgetune
 

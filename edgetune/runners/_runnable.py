@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from edgetune.errors import ConfigError, TargetNotRunnableError
-from edgetune.targets._host import detect_host
-from edgetune.targets._schema import Target
+from edgetune.targets import Target, detect_host
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,8 @@ def runnability(target: Target, rpc_tracker: Optional[str] = None) -> Runnabilit
     host = detect_host()
     if target.cpu.arch not in ("auto", host.arch):
         return Runnability(False, f"needs a {target.cpu.arch} CPU; this machine is {host.arch}")
-    from edgetune.runners import device_for, runner_registry
+    from edgetune.runners._base import device_for
+    from edgetune.runners import runner_registry
 
     usable = [r for r in target.runtimes if r in runner_registry and runner_registry[r].availability().ok]
     if not usable:
@@ -76,9 +76,9 @@ def _simulator_runnability(target: Target) -> Runnability:
 
 
 def _remote_runnability(target: Target, rpc_tracker: Optional[str]) -> Runnability:
-    from edgetune.farm import HOW_TO_CONFIGURE, resolve_tracker
     from edgetune.runners import runner_registry
     from edgetune.runners._rpc import REMOTE_RUNTIMES
+    from edgetune.runners._tracker_address import HOW_TO_CONFIGURE, resolve_tracker
 
     key = target.rpc_key or target.name
     try:

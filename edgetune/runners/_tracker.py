@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from edgetune._lazy import require
 from edgetune.errors import RemoteError
-from edgetune.farm._address import TrackerAddress
+from edgetune.runners._tracker_address import TrackerAddress
 
 CONNECT_TIMEOUT_S = 5.0
 
