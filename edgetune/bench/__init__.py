@@ -11,6 +11,7 @@ from edgetune.bench._compare import (
 )
 from edgetune.bench._fingerprint import environment, fingerprint_hash, git_commit
 from edgetune.bench._retime import RETIME_MODES, RetimePair, gate, pairs_to_retime, retime
+from edgetune.bench._noise import CpuShares, MachineWatch
 from edgetune.bench._kept import KeptArtifact, find_kept, keep_artifact, kept_root
 from edgetune.bench._harness import BenchConfig, Timing, measure, measure_interleaved, random_inputs
 from edgetune.bench._worker import IsolatedRunner, WorkerSession, isolated, measurement_mode
@@ -21,6 +22,8 @@ from edgetune.bench._suite import Suite, SuiteEntry, load_suite
 
 __all__ = [
     "EntryComparison",
+    "CpuShares",
+    "MachineWatch",
     "RETIME_MODES",
     "RetimePair",
     "gate",

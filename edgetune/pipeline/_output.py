@@ -49,6 +49,7 @@ def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], rea
         "data": evaluation.data,
         "warnings": list(evaluation.warnings),
         "prune_search": evaluation.prune_search,
+        "timing_noise": evaluation.noise or None,
         "reference": evaluation.reference,
         "candidates": [r.to_dict() for r in evaluation.results],
         "winner": None if winner is None else {
