@@ -10,13 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from edgetune.pipeline import CandidateResult
+from edgetune.simulate._figures import device_figures
+from edgetune.targets import Target
 
 out = Console(highlight=False, soft_wrap=False)
 if not out.is_terminal:  # pipes and CI logs: wide enough that tables do not fold every cell
     out = Console(highlight=False, soft_wrap=False, width=200)
 err = Console(stderr=True, highlight=False)
 
-_STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red", "skipped": "dim", "interrupted": "yellow"}
+_STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red", "skipped": "dim", "interrupted": "yellow",
+                 "built": "cyan"}
 
 
 def styled(text: str, style: str) -> str:
@@ -30,7 +33,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def candidates_table(results: Sequence[CandidateResult], title: str, winner: str | None = None) -> Table:
+def candidates_table(results: Sequence[CandidateResult], title: str, winner: str | None = None,
+                     target: Target | None = None) -> Table:
+    """One row per candidate; a "device" column with the simulated/estimated figures where there are any."""
+    memory = target.memory.model_dump() if target is not None else None
+    figures = {r.name: device_figures(r.details, memory) for r in results}
     table = Table(title=title, title_justify="left")
     for column, justify in [
         ("candidate", "left"), ("status", "left"), ("median ms", "right"), ("p90 ms", "right"),
@@ -38,6 +45,9 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
         ("size KB", "right"), ("load ms", "right"), ("accuracy", "right"), ("note", "left"),
     ]:
         table.add_column(column, justify=justify, overflow="fold")
+    with_figures = any(figures.values())
+    if with_figures:
+        table.add_column("device", justify="left", overflow="fold")
     for r in results:
         s = r.timing.stats if r.timing else None
         name = f"* {r.name}" if r.name == winner else r.name
@@ -55,6 +65,7 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
             f"{r.load_ms:.1f}" if r.load_ms is not None else "-",
             _accuracy_cell(r),
             r.reason if r.status != "ok" else _timing_note(r),
+            *([figures[r.name].text if figures[r.name] else "-"] if with_figures else []),
         )
     return table
 

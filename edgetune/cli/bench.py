@@ -28,9 +28,10 @@ from edgetune.bench import (
 )
 from edgetune.cli import _options
 from edgetune.cli._render import candidates_table, out, print_json, progress_reporter, styled
-from edgetune.errors import ConfigError
+from edgetune.errors import EXIT_ERROR, EXIT_REGRESSION, ConfigError
 from edgetune.models import parse_shape_option
 from edgetune.pipeline import CompileOptions, benchmark
+from edgetune.pipeline._output import candidate_dicts
 
 
 class _DefaultToRun(click.Group):
@@ -85,11 +86,12 @@ def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], 
     if as_json:
         print_json(_evaluation_json(evaluation))
     else:
-        title = f"{evaluation.model.name} on {evaluation.target.name}: {evaluation.threads} thread(s), measured"
-        out.print(candidates_table(evaluation.results, title))
+        title = (f"{evaluation.model.name} on {evaluation.target.name}"
+                 f"{' (SIMULATED)' if evaluation.target.simulated else ''}: {evaluation.threads} thread(s), measured")
+        out.print(candidates_table(evaluation.results, title, target=evaluation.target))
         out.print(f"results: {evaluation.results_path} (run {evaluation.run_id})")
     if not any(r.status == "ok" for r in evaluation.results):
-        raise SystemExit(1)
+        raise SystemExit(EXIT_ERROR)
 
 
 def _evaluation_json(evaluation: Any) -> dict[str, Any]:
@@ -102,7 +104,7 @@ def _evaluation_json(evaluation: Any) -> dict[str, Any]:
         "environment": evaluation.environment,
         "results_store": str(evaluation.results_path),
         "warnings": evaluation.warnings,
-        "candidates": [r.to_dict() for r in evaluation.results],
+        "candidates": candidate_dicts(evaluation),
     }
 
 
@@ -117,12 +119,12 @@ def _run_suite(path: Path, target: Optional[str], results: Optional[str], target
     else:
         for name, evaluation in run.evaluations.items():
             out.print(candidates_table(evaluation.results, f"{name} on {evaluation.target.name}: "
-                                       f"{suite.sessions} session(s) pooled, measured"))
+                                       f"{suite.sessions} session(s) pooled, measured", target=evaluation.target))
         for name, error in run.errors.items():
             out.print(f"[red]{name}: {error}[/]")
         out.print(f"run: {run.run_id}  (compare with: edgetune bench compare --baseline BASELINE --candidate {run.run_id})")
     if run.errors:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_ERROR)
 
 
 @command.command("compare")
@@ -137,8 +139,8 @@ def _run_suite(path: Path, target: Optional[str], results: Optional[str], target
 @_options.json_output
 def compare_cmd(baseline: str, candidate: str, suite: Optional[Path], min_effect: float, allow_env_mismatch: bool,
                 junit: Optional[Path], results: Optional[str], as_json: bool) -> None:
-    """Regression gate: exit 1 when an entry got slower (bootstrap CI of the ratio of medians above 1 and
-    the slowdown above the threshold), broke, or went missing."""
+    """Regression gate: exit 3 when an entry got slower (bootstrap CI of the ratio of medians above 1 and
+    the slowdown above the threshold), broke, or went missing (1 is a tool error, 2 a usage error)."""
     thresholds = {e.name: e.max_slowdown for e in load_suite(suite).entries} if suite else None
     with ResultsStore(results) as store:
         base_label, base_rows = load_side(baseline, store)
@@ -166,7 +168,7 @@ def compare_cmd(baseline: str, candidate: str, suite: Optional[Path], min_effect
         out.print(table)
         out.print(f"{len(failed)} regression(s)/breakage(s) in {len(comparisons)} comparison(s)")
     if failed:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REGRESSION)
 
 
 @command.command("export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -11,9 +12,9 @@ from edgetune.bench import BenchConfig
 from edgetune.cli import _options
 from edgetune.cli._render import candidates_table, out, print_json, progress_reporter
 from edgetune.models import parse_shape_option
-from edgetune.pipeline import PRESETS, Tolerance, compile_model, options_from
+from edgetune.pipeline import PRESETS, CompileResult, NoViableCandidateError, Tolerance, compile_model, options_from
+from edgetune.pipeline._emit_c import EMIT_FORMATS
 from edgetune.pipeline._options import CALIBRATION_METHODS, OBJECTIVES, QAT_MODES
-from edgetune.pipeline._output import manifest_dict
 
 
 @click.command("compile")
@@ -46,6 +47,11 @@ from edgetune.pipeline._output import manifest_dict
 @click.option("--sessions", type=int, default=None,
               help="Fresh loads of every candidate, timed and pooled (3 with --preset thorough) [1].")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Relative tolerance against the fp32 reference.")
+@click.option("--build-only", is_flag=True,
+              help="Build every candidate into OUT/artifacts/ without reaching the target (no tracker or board needed); "
+                   "nothing is measured: measure later with `edgetune bench`.")
+@click.option("--emit", type=click.Choice(EMIT_FORMATS), default=None,
+              help="c: also write model_data.h/.cc (byte array, kTensorArenaSize) for MCU and Ethos-U targets.")
 @_options.results
 @_options.targets_dir
 @_options.rpc_tracker
@@ -56,7 +62,8 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
             max_accuracy_drop: Optional[float], calib_methods: tuple[str, ...], prune_ratios: tuple[float, ...],
             prune_to_latency_ms: Optional[float], qat: Optional[str], train_epochs: Optional[int],
             tune_trials: Optional[int], sessions: Optional[int], rtol: float, results: Optional[str],
-            targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
+            targets_dir: Optional[Path], rpc_tracker: Optional[str], build_only: bool, emit: Optional[str],
+            as_json: bool) -> None:
     """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
     device and judged against fp32; keeps the best one within the accuracy budget."""
     options = options_from(
@@ -67,22 +74,42 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
     )
     config = BenchConfig(budget_s=options.budget_s)
     tolerance = Tolerance(rtol=rtol)
-    with progress_reporter(as_json) as progress:
-        result = compile_model(
-            model, target, output, runtimes=runtimes or None, threads=threads,
-            input_shape=parse_shape_option(input_shape), config=config, tolerance=tolerance,
-            results_path=results, targets_dir=targets_dir, progress=progress, options=options,
-            rpc_tracker=rpc_tracker,
-        )
-    evaluation = result.evaluation
+    try:
+        with progress_reporter(as_json) as progress:
+            result = compile_model(
+                model, target, output, runtimes=runtimes or None, threads=threads,
+                input_shape=parse_shape_option(input_shape), config=config, tolerance=tolerance,
+                results_path=results, targets_dir=targets_dir, progress=progress, options=options,
+                rpc_tracker=rpc_tracker, build_only=build_only, emit=emit,
+            )
+    except NoViableCandidateError as exc:  # the reasons are shown (or printed as JSON), then the error line
+        if exc.result is not None:
+            _show(exc.result, as_json)
+        raise
+    _show(result, as_json)
+
+
+def _show(result: CompileResult, as_json: bool) -> None:
+    """The manifest as JSON, or the candidate table and where everything was written."""
     if as_json:
-        print_json(manifest_dict(evaluation, result.winner, result.reason, result.artifact, config, tolerance, options))
+        print_json(json.loads(result.manifest_path.read_text()))
         return
+    evaluation = result.evaluation
     title = (f"{evaluation.model.name} on {evaluation.target.name}"
-             f"{' (SIMULATED)' if evaluation.target.simulated else ''}: {evaluation.threads} thread(s), measured")
-    out.print(candidates_table(evaluation.results, title, result.winner.name if result.winner else None))
-    out.print(f"winner: [bold]{result.winner.name}[/]  ({result.reason})" if result.winner else "winner: none")
-    out.print(f"artifact: {result.artifact}")
+             f"{' (SIMULATED)' if evaluation.target.simulated else ''}: {evaluation.threads} thread(s), "
+             f"{'measured' if result.measured else 'built only, not measured'}")
+    out.print(candidates_table(evaluation.results, title, result.winner.name if result.winner else None,
+                               evaluation.target))
+    if result.measured:
+        out.print(f"winner: [bold]{result.winner.name}[/]  ({result.reason})" if result.winner else "winner: none")
+        out.print(f"artifact: {result.artifact}")
+    else:
+        for name, path in result.built_artifacts.items():
+            out.print(f"built: {name:<34} {result.output_dir / path}")
+    if result.emitted and result.emitted.get("written"):
+        emitted = result.emitted
+        out.print(f"C sources: {result.output_dir / emitted['header']}, {result.output_dir / emitted['source']} "
+                  f"({emitted['candidate']}; kTensorArenaSize {emitted['tensor_arena_size']} bytes)")
     out.print(f"manifest: {result.manifest_path}")
     out.print(f"report:   {result.output_dir / 'report.html'}")
     search = evaluation.prune_search
@@ -91,4 +118,5 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
                   f"{search['goal_ms']:g} ms; {search['note']}")
     for warning in evaluation.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
-    out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")
+    if evaluation.results_path:
+        out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")
