@@ -273,15 +273,11 @@ def _remote_options(rpc_tracker: Optional[str]) -> dict[str, Any]:
 
 
 def default_profiles_dir(target: str) -> Path:
-    """profiles/<target>/ in the project (where `edgetune profile` and TVM tuning records live).
+    """Where ``target``'s profiles and TVM tuning records live: ``$EDGETUNE_PROFILES/<target>``, else the user's
+    data folder (``~/.local/share/edgetune/profiles/<target>``), seeded from the profiles shipped with edgetune."""
+    from edgetune._locations import profiles_dir
 
-    Overridable with $EDGETUNE_PROFILES (a folder that holds one subfolder per target).
-    """
-    import os
-
-    base = os.environ.get("EDGETUNE_PROFILES")
-    root = Path(base) if base else Path(__file__).resolve().parents[2] / "profiles"
-    return root / target
+    return profiles_dir(target)
 
 
 def _load(model: ModelArg, input_shape: ShapeArg, workdir: Path) -> LoadedModel:
