@@ -29,7 +29,7 @@ import importlib
 import sys
 import types
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -242,12 +242,12 @@ def onnx_to_torch(onnx_path: Path, inputs: Sequence[TensorSpec], name: str) -> A
     except Exception as exc:
         raise ModelError(f"ONNX -> PyTorch (onnx2torch) failed on '{name}': "
                          f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
-    _freeze_constant_inputs(module)
+    _freeze_constant_inputs(module, inputs)
     _check_against_onnxruntime(module, onnx_path, inputs, name)
     return module
 
 
-def _freeze_constant_inputs(module: Any) -> None:
+def _freeze_constant_inputs(module: Any, inputs: Sequence[TensorSpec]) -> None:
     """Replace onnx2torch's Reshape and Pad, which read their shape/pads tensor at run time (a data-dependent
     branch that torch.export refuses), by static modules where that tensor is a constant of the graph."""
     import operator
@@ -255,7 +255,10 @@ def _freeze_constant_inputs(module: Any) -> None:
     import torch
     from onnx2torch.node_converters.pad import OnnxPadDynamic, OnnxPadStatic
     from onnx2torch.node_converters.reshape import OnnxReshape
+    from torch.fx.passes.shape_prop import ShapeProp
 
+    with torch.no_grad():  # the shape every node sees at the model's own input shape
+        ShapeProp(module).propagate(*(torch.zeros(spec.shape) for spec in inputs))
     graph = module.graph
     for node in list(graph.nodes):
         if node.op != "call_module" or len(node.args) < 2:
@@ -266,7 +269,8 @@ def _freeze_constant_inputs(module: Any) -> None:
         if not constants or any(c is None for c in constants):
             continue
         if isinstance(inner, OnnxReshape):
-            replacement: Any = _StaticReshape(constants[0])
+            meta = node.args[0].meta.get("tensor_meta") if hasattr(node.args[0], "meta") else None
+            replacement: Any = _StaticReshape(constants[0], tuple(meta.shape) if meta is not None else None)
         elif isinstance(inner, OnnxPadDynamic):
             value = float(constants[1]) if len(constants) > 1 and not isinstance(constants[1], list) else 0.0
             replacement = OnnxPadStatic.create_from_onnx_params(constants[0], _onnx_pad_mode(inner.mode), value)
@@ -284,22 +288,25 @@ def _onnx_pad_mode(torch_mode: str) -> str:
 
 
 class _StaticReshape:  # an nn.Module, built lazily below so that torch is imported only when needed
-    def __new__(cls, shape: list[int]) -> Any:
+    def __new__(cls, shape: list[int], input_shape: Optional[tuple[int, ...]]) -> Any:
         import torch
 
         class StaticReshape(torch.nn.Module):
             """ONNX Reshape with a constant shape (0 copies the input's dimension).
 
-            A flatten to (batch, features) keeps -1 for the features, so that the module still runs
-            after pruning removed channels before it (the same shape for the unpruned model)."""
+            A flatten that keeps the batch, (N, ...) -> (N, features), becomes (batch, -1): the same for
+            the model as exported, and it still runs on training batches and after pruning removed
+            channels before it (fine-tuning a pruned ONNX model needs both)."""
 
             def __init__(self, shape: list[int]) -> None:
                 super().__init__()
                 self.shape = [int(d) for d in shape]
-                if len(self.shape) == 2 and -1 not in self.shape:
-                    self.shape[1] = -1
+                self.flatten = (len(self.shape) == 2 and input_shape is not None and len(input_shape) >= 2
+                                and self.shape[0] in (0, input_shape[0]))
 
             def forward(self, x: Any) -> Any:
+                if self.flatten:
+                    return torch.reshape(x, (x.shape[0], -1))
                 return torch.reshape(x, [x.shape[i] if d == 0 else d for i, d in enumerate(self.shape)])
 
         return StaticReshape(shape)

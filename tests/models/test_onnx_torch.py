@@ -130,3 +130,24 @@ def test_the_int8_tflm_lowering_takes_an_onnx_model(opset20_onnx: Path, tmp_path
     model = load_model(opset20_onnx, workdir=tmp_path / "m")
     artifact = get_lowering("tflm").apply(model, load_target("mcu-stm32f746"), tmp_path, _calibrated())
     assert artifact.details["arena_bytes"] > 0 and artifact.details["fits"] is True
+
+
+def test_a_pruned_onnx_model_is_fine_tuned_on_batches(opset20_onnx: Path, tmp_path: Path) -> None:
+    from edgetune.data import load_dataset
+
+    model = load_model(opset20_onnx, workdir=tmp_path / "m")
+    train = load_dataset("digits")
+    context = LoweringContext(train=train, options={"prune_ratio": 0.5, "train_epochs": 1})
+    artifact = get_lowering("prune").apply(model, load_target("host-cpu"), tmp_path, context)
+    assert artifact.details["fine_tuned"] is True and artifact.details["params_after"] < artifact.details["params_before"]
+
+
+def test_without_onnx2torch_the_error_says_how_to_install_it(tiny_onnx: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from edgetune.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "onnx2torch", None)  # what an environment without it sees
+    with pytest.raises(MissingDependencyError, match=r"pip install --no-deps onnx2torch==1\.5\.15"):
+        with_torch_form(load_model(tiny_onnx, workdir=tmp_path))
