@@ -102,3 +102,13 @@ def test_artifact_without_its_estimate_is_refused(compiled, tmp_path: Path) -> N
     lone.write_bytes(artifact.path.read_bytes())
     with pytest.raises(RunnerError, match="no simulator estimate"):
         get_runner("vela").load(lone, threads=1)
+
+
+def test_a_relative_work_folder_works(compiled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `edgetune compile ... -o out` builds under a relative folder; Vela runs in its output folder
+    model, _, _ = compiled
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EDGETUNE_CACHE", str(tmp_path / "fresh-cache"))  # a real Vela run, not a cache hit
+    Path("work").mkdir()
+    artifact = get_lowering("vela").apply(model, load_target("ethos-u55-128"), Path("work"), _digits_context())
+    assert artifact.details["cache"] == "miss" and artifact.path.is_file()
