@@ -98,8 +98,9 @@ def _camel(op: str) -> str:
     return "".join(part if part[0].isdigit() else part.capitalize() for part in op.split("_") if part)
 
 
-def write_c_sources(result: CandidateResult, target: Target, out: Path) -> dict[str, Any]:
-    """Write ``out/model_data.h`` and ``out/model_data.cc`` for ``result``'s artifact; what the manifest records."""
+def write_c_sources(result: CandidateResult, target: Target, out: Path, model_file: str = "") -> dict[str, Any]:
+    """Write ``out/model_data.h`` and ``out/model_data.cc`` for ``result``'s artifact (written to ``out`` as
+    ``model_file``); what the manifest records."""
     if result.artifact is None or result.plan.runtime not in C_RUNTIMES:
         raise EdgetuneError(f"--emit c needs a built tflm or vela candidate; {result.name} is not one")
     data = result.artifact.path.read_bytes()
@@ -111,17 +112,18 @@ def write_c_sources(result: CandidateResult, target: Target, out: Path) -> dict[
     if result.plan.runtime == "vela" and "resolver.AddEthosU();" not in calls:
         calls.append("resolver.AddEthosU();")
     header, source = out / "model_data.h", out / "model_data.cc"
-    header.write_text(_header_text(result, target, len(data), arena, calls))
+    header.write_text(_header_text(result, target, len(data), arena, calls, model_file or result.artifact.path.name))
     source.write_text(_source_text(data))
     return {"header": header.name, "source": source.name, "model_bytes": len(data),
             "arena_measured_bytes": arena.measured_bytes, "tensor_arena_size": arena.tensor_arena_size,
             "arena_source": arena.source, "candidate": result.name}
 
 
-def _header_text(result: CandidateResult, target: Target, size: int, arena: ArenaSize, calls: Sequence[str]) -> str:
+def _header_text(result: CandidateResult, target: Target, size: int, arena: ArenaSize, calls: Sequence[str],
+                 model_file: str) -> str:
     resolver = "\n".join(f"//   {call}" for call in calls) or "//   (add the operators your model uses)"
     return f"""// model_data.h: {result.name} for {target.name}, written by edgetune (`edgetune compile --emit c`).
-// Model: {size} bytes ({result.artifact.path.name if result.artifact else ''}).
+// Model: {size} bytes, the same as {model_file}.
 // kTensorArenaSize: {arena.source}.
 //
 // Minimal TensorFlow Lite Micro use:

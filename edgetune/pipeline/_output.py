@@ -24,11 +24,16 @@ SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite", "openvino": ".
           "scalesim-onnx": ".onnx", "tflm-tflite": ".tflite", "torch": ".pt2"}
 
 
+def artifact_file_name(stem: str, artifact_format: str) -> str:
+    """``<stem><suffix of the format>``: the name an artifact gets in a compile's output folder."""
+    if artifact_format not in SUFFIX:
+        raise EdgetuneError(f"no file extension is known for artifact format '{artifact_format}'")
+    return f"{stem}{SUFFIX[artifact_format]}"
+
+
 def copy_artifact(artifact: Artifact, folder: Path, stem: str) -> Path:
     """Copy ``artifact`` to ``folder/<stem><suffix of its format>`` (an OpenVINO .xml brings its .bin)."""
-    if artifact.format not in SUFFIX:
-        raise EdgetuneError(f"no file extension is known for artifact format '{artifact.format}'")
-    dest = folder / f"{stem}{SUFFIX[artifact.format]}"
+    dest = folder / artifact_file_name(stem, artifact.format)
     shutil.copyfile(artifact.path, dest)
     weights = artifact.path.with_suffix(".bin")
     if artifact.format == "openvino" and weights.exists():

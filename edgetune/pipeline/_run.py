@@ -20,7 +20,7 @@ from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
 from edgetune.pipeline._build_only import BUILT, NOT_MEASURED_WHY, build_candidates, first_built
 from edgetune.pipeline._emit_c import C_RUNTIMES, check_emit, write_c_sources
-from edgetune.pipeline._output import copy_artifact, write_outputs
+from edgetune.pipeline._output import artifact_file_name, copy_artifact, write_outputs
 from edgetune.pipeline._prune_search import prune_to_latency, with_searched_ratio
 from edgetune.pipeline._qat import qat_skip_reason, qat_trigger, split_qat
 from edgetune.pipeline._select import select_winner
@@ -179,7 +179,8 @@ def compile_model(
                           results_path, progress, prepared, None, options.sessions, None)
     evaluation.prune_search = search.to_dict() if search else None
     winner, reason = select_winner(evaluation.results, options.objective)
-    emitted = _emit(emit, winner, resolved, out)
+    winner_file = artifact_file_name(loaded.name, winner.artifact.format) if winner and winner.artifact else ""
+    emitted = _emit(emit, winner, resolved, out, winner_file)
     artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options,
                                        {"emitted": emitted} if emit else None)
     result = CompileResult(evaluation, winner, reason, out, artifact, manifest, emitted=emitted)
@@ -204,12 +205,14 @@ def _build_target(target: Union[str, Target], targets_dir: Optional[Path]) -> Ta
     return target if isinstance(target, Target) else load_target(target, targets_dir)
 
 
-def _emit(emit: Optional[str], chosen: Optional[CandidateResult], target: Target, out: Path) -> Optional[dict[str, Any]]:
+def _emit(emit: Optional[str], chosen: Optional[CandidateResult], target: Target, out: Path,
+          model_file: str) -> Optional[dict[str, Any]]:
     if emit is None:
         return None
     if chosen is None:
         return {"written": False, "why": "no candidate to write sources for"}
-    return {"written": True, **write_c_sources(chosen, target, out)}
+    return {"written": True, **write_c_sources(chosen, target, out, model_file)}
+
 
 
 def _compile_build_only(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan], out: Path, threads: int,
@@ -224,7 +227,8 @@ def _compile_build_only(loaded: LoadedModel, target: Target, plans: Sequence[Can
     (out / "artifacts").mkdir()
     built = {r.name: f"artifacts/{copy_artifact(r.artifact, out / 'artifacts', f'{loaded.name}-{r.name}').name}"
              for r in evaluation.results if r.status == BUILT and r.artifact is not None}
-    emitted = _emit(emit, first_built(evaluation.results, C_RUNTIMES), target, out)
+    chosen = first_built(evaluation.results, C_RUNTIMES)
+    emitted = _emit(emit, chosen, target, out, Path(built[chosen.name]).name if chosen else "")
     reason = NOT_MEASURED_WHY if built else "no candidate could be built"
     extra = {"measured": False, "built_artifacts": built, **({"emitted": emitted} if emit else {})}
     _, manifest = write_outputs(out, evaluation, None, reason, config, tolerance, options, extra)
