@@ -264,23 +264,22 @@ def _freeze_constant_inputs(module: Any, inputs: Sequence[TensorSpec]) -> None:
         if node.op != "call_module" or len(node.args) < 2:
             continue
         inner = module.get_submodule(node.target)
+        if not isinstance(inner, (OnnxReshape, OnnxPadDynamic)):
+            continue
         constants = [operator.attrgetter(a.target)(module).tolist() if getattr(a, "op", "") == "get_attr" else None
                      for a in node.args[1:]]
-        if not constants or any(c is None for c in constants):
+        if any(c is None for c in constants):
             continue
         if isinstance(inner, OnnxReshape):
             meta = node.args[0].meta.get("tensor_meta") if hasattr(node.args[0], "meta") else None
             replacement: Any = _StaticReshape(constants[0], tuple(meta.shape) if meta is not None else None)
-        elif isinstance(inner, OnnxPadDynamic):
+        else:  # OnnxPadDynamic
             value = float(constants[1]) if len(constants) > 1 and not isinstance(constants[1], list) else 0.0
             replacement = OnnxPadStatic.create_from_onnx_params(constants[0], _onnx_pad_mode(inner.mode), value)
-        else:
-            continue
         module.add_submodule(node.target, replacement)
         node.args = node.args[:1]
     graph.eliminate_dead_code()
     module.recompile()
-    del torch
 
 
 def _onnx_pad_mode(torch_mode: str) -> str:

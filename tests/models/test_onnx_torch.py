@@ -151,3 +151,43 @@ def test_without_onnx2torch_the_error_says_how_to_install_it(tiny_onnx: Path, tm
     monkeypatch.setitem(sys.modules, "onnx2torch", None)  # what an environment without it sees
     with pytest.raises(MissingDependencyError, match=r"pip install --no-deps onnx2torch==1\.5\.15"):
         with_torch_form(load_model(tiny_onnx, workdir=tmp_path))
+
+
+def _graph(opset: int, nodes: list, initializers: dict, out_shape: list[int]) -> "object":
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(nodes, f"opset{opset}", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+                              [numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_newer_operator_versions_convert_and_export(tmp_path: Path) -> None:
+    """Opset 22 (Conv/HardSwish/GlobalAveragePool-22, Flatten-21) and opset 19 (Pad-19 with constant pads,
+    ReduceMean-18 with an axes input, Reshape-19): converted, equal to ONNX Runtime, and torch.export-able."""
+    import onnx
+    import torch
+    from onnx import helper
+
+    _skip_without_onnx2torch()
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    fc = rng.standard_normal((3, 4)).astype(np.float32)
+    newest = _graph(22, [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                         helper.make_node("HardSwish", ["c"], ["h"]), helper.make_node("GlobalAveragePool", ["h"], ["g"]),
+                         helper.make_node("Flatten", ["g"], ["f"]), helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)],
+                    {"w": w, "fc": fc}, [1, 3])
+    padded = _graph(19, [helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Conv", ["p", "w"], ["c"]),
+                         helper.make_node("ReduceMean", ["c", "axes"], ["m"], keepdims=1),
+                         helper.make_node("Reshape", ["m", "shape"], ["y"])],
+                    {"w": w, "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "axes": np.array([2, 3], np.int64),
+                     "shape": np.array([1, 4], np.int64)}, [1, 4])
+    for proto in (newest, padded):
+        path = tmp_path / f"{proto.graph.name}.onnx"
+        onnx.save(proto, str(path))
+        model = with_torch_form(load_model(path, workdir=tmp_path))  # checked against ONNX Runtime inside
+        torch.export.export(model.torch_module, (torch.zeros(1, 2, 6, 6),))  # what the LiteRT conversion needs
