@@ -11,8 +11,8 @@ from typing import Any
 from edgetune._lazy import require
 from edgetune.errors import ConfigError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
-from edgetune.lowering._torch_form import TORCH_OR_ONNX, with_torch_form
 from edgetune.lowering._distill import accuracy, check_data_matches, check_distill_options, distill
+from edgetune.lowering._torch_form import VIA_ONNX2TORCH, with_torch_form
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -27,7 +27,7 @@ class PruneLowering(Lowering):
 
     name = "prune"
     input_format = "torch"
-    also_accepts = TORCH_OR_ONNX  # converted to an nn.Module by onnx2torch
+    also_accepts = VIA_ONNX2TORCH  # converted to an nn.Module by onnx2torch
     output_format = "torch"
     modules = ("torch", "torch_pruning")
     extra = "torch"

@@ -12,7 +12,7 @@ import numpy as np
 from edgetune._quiet import quiet_fds
 from edgetune.errors import ConfigError, DatasetError, ModelError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
-from edgetune.lowering._torch_form import TORCH_OR_ONNX, with_torch_form
+from edgetune.lowering._torch_form import VIA_ONNX2TORCH, with_torch_form
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -22,7 +22,7 @@ class TfliteLowering(Lowering):
 
     name = "tflite"
     input_format = "torch"
-    also_accepts = ("tflite", *TORCH_OR_ONNX)  # a .tflite input passes through; ONNX is converted to PyTorch
+    also_accepts = ("tflite", *VIA_ONNX2TORCH)  # a .tflite input passes through; ONNX is converted to PyTorch
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert")
     extra = "litert"
@@ -64,7 +64,7 @@ class TfliteInt8Lowering(Lowering):
 
     name = "tflite-int8"
     input_format = "torch"
-    also_accepts = TORCH_OR_ONNX
+    also_accepts = VIA_ONNX2TORCH
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert", "torchao")
     extra = "litert"
@@ -107,7 +107,7 @@ class TfliteFp16Lowering(Lowering):
 
     name = "tflite-fp16"
     input_format = "torch"
-    also_accepts = TORCH_OR_ONNX
+    also_accepts = VIA_ONNX2TORCH
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert")
     extra = "litert"

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from edgetune.models import LoadedModel
 
-# what a torch-taking lowering also accepts: an ONNX model is converted (onnx2torch) when it is applied
-TORCH_OR_ONNX = ("onnx",)
+# what a torch-taking lowering also accepts (its ``also_accepts``): an ONNX model, converted by onnx2torch when applied
+VIA_ONNX2TORCH = ("onnx",)
 
 
 def with_torch_form(model: LoadedModel) -> LoadedModel:
