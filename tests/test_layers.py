@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "edgetune"
 
 # lowest first; packages on one line are one layer (they may import each other)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "_lazy", "_availability", "_validation", "_quiet"),
+    ("errors", "_lazy", "_availability", "_validation", "_quiet", "_locations"),
     ("targets",),
     ("data", "models"),
     ("runners", "simulate"),

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 @click.option("--runtime", "-r", default="onnxruntime", show_default=True, help="Runtime to profile (one that runs fp32 ONNX models: onnxruntime, tvm, openvino).")
 @click.option("--budget", "budget_min", type=float, default=20.0, show_default=True, help="Minutes of profiling in all (an interrupted profile resumes and counts what it spent).")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads the kernels run with (one, like nn-Meter's CPU profiles, reproduces best on shared machines).")
-@click.option("--profiles-dir", type=click.Path(path_type=Path), default=None, help="Where profiles live (default: $EDGETUNE_PROFILES or the project's profiles/).")
+@click.option("--profiles-dir", type=click.Path(path_type=Path), default=None,
+              help="Where profiles live (default: $EDGETUNE_PROFILES, else ~/.local/share/edgetune/profiles, "
+                   "seeded from the profiles shipped with edgetune).")
 @click.option("--fresh", is_flag=True, help="Discard an existing profile for this target/runtime and start over.")
 @click.option("--retrain", is_flag=True, help="Only refit the regressors from the measurements already stored (no measuring).")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -60,9 +60,10 @@ def test_unsupported_op_fails_one_runtime_only(unsupported_op_onnx: Path, tmp_pa
                            runtimes=["onnxruntime", "tvm", "litert"], options=CompileOptions(calib_samples=8))
     by_name = {r.name: r for r in result.evaluation.results}
     assert by_name["tvm-fp32"].status == "failed" and "Celu" in by_name["tvm-fp32"].reason
-    assert by_name["litert-fp32"].status == "skipped" and "PyTorch" in by_name["litert-fp32"].reason
+    # LiteRT takes the ONNX model through onnx2torch, which converts Celu
+    assert by_name["litert-fp32"].status == "ok", by_name["litert-fp32"].reason
     assert by_name["onnxruntime-fp32"].status == "ok"
-    assert result.winner is not None and result.winner.name.startswith("onnxruntime")
+    assert result.winner is not None and result.winner.name != "tvm-fp32"
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert {c["name"]: c["status"] for c in manifest["candidates"]}["tvm-fp32"] == "failed"
 
