@@ -131,6 +131,8 @@ def _print_sweep(sweep: list[SweepResult], fixed: bool) -> None:
                                fixed_count=fixed, target=first.target)
         out.print(table)
     out.print(f"results: {first.results_path} (run {first.run_id})")
+    for warning in dict.fromkeys(s.evaluation.noise.get("warning") for s in sweep if s.evaluation.noise.get("warning")):
+        out.print(f"[yellow]noise:[/] {warning}")
 
 
 def _sweep_json(sweep: list[SweepResult]) -> dict[str, Any]:
@@ -150,6 +152,7 @@ def _evaluation_json(evaluation: Any, batch: int = 1) -> dict[str, Any]:
         "environment": evaluation.environment,
         "results_store": str(evaluation.results_path),
         "warnings": evaluation.warnings,
+        "timing_noise": evaluation.noise or None,
         "batch": batch,
         "candidates": [_candidate_json(r, d, batch) for r, d in zip(evaluation.results, candidate_dicts(evaluation))],
     }

@@ -132,5 +132,7 @@ def _show(result: CompileResult, as_json: bool, top: int) -> None:
         out.print(f"per-layer: {result.output_dir / 'per-layer'}/layers.json, layers.csv, layers.html")
     for warning in evaluation.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
+    if evaluation.noise.get("warning"):
+        out.print(f"[yellow]noise:[/] {evaluation.noise['warning']}")
     if evaluation.results_path:
         out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")

@@ -265,10 +265,10 @@ def evaluate_candidates(
     if interrupted:
         raise KeyboardInterrupt
     noise = {"steal_share": max((n.steal for n in timed.noise), default=None),
-             "other_processes_share": max((n.others for n in timed.noise), default=None)}
-    warnings = list(dict.fromkeys(n.warning() for n in timed.noise if n.warning()))
+             "other_processes_share": max((n.others for n in timed.noise), default=None),
+             "warning": next((n.warning() for n in timed.noise if n.warning()), "")}
     return Evaluation(run_id, model, target, threads, results, reference_name, env,
-                      store.location if store else None, interrupted, versions, warnings=warnings, noise=noise)
+                      store.location if store else None, interrupted, versions, noise=noise)
 
 
 def _load(runner: Runner, result: CandidateResult, threads: int) -> Session:

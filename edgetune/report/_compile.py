@@ -112,7 +112,8 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
             + _cell((c.get("device_figures") or {}).get("text") or "-")
             + "</tr>"
         )
-    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in manifest.get("warnings") or [])
+    noisy = (manifest.get("timing_noise") or {}).get("warning")
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in [*(manifest.get("warnings") or []), *([noisy] if noisy else [])])
     modes = sorted({c["measurement_mode"] for c in candidates if c.get("measurement_mode")})
     measured = f"<p><b>Measured:</b> {html.escape('; '.join(modes))}, one at a time.</p>" if modes else ""
     profiles = [c["per_layer"] for c in candidates if c.get("per_layer")]

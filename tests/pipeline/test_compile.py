@@ -42,6 +42,8 @@ def test_compile_torch_model_end_to_end(tiny_pt2: Path, tmp_path: Path, isolated
         assert candidate["accuracy"]["metric"] == "top1_agreement" and candidate["accuracy"]["allowed"]
         assert Path(candidate["artifact"]).exists() and len(candidate["artifact_sha256"]) == 64
         assert candidate["measurement_mode"].startswith("isolated worker, ")  # each candidate timed alone
+    noise = manifest["timing_noise"]  # how much of the machine was not ours while timing, and whether that is noisy
+    assert 0 <= noise["other_processes_share"] <= 1 and 0 <= noise["steal_share"] <= 1 and "warning" in noise
     summary = (out / "summary.txt").read_text()
     assert summary.startswith("edgetune compile") and "measured: isolated worker" in summary
     report = (out / "report.html").read_text()
