@@ -1,12 +1,14 @@
 """Benchmark of the regression gate itself, per suite run: false alarms (A/A) and detection (injected slowdown).
 
-A suite (default: the shipped host-cpu suite, benchmarks/suites/host-cpu.yaml, or --suite FILE) is run
+A suite (default: benchmarks/gate/host-cpu-gate.yaml, a reduced-budget copy of the shipped host-cpu suite
+with 5 entries and 9 comparisons; or --suite FILE) is run
 twice into a fresh results store, as CI would: a baseline run and a candidate run of the same code, so
 every artifact is unchanged. Then, --trials times each, alternating:
   A/A:       `edgetune.bench.gate` re-times every comparison's baseline and candidate artifacts now,
              interleaved in isolated workers (--retime always)  -> any flagged entry is a false alarm
              for that suite run
-  injected:  the same, with one comparison's candidate side (a different one each trial) slowed by
+  injected:  the same, with one comparison's candidate side (a different one each trial, among those
+             whose threshold is below the slowdown) slowed by
              --slowdown (busy-wait of that fraction of its baseline median after every inference)
              -> that comparison flagged "regression" is a detection; any other flag is a false alarm
 The gate's confidence is 95% for the whole suite (Bonferroni over its comparisons). The run-to-run
@@ -49,7 +51,7 @@ def suite_runs(suite_path: Path, store_path: Path) -> tuple[list[dict], list[dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", type=Path, default=ROOT / "benchmarks" / "suites" / "host-cpu.yaml")
+    parser.add_argument("--suite", type=Path, default=ROOT / "benchmarks" / "gate" / "host-cpu-gate.yaml")
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--sessions", type=int, default=2, help="fresh load pairs per comparison when re-timing")
     parser.add_argument("--budget-s", type=float, default=0.4, help="re-timing budget per artifact and session")
@@ -64,11 +66,13 @@ def main() -> None:
           + ", ".join(f"{c.entry}/{c.candidate} {c.verdict} {c.ratio:.3f}" for c in run_to_run if c.ratio))
     medians = {(r["entry"], r["candidate"]): r["median_ms"] for r in base if r["status"] == "ok" and r.get("median_ms")}
     keys = sorted(medians)
+    # the slowdown goes only where the entry's threshold is below it (a 10% slowdown against a 10% threshold is a tie)
+    slowable = [k for k in keys if thresholds.get(k[0], 0.05) < args.slowdown] or keys
     config = BenchConfig(budget_s=args.budget_s, early_stop_ratio=0)
     outcomes: dict[str, list[dict]] = {"aa": [], "injected": []}
     for trial in range(args.trials):
         for kind in ("aa", "injected"):  # alternating, so a slow minute of the machine hits both kinds alike
-            slowed = keys[trial % len(keys)] if kind == "injected" else None
+            slowed = slowable[trial % len(slowable)] if kind == "injected" else None
 
             def runner_for(pair, side, slowed=slowed):  # type: ignore[no-untyped-def]
                 plain = get_runner(pair.current.runtime)

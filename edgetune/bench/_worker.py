@@ -4,9 +4,8 @@ A deployed model runs alone on its device, so that is how it is timed. Two runti
 distort each other: ONNX Runtime's intra-op threads spin after each run and OpenVINO's pool stays
 busy, and on 2 cores four sessions in one process came out 1.3-2.5x slower than each alone.
 
-So a host-timed session is loaded in a freshly spawned Python process (``python -m
-edgetune.bench._worker``, never a fork of a parent holding heavy imports) that holds one runtime and
-at most one artifact at a time; the runner sets its threads and affinity there. The timing loop runs
+So a host-timed session is loaded in a freshly spawned Python process (never a fork of a parent
+holding heavy imports) that holds one runtime and at most one artifact at a time; the runner sets its threads and affinity there. The timing loop runs
 inside the worker, so the pipe never enters a sample. The parent drives workers one at a time and
 stops every worker (SIGSTOP) whenever it is not serving a request, so an idle worker's runtime
 threads cannot run while another is timed; the parent itself waits on the pipe, holding no session.
@@ -88,7 +87,9 @@ class WorkerProcess:
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(_own_paths()))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "edgetune.bench._worker", str(child_sock.fileno())],
+            # -c, not -m: edgetune.bench imports this module, and runpy warns when asked to run it again as __main__
+            [sys.executable, "-c", "import sys; from edgetune.bench._worker import main; main(sys.argv[1:])",
+             str(child_sock.fileno())],
             pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C reaches the parent, which closes its workers itself
             env=env,
@@ -478,10 +479,3 @@ def main(argv: Sequence[str]) -> None:
 
     sock = socket.socket(fileno=int(argv[0]))
     _serve(Connection(sock.detach()))
-
-
-if __name__ == "__main__":
-    # run the module's own copy, so that what it sends pickles as edgetune.bench._worker.*, not __main__.*
-    from edgetune.bench._worker import main as _main
-
-    _main(sys.argv[1:])
