@@ -20,7 +20,7 @@ from edgetune.errors import ModelError
 
 FLOOR_MS = 5e-4  # below half a microsecond a kernel is wall-clock timer noise (a simulator's floor is a cycle)
 ROOFLINE_TERMS = ("1", "macs", "moved")
-ARRAY_TERM = "array_cycles"  # a systolic array's analytic cycles (``_hardware``), the column after FEATURES
+ARRAY_TERM = "array_cycles"  # a systolic array's analytic cycles (``_hardware``), the column after BASE_FEATURES
 
 _PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
            "min_data_in_bin": 1, "feature_fraction": 0.9, "lambda_l2": 1.0, "verbose": -1, "num_threads": 1,
@@ -43,11 +43,11 @@ def fit_booster(x: np.ndarray, y_ms: np.ndarray, seed: int = 0, subsample: float
 
 def _baseline_terms(x: np.ndarray, terms: Sequence[str] = ROOFLINE_TERMS) -> np.ndarray:
     """Columns 1, MACs, elements moved (and array cycles): a roofline-style linear baseline the trees correct."""
-    from edgetune.predict._sampling import FEATURES
+    from edgetune.predict._sampling import BASE_FEATURES as NAMES
 
-    columns = {"1": lambda: np.ones(len(x)), "macs": lambda: np.expm1(x[:, FEATURES.index("log_macs")]),
-               "moved": lambda: np.expm1(x[:, FEATURES.index("log_in")]) + np.expm1(x[:, FEATURES.index("log_out")]),
-               ARRAY_TERM: lambda: np.expm1(x[:, len(FEATURES)])}
+    columns = {"1": lambda: np.ones(len(x)), "macs": lambda: np.expm1(x[:, NAMES.index("log_macs")]),
+               "moved": lambda: np.expm1(x[:, NAMES.index("log_in")]) + np.expm1(x[:, NAMES.index("log_out")]),
+               ARRAY_TERM: lambda: np.expm1(x[:, len(NAMES)])}
     return np.stack([columns[t]() for t in terms], axis=1)
 
 
