@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 from rich.table import Table
@@ -11,6 +11,9 @@ from rich.table import Table
 from edgetune.cli import _options
 from edgetune.cli._render import out, print_json
 from edgetune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgetune.predict import LatencyEstimate
 
 
 @click.command("predict")
@@ -44,12 +47,26 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
         for column in ("kernel", "ops", "MACs", "predicted ms", "share"):
             table.add_column(column, justify="right" if column not in ("kernel", "ops") else "left")
         for k in sorted(estimate.kernels, key=lambda k: -k.latency_ms)[:top]:
-            table.add_row(k.kind, ", ".join(k.ops), f"{k.macs:,}", f"{k.latency_ms:.4f}", f"{k.latency_ms / estimate.total_ms:.0%}")
+            table.add_row(k.kind + (" (estimated)" if k.estimated else ""), ", ".join(k.ops), f"{k.macs:,}",
+                          f"{k.latency_ms:.4f}", f"{k.latency_ms / estimate.total_ms:.0%}")
         out.print(table)
         out.print(f"per-call cost {estimate.extra.get('overhead_ms', 0):.4f} ms included in the total"
                   + (" (kernels: in-network costs on the end-to-end scale)" if estimate.extra.get("kernel_costs") == "in-network" else ""))
+    _say_estimated(estimate)
     if estimate.uncovered:
         out.print(f"[yellow]not covered by the predictor (left out of the total):[/] {', '.join(estimate.uncovered)}")
+
+
+def _say_estimated(estimate: "LatencyEstimate") -> None:
+    """One line per way kernels were estimated (kinds the profile has no regressor for), with their share."""
+    estimated = [k for k in estimate.kernels if k.estimated]
+    if not estimated:
+        return
+    out.print(f"[yellow]{len(estimated)} kernel(s) estimated, not profiled: {estimate.estimated_ms:.4f} ms, "
+              f"{estimate.estimated_ms / estimate.total_ms:.0%} of the total[/]")
+    for how in sorted({k.estimated for k in estimated}):
+        kinds = sorted({k.kind for k in estimated if k.estimated == how})
+        out.print(f"  {', '.join(kinds)}: {how}")
 
 
 def _compare(model: object, target: str, runtime: str, kind: str, profiles_dir: Optional[Path], top: int,

@@ -1,0 +1,141 @@
+"""Few-shot adaptation: a profile taken on another machine, corrected for this one from a few networks.
+
+A full profile takes half an hour of a quiet machine. A profile taken on another CPU of the same
+runtime already knows which kernels exist, how they fuse and how their costs scale with shape; what
+differs here is mostly how fast each *kind* of kernel runs (AVX-512 against AVX2 speeds convs far
+more than copies). So ``edgetune profile --adapt`` times a fixed set of reference networks here
+(``_references``; at most 20, about 3 minutes on 2 cores), splits each prediction of the source
+profile into kernel groups, and fits one multiplier per group and one for the per-call cost:
+
+    measured = call x overhead + sum over groups g of m_g x (the source's predicted ms of group g)
+
+by least squares on relative error, each multiplier pulled towards one common factor (ridge; its
+strength chosen by leave-one-out error), so a group few references contain stays near the common
+speed-up. The leave-one-out error is the adapted profile's held-out error. HELP (NeurIPS 2021) adapts
+with ~10 measured networks the same way in spirit: a few measurements here, the rest transferred.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from edgetune.predict._base import LatencyEstimate
+
+# kernel groups that get a multiplier each (by the kernel's head kind); "call" is the per-call cost
+GROUPS: dict[str, tuple[str, ...]] = {
+    "conv": ("conv",), "dwconv": ("dwconv",), "fc": ("fc",), "pool": ("maxpool", "avgpool", "gap"),
+    "elementwise": ("add", "mul", "scale", "bn", "relu", "relu6", "hswish", "sigmoid", "hsigmoid", "softmax"),
+    "movement": ("concat", "transpose", "slice", "pad", "resize", "other"),
+}
+CALL = "call"
+_GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
+_LAMBDAS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def group_of(kernel_kind: str) -> str:
+    """The adaptation group of a kernel kind ("conv+bn+relu" -> "conv")."""
+    return _GROUP_OF.get(kernel_kind.split("+")[0], "movement")
+
+
+def group_shares(estimate: LatencyEstimate) -> dict[str, float]:
+    """ms of a prediction per group, with the per-call cost (the total less the kernels) as CALL."""
+    out = {g: 0.0 for g in (*GROUPS, CALL)}
+    for k in estimate.kernels:
+        out[group_of(k.kind)] += k.latency_ms
+    out[CALL] = max(estimate.total_ms - sum(k.latency_ms for k in estimate.kernels), 0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class MachineCorrection:
+    """Multipliers on a profile's predictions for this machine (per group; 1 where absent) and a drift factor."""
+
+    multipliers: dict[str, float] = field(default_factory=dict)
+    drift: float = 1.0
+    provenance: dict[str, Any] = field(default_factory=dict)  # shown with every prediction it corrects
+
+    def factor(self, group: str) -> float:
+        return float(self.multipliers.get(group, 1.0)) * self.drift
+
+    def with_drift(self, drift: float) -> "MachineCorrection":
+        return replace(self, drift=float(drift))
+
+    def apply(self, estimate: LatencyEstimate) -> LatencyEstimate:
+        """The estimate with every kernel (and the per-call cost) scaled by its group's factor."""
+        kernels = tuple(replace(k, latency_ms=k.latency_ms * self.factor(group_of(k.kind))) for k in estimate.kernels)
+        call = group_shares(estimate)[CALL] * self.factor(CALL)
+        total = call + sum(k.latency_ms for k in kernels)
+        ratio = total / estimate.total_ms if estimate.total_ms > 0 else 1.0
+        extra = {**estimate.extra, "overhead_ms": call, "machine_correction": self.provenance}
+        return replace(estimate, total_ms=total, low_ms=estimate.low_ms * ratio, high_ms=estimate.high_ms * ratio,
+                       kernels=kernels, extra=extra)
+
+
+def _solve(parts: np.ndarray, measured: np.ndarray, lam: float) -> np.ndarray:
+    """Non-negative multipliers minimising relative error, each pulled towards the common factor."""
+    from scipy.optimize import nnls
+
+    rel = parts / measured[:, None]
+    common = float(np.sum(rel.sum(axis=1)) / max(np.sum(rel.sum(axis=1) ** 2), 1e-12))
+    used = parts.sum(axis=0) > 0
+    design = np.vstack([rel, math.sqrt(lam) * np.eye(parts.shape[1])])
+    target = np.concatenate([np.ones(len(measured)), math.sqrt(lam) * np.full(parts.shape[1], common)])
+    coef, _ = nnls(design, target)
+    coef[~used] = common  # a group no reference contains: the common factor
+    return coef
+
+
+def _loo_errors(parts: np.ndarray, measured: np.ndarray, lam: float) -> np.ndarray:
+    errors = np.empty(len(measured))
+    for i in range(len(measured)):
+        keep = np.arange(len(measured)) != i
+        coef = _solve(parts[keep], measured[keep], lam)
+        errors[i] = float(parts[i] @ coef) / measured[i] - 1.0
+    return errors
+
+
+@dataclass(frozen=True)
+class FittedCorrection:
+    """The fitted multipliers and how well they predict references they were not fitted on."""
+
+    multipliers: dict[str, float]
+    ridge: float
+    held_out_errors: tuple[float, ...]  # leave-one-out relative error per reference network
+    before_errors: tuple[float, ...]  # the source profile's relative error per reference network, uncorrected
+
+    def summary(self) -> dict[str, Any]:
+        def stats(errors: Sequence[float]) -> dict[str, float]:
+            e = np.abs(np.asarray(errors))
+            return {"within_10pct": round(float(np.mean(e <= 0.10)), 4), "median_abs_error": round(float(np.median(e)), 4),
+                    "rmspe": round(float(np.sqrt(np.mean(e ** 2))), 4)}
+        return {"multipliers": {k: round(v, 4) for k, v in self.multipliers.items()}, "ridge": self.ridge,
+                "held_out": {**stats(self.held_out_errors), "method": "leave-one-out over the reference networks"},
+                "source_profile_uncorrected": stats(self.before_errors)}
+
+
+def fit_correction(estimates: Sequence[LatencyEstimate], measured_ms: Sequence[float]) -> FittedCorrection:
+    """Per-group multipliers that map the source profile's predictions to ``measured_ms`` (see the module)."""
+    names = [*GROUPS, CALL]
+    parts = np.array([[group_shares(e)[g] for g in names] for e in estimates])
+    measured = np.asarray(measured_ms, dtype=float)
+    if len(measured) < 3 or np.any(measured <= 0):
+        from edgetune.predict._base import ProfileError
+
+        raise ProfileError(f"adaptation needs at least 3 measured reference networks, got {int(np.sum(measured > 0))}")
+    scores = {lam: float(np.sqrt(np.mean(_loo_errors(parts, measured, lam) ** 2))) for lam in _LAMBDAS}
+    lam = min(scores, key=lambda k: (round(scores[k], 4), -k))  # ties: the stronger pull
+    coef = _solve(parts, measured, lam)
+    before = parts.sum(axis=1) / measured - 1.0
+    return FittedCorrection({g: float(c) for g, c in zip(names, coef)}, lam,
+                            tuple(float(e) for e in _loo_errors(parts, measured, lam)), tuple(float(e) for e in before))
+
+
+def correction_from(data: dict[str, Any], provenance: Optional[dict[str, Any]] = None) -> MachineCorrection:
+    """The MachineCorrection an adapted profile file describes."""
+    return MachineCorrection({k: float(v) for k, v in data["correction"]["multipliers"].items()}, 1.0,
+                             provenance or {"adapted": True, "source_machine": data.get("source_machine"),
+                                            "held_out": data["correction"].get("held_out")})
