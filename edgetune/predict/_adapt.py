@@ -17,13 +17,20 @@ with ~10 measured networks the same way in spirit: a few measurements here, the 
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from edgetune.predict._base import LatencyEstimate
+from edgetune.errors import ConfigError
+from edgetune.predict._base import LatencyEstimate, ProfileError
+from edgetune.predict._measure import GraphMeasurer
+from edgetune.predict._references import REFERENCE_COUNT, measure_references, reference_config, reference_networks, references_document
+from edgetune.targets import Target
 
 # kernel groups that get a multiplier each (by the kernel's head kind); "call" is the per-call cost
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -33,7 +40,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 CALL = "call"
 _GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
-_LAMBDAS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+_LAMBDAS = (1e-4, 1e-3, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 
 def group_of(kernel_kind: str) -> str:
@@ -123,8 +130,6 @@ def fit_correction(estimates: Sequence[LatencyEstimate], measured_ms: Sequence[f
     parts = np.array([[group_shares(e)[g] for g in names] for e in estimates])
     measured = np.asarray(measured_ms, dtype=float)
     if len(measured) < 3 or np.any(measured <= 0):
-        from edgetune.predict._base import ProfileError
-
         raise ProfileError(f"adaptation needs at least 3 measured reference networks, got {int(np.sum(measured > 0))}")
     scores = {lam: float(np.sqrt(np.mean(_loo_errors(parts, measured, lam) ** 2))) for lam in _LAMBDAS}
     lam = min(scores, key=lambda k: (round(scores[k], 4), -k))  # ties: the stronger pull
@@ -139,3 +144,95 @@ def correction_from(data: dict[str, Any], provenance: Optional[dict[str, Any]] =
     return MachineCorrection({k: float(v) for k, v in data["correction"]["multipliers"].items()}, 1.0,
                              provenance or {"adapted": True, "source_machine": data.get("source_machine"),
                                             "held_out": data["correction"].get("held_out")})
+
+
+# --- the adapted profile on disk ---------------------------------------------------------------
+
+ADAPTED_DIR = "adapted"
+
+
+def adapted_path(folder: Path, machine: dict[str, Any]) -> Path:
+    """Where the adaptation of the profile in ``folder`` to ``machine`` is kept."""
+    from edgetune.predict._machine import machine_slug
+
+    return Path(folder) / ADAPTED_DIR / f"{machine_slug(machine)}.json"
+
+
+def load_adapted(folder: Path, machine: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The adapted profile of ``folder`` for ``machine``, or None when there is none."""
+    from edgetune.predict._base import ProfileError
+
+    path = adapted_path(folder, machine)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        data["correction"]["multipliers"]  # noqa: B018 - the one key every use needs
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ProfileError(f"{path} is not an adapted profile; delete it and re-run `edgetune profile --adapt`") from None
+    return data
+
+
+@dataclass(frozen=True)
+class AdaptResult:
+    """What ``adapt_profile`` wrote: the file, where the source profile was taken, and the fit."""
+
+    path: Path
+    source_machine: Optional[dict[str, Any]]
+    machine: dict[str, Any]
+    references: int
+    measure_s: float
+    fitted: FittedCorrection
+
+
+def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: float = 3.0,
+                  profiles_dir: Optional[Path] = None, measurer: Optional[GraphMeasurer] = None,
+                  progress: Callable[[str], None] = lambda _m: None, count: int = REFERENCE_COUNT) -> AdaptResult:
+    """Adapt ``target``/``runtime``'s profile (taken on another machine) to this one; see the module.
+
+    Times ``count`` reference networks here in about ``budget_min`` minutes at the profile's thread
+    count and writes ``<profile>/adapted/<machine>.json`` (source machine, the references and their
+    latencies, the fitted multipliers and their held-out error), which ``predictor_for`` then applies.
+    """
+    from edgetune.predict._machine import current_machine, profile_machine
+    from edgetune.predict._predictors import KernelPredictor
+    from edgetune.predict._profile import profile_folder
+
+    if budget_min <= 0:
+        raise ConfigError(f"adaptation budget must be positive, got {budget_min} minutes")
+    folder = profile_folder(target.name, runtime, profiles_dir)
+    if not (folder / "metadata.json").exists():
+        raise ProfileError(f"no {target.name}/{runtime} profile to adapt in {folder}; put one taken on another machine "
+                           f"there, or take one here with `edgetune profile --target {target.name} --runtime {runtime}`")
+    source = KernelPredictor(folder)
+    graphs = reference_networks(count)
+    own = measurer is None
+    measurer = measurer or GraphMeasurer(target, runtime, source.threads, interleave=4,
+                                         config=reference_config(budget_min * 60.0, len(graphs)))
+    if measurer.threads != source.threads:
+        raise ConfigError(f"the profile predicts {source.threads}-thread latencies; adapt it at {source.threads} thread(s), "
+                          f"not {measurer.threads}")
+    try:
+        progress(f"timing {len(graphs)} reference networks, two passes")
+        started = time.perf_counter()
+        records, stopped = measure_references(measurer.measure, graphs)
+        measure_s = time.perf_counter() - started
+    finally:
+        if own:
+            measurer.close()
+    if stopped:
+        raise KeyboardInterrupt
+    kept = {r["name"] for r in records}
+    fitted = fit_correction(source.predict_many([g for g in graphs if g.name in kept]), [r["latency_ms"] for r in records])
+    machine = current_machine()
+    document = {"schema": 1, "kind": "adapted profile", "target": target.name, "runtime": runtime,
+                "source_profile": str(folder), "source_machine": profile_machine(source.metadata), "machine": machine,
+                "threads": source.threads, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "measure_s": round(measure_s, 1), "correction": fitted.summary(),
+                "references": references_document(records, machine, source.threads),
+                "note": "predicted ms here = multiplier of the kernel's group x the source profile's prediction "
+                        "(call: the per-call cost); fitted on the reference networks timed here, leave-one-out error"}
+    path = adapted_path(folder, machine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))
+    return AdaptResult(path, document["source_machine"], machine, len(records), measure_s, fitted)

@@ -15,6 +15,7 @@ from edgetune.errors import ConfigError
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor, ProfileError
 from edgetune.predict._borders import border_share, load_borders
 from edgetune.predict._adapt import MachineCorrection
+from edgetune.predict._calibrate import Calibration
 from edgetune.predict._context import InNetworkCosts, network_ms
 from edgetune.predict._estimate import ESTIMATE_REL_RMSE
 from edgetune.predict._estimate import estimate as estimate_kernels
@@ -62,6 +63,7 @@ class KernelPredictor(Predictor):
             raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
         # this machine's correction of a profile taken on another (``_adapt``) and today's drift (``_calibrate``)
         self.machine: Optional[MachineCorrection] = None
+        self.calibration: Optional[Calibration] = None
 
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
         """Per kernel: its in-network cost where the profile has one (``_context``), else its isolated
@@ -173,11 +175,16 @@ class MeasuringPredictor(Predictor):
 
 
 def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", profiles_dir: Optional[Path] = None,
-                  kind: str = "kernel", fallback: bool = True) -> Predictor:
+                  kind: str = "kernel", fallback: bool = True, calibrate: Union[bool, str] = False) -> Predictor:
     """The predictor the search queries for ``target``/``runtime``.
 
     ``kind`` is "kernel" (the profiled regressors) or "flops" (the baseline). Without a trained
-    profile, ``fallback`` returns a MeasuringPredictor (with a warning) instead of failing.
+    profile, ``fallback`` returns a MeasuringPredictor (with a warning) instead of failing. On a
+    local target the kernel predictor applies this machine's adapted profile when there is one
+    (``profile --adapt``) and otherwise warns, naming that command, when the profile was taken on
+    another CPU. ``calibrate``: True re-times the stored reference networks now (about 10 s) and
+    rescales for today's speed (an error without stored references); "auto" does so only when there
+    are references to re-time (the search, once per study).
     """
     from edgetune.targets import load_target
 
@@ -185,17 +192,61 @@ def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", prof
     folder = profile_folder(resolved.name, runtime, profiles_dir)
     if kind not in ("kernel", "flops"):
         raise ConfigError(f"unknown predictor '{kind}'; valid predictors: flops, kernel")
+    if calibrate not in (True, False, "auto"):
+        raise ConfigError(f"calibrate must be true, false or 'auto', got {calibrate!r}")
     if not (folder / "metadata.json").exists() and fallback:
         warnings.warn(f"no latency profile for {resolved.name}/{runtime} in {folder}: measuring each network instead "
                       f"(run `edgetune profile --target {resolved.name}` for millisecond predictions)", stacklevel=2)
         return MeasuringPredictor(resolved, runtime)
     predictor = KernelPredictor(folder) if kind == "kernel" else FlopsPredictor(folder)
-    taken_on = predictor.metadata.get("environment", {}).get("cpu_model")
-    if resolved.name == "host-cpu" and taken_on:
-        from edgetune.targets._host import detect_host
-
-        if detect_host().model != taken_on:
-            warnings.warn(f"the {resolved.name}/{runtime} profile was taken on '{taken_on}', this machine is "
-                          f"'{detect_host().model}': predictions describe that CPU; run `edgetune profile --fresh` here",
-                          stacklevel=2)
+    if resolved.transport != "local":
+        if calibrate is True:
+            raise ConfigError(f"--calibrate re-times networks here; target '{resolved.name}' is {resolved.transport}")
+        return predictor
+    adapted = _for_this_machine(predictor, resolved.name, runtime, folder)
+    if calibrate and isinstance(predictor, KernelPredictor):
+        _calibrate_now(predictor, resolved, runtime, folder, adapted, required=calibrate is True)
     return predictor
+
+
+def adapt_command(target: str, runtime: str) -> str:
+    """The one command that makes a profile taken elsewhere usable on this machine."""
+    return f"edgetune profile --target {target} --runtime {runtime} --adapt"
+
+
+def _for_this_machine(predictor: Predictor, target: str, runtime: str, folder: Path) -> Optional[dict]:
+    """Apply this machine's adapted profile (returned), or warn when the profile describes another CPU."""
+    from edgetune.predict._adapt import correction_from, load_adapted
+    from edgetune.predict._machine import current_machine, describe, profile_machine, same_machine
+
+    here = current_machine()
+    adapted = load_adapted(folder, here)
+    if adapted is not None and isinstance(predictor, KernelPredictor):
+        predictor.machine = correction_from(adapted)
+        return adapted
+    taken_on = profile_machine(predictor.metadata)  # type: ignore[attr-defined]
+    if taken_on is not None and not same_machine(taken_on, here):
+        warnings.warn(f"the {target}/{runtime} profile was taken on {describe(taken_on)}, this machine is {describe(here)} "
+                      f"and has no adapted profile: predictions describe that CPU. Run `{adapt_command(target, runtime)}` "
+                      "(about 3 minutes) once here; `--fresh` instead of `--adapt` (about 30) is the accurate path",
+                      stacklevel=3)
+    return adapted
+
+
+def _calibrate_now(predictor: KernelPredictor, target: Target, runtime: str, folder: Path, adapted: Optional[dict],
+                   required: bool) -> None:
+    from edgetune.predict._adapt import MachineCorrection
+    from edgetune.predict._calibrate import calibrate, stored_references
+    from edgetune.predict._machine import current_machine
+
+    references = stored_references(folder, adapted, current_machine())
+    if references is None:
+        if required:
+            raise ProfileError(f"no reference latencies of this machine stored with the {target.name}/{runtime} profile to "
+                               f"calibrate against; run `{adapt_command(target.name, runtime)}` (it stores them)")
+        return
+    found = calibrate(references, target, runtime, predictor.threads)
+    machine = predictor.machine or MachineCorrection(provenance={"adapted": False})
+    predictor.machine = replace(machine.with_drift(found.factor),
+                                provenance={**machine.provenance, "calibration": found.to_dict()})
+    predictor.calibration = found
