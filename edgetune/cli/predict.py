@@ -24,24 +24,37 @@ if TYPE_CHECKING:
               help="kernel: the profiled per-kernel regressors; flops: the MACs-proportional baseline.")
 @click.option("--profiles-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--top", type=int, default=15, show_default=True, help="Kernels listed in the breakdown (slowest first).")
+@click.option("--calibrate", is_flag=True,
+              help="First re-time the profile's reference networks here (about 10 s) and rescale for today's machine speed.")
 @click.option("--compare-measured", is_flag=True,
               help="Also run MODEL on the runtime's own per-node profiler here and show measured beside predicted per kernel.")
 @_options.json_output
 def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Optional[Path], top: int,
-            compare_measured: bool, as_json: bool) -> None:
+            calibrate: bool, compare_measured: bool, as_json: bool) -> None:
     """Predict MODEL's latency (an .onnx file, or a network description .json) from TARGET's profile."""
-    from edgetune.predict import predict
+    from edgetune.predict import predictor_for
     from edgetune.predict._cli_model import model_argument
 
+    network = model_argument(model)
     if compare_measured:
-        _compare(model_argument(model), target, runtime, kind, profiles_dir, top, as_json)
+        _compare(network, target, runtime, kind, profiles_dir, top, as_json)
         return
-    estimate = predict(model_argument(model), target, runtime, profiles_dir, kind)
+    predictor = predictor_for(target, runtime, profiles_dir, kind=kind, fallback=False, calibrate=calibrate)
+    estimate = predictor.predict(network)
     if as_json:
         print_json(estimate.to_dict())
         return
+    calibration = getattr(predictor, "calibration", None)
+    if calibration is not None:
+        out.print(calibration.message())
     out.print(f"[bold]{estimate.network}[/] on {target}/{runtime}: predicted {estimate.total_ms:.4g} ms "
               f"(95% interval {estimate.low_ms:.4g}-{estimate.high_ms:.4g} ms; {estimate.predictor} predictor, not a measurement)")
+    correction = estimate.extra.get("machine_correction") or {}
+    if correction.get("adapted"):
+        held = correction.get("held_out") or {}
+        out.print(f"corrected for this machine by its adapted profile (the profile was taken on "
+                  f"{(correction.get('source_machine') or {}).get('cpu_model', 'another machine')}; held-out error on the "
+                  f"reference networks: median {held.get('median_abs_error', float('nan')):.1%})")
     if estimate.kernels:
         table = Table(title=f"{len(estimate.kernels)} kernels (slowest {min(top, len(estimate.kernels))})")
         for column in ("kernel", "ops", "MACs", "predicted ms", "share"):
