@@ -133,3 +133,19 @@ def read_references(path: Path) -> Optional[dict[str, Any]]:
     if not isinstance(document, dict) or not isinstance(document.get("networks"), list):
         raise ProfileError(f"{path} holds no reference networks; delete it and re-run `edgetune profile --adapt`")
     return document
+
+
+def store_references(folder: Path, measure: Callable[[Sequence[Graph]], tuple[list[Any], bool]], threads: int,
+                     machine: dict[str, Any]) -> bool:
+    """Time the reference set and keep it in ``folder``/references.json (a profile's own, for calibration).
+
+    Returns False when Ctrl-C stopped it (the profile stays usable; it just cannot be calibrated).
+    """
+    records, stopped = measure_references(measure, reference_networks())
+    if stopped or not records:
+        return False
+    path = Path(folder) / REFERENCES_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(references_document(records, machine, threads), indent=2))
+    tmp.replace(path)
+    return True
