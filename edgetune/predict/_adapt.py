@@ -226,7 +226,8 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
     fitted = fit_correction(source.predict_many([g for g in graphs if g.name in kept]), [r["latency_ms"] for r in records])
     machine = current_machine()
     document = {"schema": 1, "kind": "adapted profile", "target": target.name, "runtime": runtime,
-                "source_profile": str(folder), "source_machine": profile_machine(source.metadata), "machine": machine,
+                "source_profile": str(folder), "source_created": source.metadata.get("created"),
+                "source_machine": profile_machine(source.metadata), "machine": machine,
                 "threads": source.threads, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "measure_s": round(measure_s, 1), "correction": fitted.summary(),
                 "references": references_document(records, machine, source.threads),

@@ -221,6 +221,10 @@ def _for_this_machine(predictor: Predictor, target: str, runtime: str, folder: P
 
     here = current_machine()
     adapted = load_adapted(folder, here)
+    if adapted is not None and adapted.get("source_created") not in (None, predictor.metadata.get("created")):  # type: ignore[attr-defined]
+        warnings.warn(f"the adapted profile in {folder} corrects an earlier {target}/{runtime} profile; ignored. "
+                      f"Run `{adapt_command(target, runtime)}` again", stacklevel=3)
+        adapted = None
     if adapted is not None and isinstance(predictor, KernelPredictor):
         predictor.machine = correction_from(adapted)
         return adapted

@@ -93,10 +93,10 @@ def measure_references(measure: Callable[[Sequence[Graph]], tuple[list[Any], boo
         for i, timing in zip(order, timings):
             runs[i].append(0.0 if timing.error else float(timing.latency_ms))
     records = []
-    for graph, found in zip(graphs, runs):
+    for index, (graph, found) in enumerate(zip(graphs, runs)):
         if found and min(found) > 0:
-            records.append({"name": graph.name, "graph": graph_to_dict(graph), "latency_ms": round(min(found), 6),
-                            "passes_ms": [round(v, 6) for v in found]})
+            records.append({"name": graph.name, "index": index, "graph": graph_to_dict(graph),
+                            "latency_ms": round(min(found), 6), "passes_ms": [round(v, 6) for v in found]})
     return records, False
 
 

@@ -51,8 +51,11 @@ def _other_machines_profile(fake_profile: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "host-cpu" / "fake"
     shutil.copytree(fake_profile, copy)
     meta = json.loads((copy / "metadata.json").read_text())
-    meta["environment"]["cpu_model"] = "Some Other CPU 9000"
+    meta["environment"]["cpu_model"] = meta["machine"]["cpu_model"] = "Some Other CPU 9000"
     (copy / "metadata.json").write_text(json.dumps(meta))
+    references = json.loads((copy / "references.json").read_text())
+    references["machine"]["cpu_model"] = "Some Other CPU 9000"  # timed there, with the profile
+    (copy / "references.json").write_text(json.dumps(references))
     return copy
 
 
@@ -115,3 +118,26 @@ def test_adaptation_and_calibration_errors(fake_profile: Path, tmp_path: Path) -
     adapted_path(root / "host-cpu" / "fake", current_machine()).write_text("{}")
     with pytest.raises(ProfileError, match="not an adapted profile"):
         predictor_for("host-cpu", "fake", root)
+
+
+def test_a_profile_taken_here_calibrates_against_its_own_references(fake_profile: Path) -> None:
+    from edgetune.predict._calibrate import stored_references
+
+    references = stored_references(fake_profile, None, current_machine())
+    assert references is not None and references["machine"] == current_machine()
+    with _measurer(ScaledFakeRunner({}, uniform=0.8)) as m:
+        faster = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
+    assert faster.factor == pytest.approx(0.8, rel=0.01) and faster.significant and "faster" in faster.message()
+    assert stored_references(fake_profile, None, {"cpu_model": "Some Other CPU 9000", "isa": []}) is None
+
+
+def test_a_stale_adapted_profile_is_ignored(fake_profile: Path, tmp_path: Path) -> None:
+    folder = _other_machines_profile(fake_profile, tmp_path)
+    with _measurer(ScaledFakeRunner({})) as m:
+        result = adapt_profile(load_target("host-cpu"), "fake", 3.0, tmp_path, measurer=m, count=6)
+    saved = json.loads(result.path.read_text())
+    saved["source_created"] = "1999-01-01T00:00:00Z"  # the profile was re-taken since
+    result.path.write_text(json.dumps(saved))
+    with pytest.warns(UserWarning, match="corrects an earlier"):
+        predictor = predictor_for("host-cpu", "fake", tmp_path)
+    assert predictor.machine is None and folder.exists()  # type: ignore[attr-defined]

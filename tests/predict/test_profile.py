@@ -22,13 +22,16 @@ def _measurer(runner: FakeRunner, threads: int = 1) -> GraphMeasurer:
 
 def test_profile_writes_every_file(fake_profile: Path) -> None:
     for name in ("measurements.csv", "chains.jsonl", "fusion.json", "state.json", "environment.json", "metadata.json",
-                 "models/models.json", "models/conv.lgb.txt", "borders.jsonl"):
+                 "models/models.json", "models/conv.lgb.txt", "borders.jsonl", "references.json"):
         assert (fake_profile / name).exists(), name
     meta = json.loads((fake_profile / "metadata.json").read_text())
     assert set(meta["fusion"]) == {"+".join(p) for p in FAKE_RULES.pairs}
     assert meta["kernels"] > 100 and meta["held_out"]["conv"]["kernels"] > 10
     assert meta["versions"]["lightgbm"] and meta["environment"]["threads"] == 1
     assert not list(fake_profile.rglob("*.pkl")) and not list(fake_profile.rglob("*.pickle"))
+    references = json.loads((fake_profile / "references.json").read_text())
+    assert 4 <= len(references["networks"]) <= 20 and all(len(r["passes_ms"]) == 2 for r in references["networks"])
+    assert references["machine"]["cpu_model"] and meta["machine"] == references["machine"]
 
 
 def test_kernel_predictor_recovers_fake_latencies(fake_profile: Path) -> None:
