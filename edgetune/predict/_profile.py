@@ -37,7 +37,7 @@ from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._profile_store import ProfileStore
 from edgetune.predict._references import store_references
-from edgetune.predict._regress import ensemble_spread, fit_flops_baseline, fit_kind, save_models
+from edgetune.predict._regress import bagged_ensemble, fit_flops_baseline, fit_kind, save_models
 from edgetune.predict._sampling import HEAD_SHARE, sample_border_pair, sample_chain, sample_kernel, sample_network
 from edgetune.targets import Target
 
@@ -308,7 +308,8 @@ def _raw_latencies(rows: list[dict], overhead_ms: float, floor_ms: float) -> Non
 
 def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules: FusionRules, want: int,
                     first_index: int, hardware: ProfileHardware) -> list[Graph]:
-    """``want`` new kernels of ``head``: most where a bagged ensemble disagrees, a quarter at random."""
+    """``want`` new kernels of ``head``: a quarter at random, of the rest half next to the measured kernels
+    the model errs on most (out of bag), half where a bagged ensemble disagrees most."""
     mine = [r for r in rows if r["head"] == head]
     pool = [sample_kernel(head, rng, rules, first_index + i) for i in range(_POOL)]
     explore = want // 4
@@ -316,12 +317,31 @@ def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules
         return pool[:want]
     x, y = _matrix(mine, rules, hardware)
     x_pool = np.array([hardware.features(split_kernels(g, rules)[0]) for g in pool])
-    spread = ensemble_spread(x, y, x_pool, members=4, terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
-    order = list(np.argsort(-spread))
-    chosen = [int(i) for i in order[:want - explore]]
+    spread, oob = bagged_ensemble(x, y, x_pool, members=4, terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
+    chosen = _near_worst(x, oob, x_pool, (want - explore) // 2)
+    for i in np.argsort(-spread):
+        if len(chosen) >= want - explore:
+            break
+        if int(i) not in chosen:
+            chosen.append(int(i))
     rest = [i for i in range(len(pool)) if i not in set(chosen)]
-    chosen += list(rng.choice(rest, size=min(explore, len(rest)), replace=False))
+    chosen += [int(i) for i in rng.choice(rest, size=min(explore, len(rest)), replace=False)]
     return [pool[i] for i in chosen]
+
+
+def _near_worst(x: np.ndarray, errors: np.ndarray, x_pool: np.ndarray, count: int) -> list[int]:
+    """Pool rows nearest (scaled L1 on the features) to the ``count`` training rows with the largest errors."""
+    known = np.where(np.isfinite(errors))[0]
+    if count < 1 or not len(known):
+        return []
+    worst = known[np.argsort(-errors[known])][:count]
+    scale = x.std(axis=0) + 1e-9
+    chosen: list[int] = []
+    for row in worst:
+        distance = np.abs((x_pool - x[row]) / scale).sum(axis=1)
+        distance[chosen] = np.inf
+        chosen.append(int(np.argmin(distance)))
+    return chosen
 
 
 def retrain(folder: Path, target: Optional[Target] = None) -> dict:
