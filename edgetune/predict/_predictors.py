@@ -12,9 +12,9 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from edgetune.errors import ConfigError
+from edgetune.predict._adapt import MachineCorrection
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor, ProfileError
 from edgetune.predict._borders import border_share, load_borders
-from edgetune.predict._adapt import MachineCorrection
 from edgetune.predict._calibrate import Calibration
 from edgetune.predict._context import InNetworkCosts, network_ms
 from edgetune.predict._estimate import ESTIMATE_REL_RMSE
