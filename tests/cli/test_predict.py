@@ -50,6 +50,7 @@ def test_predict_network_description(fake_profile: Path, tmp_path: Path) -> None
     (["profile", "--adapt", "--fresh"], "cannot be combined with --fresh"),
     (["profile", "--adapt", "--profiles-dir", "{tmp}"], "no host-cpu/onnxruntime profile to adapt"),
     (["profile", "--adapt", "--budget", "0", "--profiles-dir", "{prof}"], "budget must be positive"),
+    (["profile", "--adapt", "--target", "rpi4"], "--adapt times reference networks on this machine"),
 ])
 def test_predict_profile_errors(args: list[str], needle: str, net_onnx: Path, tmp_path: Path, fake_profile: Path) -> None:
     bad = tmp_path / "bad.onnx"

@@ -141,3 +141,16 @@ def test_a_stale_adapted_profile_is_ignored(fake_profile: Path, tmp_path: Path) 
     with pytest.warns(UserWarning, match="corrects an earlier"):
         predictor = predictor_for("host-cpu", "fake", tmp_path)
     assert predictor.machine is None and folder.exists()  # type: ignore[attr-defined]
+
+
+def test_corrupt_reference_file_is_reported(fake_profile: Path, tmp_path: Path) -> None:
+    from edgetune.predict._calibrate import stored_references
+
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    (copy / "references.json").write_text("{not json")
+    with pytest.raises(ProfileError, match="references.json is corrupt"):
+        stored_references(copy, None, current_machine())
+    (copy / "references.json").write_text(json.dumps({"machine": current_machine()}))
+    with pytest.raises(ProfileError, match="holds no reference networks"):
+        stored_references(copy, None, current_machine())
