@@ -6,17 +6,24 @@ what is wrong and what to do about it.
 
 from __future__ import annotations
 
+# What the `edgetune` command exits with (documented in the README): CI tells them apart.
+EXIT_OK = 0
+EXIT_ERROR = 1  # a tool failure: a model that does not load, a runtime that fails, no viable candidate
+EXIT_USAGE = 2  # a bad option, argument or configuration value (click's usage errors and ConfigError)
+EXIT_REGRESSION = 3  # `bench compare`: the gate found an entry slower, broken or missing
+
+
 
 class EdgetuneError(Exception):
     """Base of every error edgetune reports to a user."""
 
-    exit_code = 1
+    exit_code = EXIT_ERROR
 
 
 class ConfigError(EdgetuneError):
     """A bad option, argument or configuration value."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class TargetError(EdgetuneError):

@@ -35,6 +35,9 @@ pip_install "torch==2.13.0"
 # Two stages because litert-torch's xdsl and apache-tvm-ffi disagree on typing-extensions (see pyproject).
 pip_install -c tools/constraints.txt -e ".[litert]"
 pip_install -c tools/constraints.txt -e ".[all,dev]"
+# ONNX -> PyTorch for the LiteRT/Vela/TFLM candidates of ONNX models (edgetune/models/_onnx_torch.py).
+# --no-deps: it requires torchvision, which would replace the CPU torch with a CUDA build.
+pip_install --no-deps "onnx2torch==1.5.15"
 # SCALE-Sim 3.0 crashes under numpy 2, which this environment needs (TensorFlow, litert-torch):
 # it gets its own small environment, run as a subprocess (edgetune/simulate/_scalesim.py).
 [ -x "$SCALESIM_VENV/bin/python" ] || "$PYTHON" -m venv "$SCALESIM_VENV"
@@ -46,6 +49,8 @@ if not torch.__version__.startswith("2.13.0"):
     sys.exit(f"setup: torch {torch.__version__} was installed, expected 2.13.0 (CPU build)")
 for module in ("edgetune", "onnx", "onnxruntime", "tvm", "ai_edge_litert", "litert_torch", "onnxscript", "pytest", "ethosu.vela"):
     importlib.import_module(module)
+from edgetune.models._onnx_torch import import_onnx2torch
+import_onnx2torch()  # onnx2torch imports torchvision, absent here: edgetune supplies a placeholder
 PY
 # OpenVINO and NNCF send usage telemetry unless opted out; edgetune makes no hidden network calls.
 if [ -x "$VENV/bin/opt_in_out" ]; then "$VENV/bin/opt_in_out" --opt_out >/dev/null 2>&1 || true; fi

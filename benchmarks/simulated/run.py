@@ -32,7 +32,8 @@ from edgetune.bench import BenchConfig  # noqa: E402
 from edgetune.errors import EdgetuneError  # noqa: E402
 from edgetune.models.zoo import zoo_model  # noqa: E402
 from edgetune.pipeline import CompileOptions  # noqa: E402
-from edgetune.targets import list_targets, runnability  # noqa: E402
+from edgetune.runners import runnability  # noqa: E402
+from edgetune.targets import list_targets  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SCALESIM_GOLDEN_CYCLES = 112283  # scale-sim-v3 test/general/golden_trace_calc/COMPUTE_REPORT.csv

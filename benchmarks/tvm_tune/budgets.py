@@ -190,7 +190,8 @@ def main() -> int:
     from edgetune.models import load_model
     from edgetune.predict import to_onnx
     from edgetune.runners import get_runner, runner_for
-    from edgetune.targets import detect_host, load_target, require_runnable
+    from edgetune.runners import require_runnable
+    from edgetune.targets import detect_host, load_target
 
     target = load_target(args.target)
     require_runnable(target, args.rpc_tracker)

@@ -16,7 +16,7 @@ _GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 # A runner that measures on another machine (an RPC board) reports that machine's
 # machine_environment() as JSON under this key of Runner.versions(); environment() records it
 # in place of the workstation's CPU, cores and libraries.
-BOARD_ENVIRONMENT_KEY = "board_environment"
+from edgetune.runners import BOARD_ENVIRONMENT_KEY
 
 
 def machine_environment() -> dict[str, Any]:

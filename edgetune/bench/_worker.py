@@ -76,7 +76,8 @@ class WorkerProcess:
     """A spawned Python process hosting sessions of one runner, one loaded artifact at a time.
 
     Every request resumes the process (SIGCONT), waits for its answer and stops it again (SIGSTOP):
-    between requests none of its threads can run.
+    between requests none of its threads can run. The kernel kills it when the thread that started it
+    ends (PR_SET_PDEATHSIG), so a session must not outlive the thread that loaded it.
     """
 
     def __init__(self, runner: Runner, timeout_s: float = CALL_TIMEOUT_S) -> None:

@@ -11,13 +11,16 @@ from rich.table import Table
 
 from edgetune.bench import LatencyStats
 from edgetune.pipeline import CandidateResult, measurement_modes
+from edgetune.simulate._figures import device_figures
+from edgetune.targets import Target
 
 out = Console(highlight=False, soft_wrap=False)
 if not out.is_terminal:  # pipes and CI logs: wide enough that tables do not fold every cell
     out = Console(highlight=False, soft_wrap=False, width=200)
 err = Console(stderr=True, highlight=False)
 
-_STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red", "skipped": "dim", "interrupted": "yellow"}
+_STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red", "skipped": "dim", "interrupted": "yellow",
+                 "built": "cyan"}
 
 
 def styled(text: str, style: str) -> str:
@@ -46,9 +49,15 @@ def latency_cells(stats: Optional[LatencyStats], batch: int = 1) -> list[str]:
             f"{stats.throughput_per_s(batch):,.1f}"]
 
 
+def _figures(results: Sequence[CandidateResult], target: Target | None) -> dict[str, Any]:
+    memory = target.memory.model_dump() if target is not None else None
+    return {r.name: device_figures(r.details, memory) for r in results}
+
+
 def candidates_table(results: Sequence[CandidateResult], title: str, winner: str | None = None, batch: int = 1,
-                     shape: str | None = None, fixed_count: bool = False) -> Table:
-    """One row per candidate; ``shape`` adds a shape column (a sweep), ``batch`` scales the throughput."""
+                     shape: str | None = None, fixed_count: bool = False, target: Target | None = None) -> Table:
+    """One row per candidate; ``shape`` adds a shape column (a sweep), ``batch`` scales the throughput; a "device"
+    column holds the simulated/estimated figures of ``target`` where there are any."""
     modes = measurement_modes(results)
     table = Table(title=title, title_justify="left", caption=f"measured: {modes}" if modes else None,
                   caption_justify="left")
@@ -56,15 +65,19 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
     columns = [*lead, ("candidate", "left"), ("status", "left"), *((c, "right") for c in LATENCY_COLUMNS),
                ("RSS +MB", "right"), ("size KB", "right"), ("load ms", "right"), ("accuracy", "right"),
                ("note", "left")]
+    if any(_figures(results, target).values()):
+        columns.append(("device", "left"))
     for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")
-    add_candidate_rows(table, results, winner, batch, shape, fixed_count)
+    add_candidate_rows(table, results, winner, batch, shape, fixed_count, target)
     return table
 
 
 def add_candidate_rows(table: Table, results: Sequence[CandidateResult], winner: str | None = None, batch: int = 1,
-                       shape: str | None = None, fixed_count: bool = False) -> None:
+                       shape: str | None = None, fixed_count: bool = False, target: Target | None = None) -> None:
     """Rows of ``candidates_table`` (a sweep adds every shape's rows to one table)."""
+    figures = _figures(results, target)
+    with_figures = bool(table.columns) and str(table.columns[-1].header) == "device"
     for r in results:
         s = r.timing.stats if r.timing else None
         name = f"* {r.name}" if r.name == winner else r.name
@@ -78,6 +91,7 @@ def add_candidate_rows(table: Table, results: Sequence[CandidateResult], winner:
             f"{r.load_ms:.1f}" if r.load_ms is not None else "-",
             _accuracy_cell(r),
             r.reason if r.status != "ok" else _timing_note(r, fixed_count),
+            *([figures[r.name].text if figures[r.name] else "-"] if with_figures else []),
         )
 
 

@@ -26,14 +26,14 @@ from edgetune.bench import (
     junit_xml,
     load_side,
     load_suite,
-    run_suite,
 )
 from edgetune.cli import _options
 from edgetune.bench._fixed_count import fixed_count
 from edgetune.cli._layers import print_layers
 from edgetune.cli._render import add_candidate_rows, candidates_table, out, print_json, progress_reporter, styled
-from edgetune.errors import ConfigError
-from edgetune.pipeline import CompileOptions
+from edgetune.errors import EXIT_ERROR, EXIT_REGRESSION, ConfigError
+from edgetune.pipeline import CompileOptions, run_suite
+from edgetune.pipeline._output import candidate_dicts
 from edgetune.pipeline._sweep import SweepResult, benchmark_sweep, sweep_points
 from edgetune.report._layers import write_layers_report
 from edgetune.targets import resolve_target_option
@@ -113,7 +113,7 @@ def run_cmd(model: Optional[str], suite: Optional[Path], target: Optional[str], 
         if per_layer_out is not None and profiles:
             out.print(f"per-layer files: {per_layer_out}/layers.json, layers.csv, layers.html")
     if not any(r.status == "ok" for s in sweep for r in s.evaluation.results):
-        raise SystemExit(1)
+        raise SystemExit(EXIT_ERROR)
 
 
 def _print_sweep(sweep: list[SweepResult], fixed: bool) -> None:
@@ -121,13 +121,14 @@ def _print_sweep(sweep: list[SweepResult], fixed: bool) -> None:
     kind = "measured" + (f", {first.target.name} SIMULATED" if first.target.simulated else "")
     if len(sweep) == 1:
         title = f"{first.model.name} on {first.target.name}: {first.threads} thread(s), batch {sweep[0].point.batch}, {kind}"
-        out.print(candidates_table(first.results, title, batch=sweep[0].point.batch, fixed_count=fixed))
+        out.print(candidates_table(first.results, title, batch=sweep[0].point.batch, fixed_count=fixed,
+                                   target=first.target))
     else:
         title = f"{first.model.name} on {first.target.name}: {first.threads} thread(s), {len(sweep)} shapes, {kind}"
-        table = candidates_table([], title, shape="", fixed_count=fixed)
+        table = candidates_table(first.results[:0], title, shape="", fixed_count=fixed, target=first.target)
         for point in sweep:
             add_candidate_rows(table, point.evaluation.results, batch=point.point.batch, shape=point.point.label,
-                               fixed_count=fixed)
+                               fixed_count=fixed, target=first.target)
         out.print(table)
     out.print(f"results: {first.results_path} (run {first.run_id})")
 
@@ -150,12 +151,11 @@ def _evaluation_json(evaluation: Any, batch: int = 1) -> dict[str, Any]:
         "results_store": str(evaluation.results_path),
         "warnings": evaluation.warnings,
         "batch": batch,
-        "candidates": [_candidate_json(r, batch) for r in evaluation.results],
+        "candidates": [_candidate_json(r, d, batch) for r, d in zip(evaluation.results, candidate_dicts(evaluation))],
     }
 
 
-def _candidate_json(result: Any, batch: int) -> dict[str, Any]:
-    found = result.to_dict()
+def _candidate_json(result: Any, found: dict[str, Any], batch: int) -> dict[str, Any]:
     if found.get("latency"):
         found["latency"]["throughput_per_s"] = result.timing.stats.throughput_per_s(batch)
     return found
@@ -172,12 +172,12 @@ def _run_suite(path: Path, target: Optional[str], results: Optional[str], target
     else:
         for name, evaluation in run.evaluations.items():
             out.print(candidates_table(evaluation.results, f"{name} on {evaluation.target.name}: "
-                                       f"{suite.sessions} session(s) pooled, measured"))
+                                       f"{suite.sessions} session(s) pooled, measured", target=evaluation.target))
         for name, error in run.errors.items():
             out.print(f"[red]{name}: {error}[/]")
         out.print(f"run: {run.run_id}  (compare with: edgetune bench compare --baseline BASELINE --candidate {run.run_id})")
     if run.errors:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_ERROR)
 
 
 @command.command("compare")
@@ -195,8 +195,9 @@ def _run_suite(path: Path, target: Optional[str], results: Optional[str], target
 @_options.json_output
 def compare_cmd(baseline: str, candidate: str, suite: Optional[Path], min_effect: float, allow_env_mismatch: bool,
                 junit: Optional[Path], retime: str, results: Optional[str], as_json: bool) -> None:
-    """Regression gate: exit 1 when an entry got slower (bootstrap CI of the ratio of medians above 1 and
-    the slowdown above the threshold, at 95% for the whole suite), broke, or went missing."""
+    """Regression gate: exit 3 when an entry got slower (bootstrap CI of the ratio of medians above 1 and
+    the slowdown above the threshold, at 95% for the whole suite), broke, or went missing (1 is a tool error,
+    2 a usage error)."""
     thresholds = {e.name: e.max_slowdown for e in load_suite(suite).entries} if suite else None
     with ResultsStore(results) as store:
         base_label, base_rows = load_side(baseline, store)
@@ -226,7 +227,7 @@ def compare_cmd(baseline: str, candidate: str, suite: Optional[Path], min_effect
         out.print(table)
         out.print(f"{len(failed)} regression(s)/breakage(s) in {len(comparisons)} comparison(s)")
     if failed:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REGRESSION)
 
 
 @command.command("export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -12,9 +13,9 @@ from edgetune.cli import _options
 from edgetune.cli._layers import print_layers
 from edgetune.cli._render import candidates_table, out, print_json, progress_reporter
 from edgetune.models import parse_shape_option
-from edgetune.pipeline import PRESETS, Tolerance, compile_model, options_from
+from edgetune.pipeline import PRESETS, CompileResult, NoViableCandidateError, Tolerance, compile_model, options_from
+from edgetune.pipeline._emit_c import EMIT_FORMATS
 from edgetune.pipeline._options import CALIBRATION_METHODS, OBJECTIVES, QAT_MODES
-from edgetune.pipeline._output import manifest_dict
 from edgetune.targets import resolve_target_option
 
 
@@ -52,6 +53,11 @@ from edgetune.targets import resolve_target_option
 @click.option("--sessions", type=int, default=None,
               help="Fresh loads of every candidate, timed and pooled (3 with --preset thorough) [1].")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Relative tolerance against the fp32 reference.")
+@click.option("--build-only", is_flag=True,
+              help="Build every candidate into OUT/artifacts/ without reaching the target (no tracker or board needed); "
+                   "nothing is measured: measure later with `edgetune bench`.")
+@click.option("--emit", type=click.Choice(EMIT_FORMATS), default=None,
+              help="c: also write model_data.h/.cc (byte array, kTensorArenaSize) for MCU and Ethos-U targets.")
 @_options.results
 @_options.targets_dir
 @_options.rpc_tracker
@@ -66,7 +72,7 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
             prune_to_latency_ms: Optional[float], qat: Optional[str], train_epochs: Optional[int],
             tune_trials: Optional[int], tuning_records: Optional[Path], sessions: Optional[int], rtol: float,
             results: Optional[str], targets_dir: Optional[Path], rpc_tracker: Optional[str], rpc_key: Optional[str],
-            per_layer: bool, top: int, as_json: bool) -> None:
+            build_only: bool, emit: Optional[str], per_layer: bool, top: int, as_json: bool) -> None:
     """Compile MODEL for a target: every runtime x precision (x pruning level), each measured on the
     device and judged against fp32; keeps the best one within the accuracy budget."""
     options = options_from(
@@ -78,22 +84,42 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
     _options.check_per_layer(per_layer, top, None)
     config = BenchConfig(budget_s=options.budget_s)
     tolerance = Tolerance(rtol=rtol)
-    with progress_reporter(as_json) as progress:
-        result = compile_model(
-            model, resolve_target_option(target, targets_dir, rpc_key), output, runtimes=runtimes or None, threads=threads,
-            input_shape=parse_shape_option(input_shape), config=config, tolerance=tolerance,
-            results_path=results, targets_dir=targets_dir, progress=progress, options=options,
-            rpc_tracker=rpc_tracker, per_layer=per_layer,
-        )
-    evaluation = result.evaluation
+    try:
+        with progress_reporter(as_json) as progress:
+            result = compile_model(
+                model, resolve_target_option(target, targets_dir, rpc_key), output, runtimes=runtimes or None,
+                threads=threads, input_shape=parse_shape_option(input_shape), config=config, tolerance=tolerance,
+                results_path=results, targets_dir=targets_dir, progress=progress, options=options,
+                rpc_tracker=rpc_tracker, build_only=build_only, emit=emit, per_layer=per_layer,
+            )
+    except NoViableCandidateError as exc:  # the reasons are shown (or printed as JSON), then the error line
+        if exc.result is not None:
+            _show(exc.result, as_json, top)
+        raise
+    _show(result, as_json, top)
+
+
+def _show(result: CompileResult, as_json: bool, top: int) -> None:
+    """The manifest as JSON, or the candidate table and where everything was written."""
     if as_json:
-        print_json(manifest_dict(evaluation, result.winner, result.reason, result.artifact, config, tolerance, options))
+        print_json(json.loads(result.manifest_path.read_text()))
         return
+    evaluation = result.evaluation
     title = (f"{evaluation.model.name} on {evaluation.target.name}"
-             f"{' (SIMULATED)' if evaluation.target.simulated else ''}: {evaluation.threads} thread(s), measured")
-    out.print(candidates_table(evaluation.results, title, result.winner.name if result.winner else None))
-    out.print(f"winner: [bold]{result.winner.name}[/]  ({result.reason})" if result.winner else "winner: none")
-    out.print(f"artifact: {result.artifact}")
+             f"{' (SIMULATED)' if evaluation.target.simulated else ''}: {evaluation.threads} thread(s), "
+             f"{'measured' if result.measured else 'built only, not measured'}")
+    out.print(candidates_table(evaluation.results, title, result.winner.name if result.winner else None,
+                               target=evaluation.target))
+    if result.measured:
+        out.print(f"winner: [bold]{result.winner.name}[/]  ({result.reason})" if result.winner else "winner: none")
+        out.print(f"artifact: {result.artifact}")
+    else:
+        for name, path in result.built_artifacts.items():
+            out.print(f"built: {name:<34} {result.output_dir / path}")
+    if result.emitted and result.emitted.get("written"):
+        emitted = result.emitted
+        out.print(f"C sources: {result.output_dir / emitted['header']}, {result.output_dir / emitted['source']} "
+                  f"({emitted['candidate']}; kTensorArenaSize {emitted['tensor_arena_size']} bytes)")
     out.print(f"manifest: {result.manifest_path}")
     out.print(f"report:   {result.output_dir / 'report.html'}")
     search = evaluation.prune_search
@@ -106,4 +132,5 @@ def command(model: str, target: str, output: Path, runtimes: tuple[str, ...], th
         out.print(f"per-layer: {result.output_dir / 'per-layer'}/layers.json, layers.csv, layers.html")
     for warning in evaluation.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
-    out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")
+    if evaluation.results_path:
+        out.print(f"results:  {evaluation.results_path} (run {evaluation.run_id})")

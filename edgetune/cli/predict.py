@@ -86,7 +86,8 @@ def _compare(model: object, target: str, runtime: str, kind: str, profiles_dir: 
              as_json: bool) -> None:
     from edgetune.predict import predictor_for
     from edgetune.predict._compare import compare_measured
-    from edgetune.targets import load_target, require_runnable
+    from edgetune.runners import require_runnable
+    from edgetune.targets import load_target
 
     resolved = load_target(target)
     require_runnable(resolved)

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 @click.option("--runtime", "-r", default="onnxruntime", show_default=True, help="Runtime to profile (one that runs fp32 ONNX models: onnxruntime, tvm, openvino).")
 @click.option("--budget", "budget_min", type=float, default=None, help="Minutes of profiling in all (an interrupted profile resumes and counts what it spent) [default: 20; with --adapt: 3].")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads the kernels run with (one, like nn-Meter's CPU profiles, reproduces best on shared machines).")
-@click.option("--profiles-dir", type=click.Path(path_type=Path), default=None, help="Where profiles live (default: $EDGETUNE_PROFILES or the project's profiles/).")
+@click.option("--profiles-dir", type=click.Path(path_type=Path), default=None,
+              help="Where profiles live (default: $EDGETUNE_PROFILES, else ~/.local/share/edgetune/profiles, "
+                   "seeded from the profiles shipped with edgetune).")
 @click.option("--fresh", is_flag=True, help="Discard an existing profile for this target/runtime and start over.")
 @click.option("--retrain", is_flag=True, help="Only refit the regressors from the measurements already stored (no measuring).")
 @click.option("--adapt", is_flag=True, help="Keep the profile taken on another machine and correct it for this one from a few reference "
@@ -108,7 +110,7 @@ def _adapt(target: "Target", runtime: str, budget_min: float, profiles_dir: Opti
 def _use_boards(target: "Target", runtime: str, rpc_tracker: Optional[str]) -> None:
     """Fail now, with one line, when the boards of rpc ``target`` cannot run ``runtime``."""
     from edgetune.runners._rpc import check_boards, remote_unsupported
-    from edgetune.targets import require_runnable
+    from edgetune.runners import require_runnable
 
     reason = remote_unsupported(runtime)
     if reason:

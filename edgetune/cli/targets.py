@@ -10,7 +10,8 @@ from rich.table import Table
 
 from edgetune.cli import _options
 from edgetune.cli._render import out, print_json
-from edgetune.targets import list_targets, load_target, runnability
+from edgetune.runners import runnability
+from edgetune.targets import list_targets, load_target
 
 
 @click.group("targets")

@@ -4,7 +4,16 @@ The engine is TVM's RPC tracker and server; this package starts them, reports th
 hands out a board per measurement with one-line errors when the tracker or a key is missing.
 """
 
-from edgetune.farm._address import (
+from edgetune.runners._tracker import (  # the workstation's side of the farm lives with the runners that use it
+    Board,
+    FarmStatus,
+    KeyStatus,
+    TrackerConnection,
+    farm_status,
+    request_board,
+    require_key,
+)
+from edgetune.runners._tracker_address import (
     DEFAULT_SERVER_PORT,
     DEFAULT_TRACKER_PORT,
     HOW_TO_CONFIGURE,
@@ -13,15 +22,6 @@ from edgetune.farm._address import (
     exposure_notice,
     is_loopback,
     resolve_tracker,
-)
-from edgetune.farm._client import (
-    Board,
-    FarmStatus,
-    KeyStatus,
-    TrackerConnection,
-    farm_status,
-    request_board,
-    require_key,
 )
 from edgetune.farm._serve import (
     RunningServer,

@@ -21,13 +21,15 @@ from typing import Any
 
 import numpy as np
 
-BOARD_ENVIRONMENT = "edgetune.board_environment"
-RUNTIME_VERSIONS = "edgetune.runtime_versions"
-MEASURE = "edgetune.measure"
-OUTPUT = "edgetune.output"
-LOAD_ONLY = -1  # MEASURE's repeat that (re)loads and binds without running
-UNLOAD = -2  # MEASURE's repeat that frees the artifact
-BOARD_RUNTIMES = ("onnxruntime", "litert")  # run through MEASURE; TVM artifacts go through the Relax VM
+from edgetune.runners import (
+    BOARD_ENVIRONMENT,
+    BOARD_RUNTIMES,
+    LOAD_ONLY,
+    MEASURE,
+    OUTPUT,
+    RUNTIME_VERSIONS,
+    UNLOAD,
+)
 
 
 def runtime_versions() -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from edgetune._lazy import require
 from edgetune.errors import ConfigError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.lowering._distill import accuracy, check_data_matches, check_distill_options, distill
+from edgetune.lowering._torch_form import VIA_ONNX2TORCH, with_torch_form
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -26,6 +27,7 @@ class PruneLowering(Lowering):
 
     name = "prune"
     input_format = "torch"
+    also_accepts = VIA_ONNX2TORCH  # converted to an nn.Module by onnx2torch
     output_format = "torch"
     modules = ("torch", "torch_pruning")
     extra = "torch"
@@ -94,13 +96,14 @@ def _prune_ratio(value: Any) -> float:
 def _prunable_copy(model: LoadedModel) -> Any:
     """An independent nn.Module in eval mode, or RunnerError saying why this model cannot be pruned."""
     torch = require("torch", "torch")
-    module = model.torch_module
+    module = with_torch_form(model).torch_module  # an ONNX model's nn.Module from onnx2torch has real layers
     if module is None:
-        raise RunnerError(NOT_PRUNABLE.format(what=f"'{model.source}' (ONNX, TFLite or TorchScript)"))
-    if isinstance(module, torch.fx.GraphModule) or not isinstance(module, torch.nn.Module):
+        raise RunnerError(NOT_PRUNABLE.format(what=f"'{model.source}' (TFLite)"))
+    layers = any(isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)) for m in module.modules())
+    if not isinstance(module, torch.nn.Module) or (isinstance(module, torch.fx.GraphModule) and not layers):
         # ExportedProgram.module() calls aten ops on flat parameters: no Conv/Linear layers to prune
         raise RunnerError(NOT_PRUNABLE.format(what=f"'{model.source}' (an ExportedProgram or traced graph)"))
-    if not any(isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)) for m in module.modules()):
+    if not layers:
         raise RunnerError(NOT_PRUNABLE.format(what=f"'{model.source}' (no Conv or Linear layers)"))
     try:
         return copy.deepcopy(module).eval()

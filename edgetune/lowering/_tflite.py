@@ -12,6 +12,7 @@ import numpy as np
 from edgetune._quiet import quiet_fds
 from edgetune.errors import ConfigError, DatasetError, ModelError, RunnerError
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._torch_form import VIA_ONNX2TORCH, with_torch_form
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -21,7 +22,7 @@ class TfliteLowering(Lowering):
 
     name = "tflite"
     input_format = "torch"
-    also_accepts = ("tflite",)  # a .tflite input passes through
+    also_accepts = ("tflite", *VIA_ONNX2TORCH)  # a .tflite input passes through; ONNX is converted to PyTorch
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert")
     extra = "litert"
@@ -32,6 +33,7 @@ class TfliteLowering(Lowering):
         if model.tflite_path is not None:
             shutil.copyfile(model.tflite_path, out)
             return Artifact(out, "tflite", time.perf_counter() - start)
+        model = with_torch_form(model)
         if model.torch_module is None:
             raise ModelError(f"model '{model.name}' has no PyTorch form to convert to TFLite")
         import torch
@@ -62,12 +64,14 @@ class TfliteInt8Lowering(Lowering):
 
     name = "tflite-int8"
     input_format = "torch"
+    also_accepts = VIA_ONNX2TORCH
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert", "torchao")
     extra = "litert"
     option_keys = ("calib_samples",)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
+        model = with_torch_form(model)
         if model.torch_module is None:
             raise ModelError(f"model '{model.name}' has no PyTorch form to quantize with PT2E")
         calibration, samples = context.calibration_samples(self.name, model)
@@ -103,11 +107,13 @@ class TfliteFp16Lowering(Lowering):
 
     name = "tflite-fp16"
     input_format = "torch"
+    also_accepts = VIA_ONNX2TORCH
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert")
     extra = "litert"
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
+        model = with_torch_form(model)
         if model.torch_module is None:
             raise ModelError(f"model '{model.name}' has no PyTorch form to convert to TFLite")
         start = time.perf_counter()

@@ -30,7 +30,7 @@ class TflmLowering(Lowering):
 
     name = "tflm"
     input_format = "tflite"
-    also_accepts = ("torch",)  # quantized through tflite-int8 first
+    also_accepts = ("torch", "onnx")  # quantized through tflite-int8 first (ONNX converted to PyTorch)
     output_format = "tflm-tflite"
     modules = ("tflite_micro", "ai_edge_litert")
     extra = "mcu"

@@ -38,7 +38,7 @@ class VelaLowering(Lowering):
 
     name = "vela"
     input_format = "tflite"
-    also_accepts = ("torch",)  # quantized through tflite-int8 first
+    also_accepts = ("torch", "onnx")  # quantized through tflite-int8 first (ONNX converted to PyTorch)
     output_format = "vela-tflite"
     modules = ("ethosu", "ai_edge_litert")
     extra = "vela"

@@ -6,6 +6,7 @@ from edgetune.pipeline._fidelity import Fidelity, Tolerance, compare_outputs
 from edgetune.pipeline._options import PRESETS, CompileOptions, options_from
 from edgetune.pipeline._run import CompileResult, NoViableCandidateError, benchmark, compile_model
 from edgetune.pipeline._select import select_winner
+from edgetune.pipeline._suite import SuiteRun, run_suite
 
 __all__ = [
     "PLANS",
@@ -27,4 +28,6 @@ __all__ = [
     "measurement_modes",
     "plans_for",
     "select_winner",
+    "SuiteRun",
+    "run_suite",
 ]

@@ -17,6 +17,8 @@ from edgetune.bench import (
     MeasurementRecord,
     ResultsStore,
     Timing,
+    CpuShares,
+    MachineWatch,
     current_rss_mb,
     environment,
     keep_artifact,
@@ -58,6 +60,7 @@ class Evaluation:
     warnings: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # which data calibrated / judged / trained
     prune_search: Optional[dict[str, Any]] = None  # --prune-to-latency-ms: ratios tried, latencies, the choice
+    noise: dict[str, Any] = field(default_factory=dict)  # how much of the machine was not ours while timing
 
 
 def _reference_outputs(
@@ -261,8 +264,11 @@ def evaluate_candidates(
             session.close()
     if interrupted:
         raise KeyboardInterrupt
+    noise = {"steal_share": max((n.steal for n in timed.noise), default=None),
+             "other_processes_share": max((n.others for n in timed.noise), default=None)}
+    warnings = list(dict.fromkeys(n.warning() for n in timed.noise if n.warning()))
     return Evaluation(run_id, model, target, threads, results, reference_name, env,
-                      store.location if store else None, interrupted, versions)
+                      store.location if store else None, interrupted, versions, warnings=warnings, noise=noise)
 
 
 def _load(runner: Runner, result: CandidateResult, threads: int) -> Session:
@@ -299,6 +305,7 @@ class _SessionTiming:
         self.threads, self.config, self.say = threads, config, say
         self.pooled: dict[str, list[float]] = {name: [] for name in sessions}
         self.failed: dict[str, str] = {}
+        self.noise: list[CpuShares] = []  # per round: the share of the machine that was not ours
 
     def round(self, index: int, count: int, feed: dict[str, np.ndarray]) -> dict[str, Timing]:
         if index > 0:  # a fresh load per session: load-to-load variation is part of the noise a gate must see
@@ -306,7 +313,11 @@ class _SessionTiming:
         self.say(f"timing {len(self.sessions)} candidate(s) interleaved, up to {self.config.budget_s:g} s each"
                  + (f" (session {index + 1}/{count})" if count > 1 else ""))
         failures: dict[str, str] = {}
+        watch = MachineWatch(s.info.pid for s in self.sessions.values() if isinstance(s, WorkerSession))
         timings = measure_interleaved(self.sessions, {n: feed for n in self.sessions}, self.config, failures)
+        shares = watch.shares()
+        if shares is not None:
+            self.noise.append(shares)
         for name, why in failures.items():
             self.failed[name] = why
             self.sessions.pop(name).close()

@@ -10,14 +10,45 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edgetune.bench import BenchConfig
+from edgetune.errors import EdgetuneError
+from edgetune.lowering import Artifact
 from edgetune.pipeline._candidates import CandidateResult, measurement_modes
 from edgetune.pipeline._evaluate import Evaluation
 from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
+from edgetune.simulate._figures import device_figures
 
 MANIFEST_VERSION = 1
-_SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite", "openvino": ".xml", "vela-tflite": "_vela.tflite",
-           "scalesim-onnx": ".onnx"}
+# every artifact format a lowering writes (tests/pipeline/test_outputs.py checks the lowering registry against it)
+SUFFIX = {"onnx": ".onnx", "tvm-lib": ".so", "tflite": ".tflite", "openvino": ".xml", "vela-tflite": "_vela.tflite",
+          "scalesim-onnx": ".onnx", "tflm-tflite": ".tflite", "torch": ".pt2"}
+
+
+def artifact_file_name(stem: str, artifact_format: str) -> str:
+    """``<stem><suffix of the format>``: the name an artifact gets in a compile's output folder."""
+    if artifact_format not in SUFFIX:
+        raise EdgetuneError(f"no file extension is known for artifact format '{artifact_format}'")
+    return f"{stem}{SUFFIX[artifact_format]}"
+
+
+def copy_artifact(artifact: Artifact, folder: Path, stem: str) -> Path:
+    """Copy ``artifact`` to ``folder/<stem><suffix of its format>`` (an OpenVINO .xml brings its .bin)."""
+    dest = folder / artifact_file_name(stem, artifact.format)
+    shutil.copyfile(artifact.path, dest)
+    weights = artifact.path.with_suffix(".bin")
+    if artifact.format == "openvino" and weights.exists():
+        shutil.copyfile(weights, dest.with_suffix(".bin"))
+    return dest
+
+
+def candidate_dicts(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Every candidate as JSON, with its device figures (SIMULATED/ESTIMATED) on a simulated target."""
+    memory = evaluation.target.memory.model_dump()
+    dicts = []
+    for result in evaluation.results:
+        figures = device_figures(result.details, memory)
+        dicts.append({**result.to_dict(), "device_figures": figures.to_dict() if figures else None})
+    return dicts
 
 
 def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
@@ -49,8 +80,9 @@ def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], rea
         "data": evaluation.data,
         "warnings": list(evaluation.warnings),
         "prune_search": evaluation.prune_search,
+        "timing_noise": evaluation.noise or None,
         "reference": evaluation.reference,
-        "candidates": [r.to_dict() for r in evaluation.results],
+        "candidates": candidate_dicts(evaluation),
         "winner": None if winner is None else {
             "name": winner.name,
             "artifact": artifact.name if artifact else None,
@@ -58,17 +90,19 @@ def manifest_dict(evaluation: Evaluation, winner: Optional[CandidateResult], rea
             "reason": reason,
         },
         "no_winner_reason": reason if winner is None else None,
+        "measured": True,
         "results_store": str(evaluation.results_path) if evaluation.results_path else None,
     }
 
 
 def summary_text(evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
-                 artifact: Optional[Path]) -> str:
+                 artifact: Optional[Path], measured: bool = True) -> str:
     """A short human summary, one line per candidate."""
     target = evaluation.target
     lines = [
-        f"edgetune compile: {evaluation.model.name} for {target.name}"
-        f"{' (SIMULATED)' if target.simulated else ''}, {evaluation.threads} thread(s), run {evaluation.run_id}",
+        f"edgetune compile{'' if measured else ' --build-only'}: {evaluation.model.name} for {target.name}"
+        f"{' (SIMULATED)' if target.simulated else ''}, {evaluation.threads} thread(s), run {evaluation.run_id}"
+        f"{'' if measured else ', not measured'}",
         f"reference: {evaluation.reference or 'none'}",
         "",
     ]
@@ -77,6 +111,9 @@ def summary_text(evaluation: Evaluation, winner: Optional[CandidateResult], reas
         accuracy = f"{r.accuracy['metric'].replace('_', ' ')} {r.accuracy['value']:.1%}" if r.accuracy else ""
         note = r.reason or (r.timing.stopped_early if r.timing else "")
         lines.append(f"  {r.name:<34} {r.status:<9} {latency}  {accuracy:<24} {note}")
+        figures = device_figures(r.details, target.memory.model_dump())
+        if figures:
+            lines.append(f"  {'':<34} {figures.text}")
     modes = measurement_modes(evaluation.results)
     if modes:
         lines.append(f"\nmeasured: {modes}")
@@ -92,21 +129,21 @@ def summary_text(evaluation: Evaluation, winner: Optional[CandidateResult], reas
 
 
 def write_outputs(out: Path, evaluation: Evaluation, winner: Optional[CandidateResult], reason: str,
-                  config: BenchConfig, tolerance: Tolerance,
-                  options: Optional[CompileOptions] = None) -> tuple[Optional[Path], Path]:
-    """Copy the winner's artifact into ``out`` and write manifest.json, summary.txt and report.html."""
+                  config: BenchConfig, tolerance: Tolerance, options: Optional[CompileOptions] = None,
+                  extra: Optional[dict[str, Any]] = None) -> tuple[Optional[Path], Path]:
+    """Copy the winner's artifact into ``out`` and write manifest.json, summary.txt and report.html.
+
+    ``extra`` adds keys to the manifest (--build-only: ``measured`` false and the built artifacts;
+    --emit c: the emitted sources).
+    """
     out.mkdir(parents=True, exist_ok=True)
     artifact = None
     if winner is not None and winner.artifact is not None:
-        artifact = out / f"{evaluation.model.name}{_SUFFIX.get(winner.artifact.format, '')}"
-        shutil.copyfile(winner.artifact.path, artifact)
-        weights = winner.artifact.path.with_suffix(".bin")
-        if winner.artifact.format == "openvino" and weights.exists():
-            shutil.copyfile(weights, artifact.with_suffix(".bin"))
+        artifact = copy_artifact(winner.artifact, out, evaluation.model.name)
     manifest = out / "manifest.json"
-    data = manifest_dict(evaluation, winner, reason, artifact, config, tolerance, options)
+    data = {**manifest_dict(evaluation, winner, reason, artifact, config, tolerance, options), **(extra or {})}
     manifest.write_text(json.dumps(data, indent=2, default=str))
-    (out / "summary.txt").write_text(summary_text(evaluation, winner, reason, artifact))
+    (out / "summary.txt").write_text(summary_text(evaluation, winner, reason, artifact, data.get("measured", True)))
     from edgetune.report import write_compile_report
 
     write_compile_report(out / "report.html", data)

@@ -16,6 +16,7 @@ from edgetune._lazy import require
 from edgetune.bench import BenchConfig, isolated, measure, random_inputs
 from edgetune.errors import ConfigError, EdgetuneError, InfeasibleError
 from edgetune.lowering import LoweringContext, derive, get_lowering
+from edgetune.lowering._torch_form import with_torch_form
 from edgetune.models import LoadedModel
 from edgetune.pipeline._candidates import CandidatePlan, plans_for
 from edgetune.pipeline._evaluate import CandidateSkipped, build_artifact
@@ -109,7 +110,9 @@ def check_prunable(model: LoadedModel) -> None:
     module = model.torch_module
     if module is not None:
         torch = require("torch", "torch")
-        if isinstance(module, torch.nn.Module) and not isinstance(module, torch.fx.GraphModule):
+        layers = any(isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)) for m in module.modules())
+        # an ExportedProgram's module has flat parameters; onnx2torch's GraphModule has real layers
+        if isinstance(module, torch.nn.Module) and (layers or not isinstance(module, torch.fx.GraphModule)):
             return
     what = "an exported graph" if module is not None else f"a {model.source_format} model"
     raise ConfigError(f"--prune-to-latency-ms: pruning needs a PyTorch model (an nn.Module or package.module:factory); "
@@ -159,6 +162,8 @@ def prune_to_latency(model: LoadedModel, target: Target, options: CompileOptions
     """
     goal_ms = options.prune_to_latency_ms
     assert goal_ms is not None
+    if model.source_format == "onnx":
+        model = with_torch_form(model)  # onnx2torch: pruning works on the converted nn.Module
     check_prunable(model)
     step_config = replace(config, budget_s=min(config.budget_s, STEP_BUDGET_S))
     meter, problems = None, []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -18,17 +18,24 @@ from edgetune.lowering import LoweringContext
 from edgetune.pipeline._data import CompileData, prepare_data
 from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
-from edgetune.pipeline._output import write_outputs
+from edgetune.pipeline._build_only import BUILT, NOT_MEASURED_WHY, build_candidates, first_built
+from edgetune.pipeline._emit_c import C_RUNTIMES, check_emit, write_c_sources
+from edgetune.pipeline._output import artifact_file_name, copy_artifact, write_outputs
 from edgetune.pipeline._prune_search import prune_to_latency, with_searched_ratio
 from edgetune.pipeline._qat import qat_skip_reason, qat_trigger, split_qat
 from edgetune.pipeline._select import select_winner
-from edgetune.targets import Target, load_target, require_runnable
+from edgetune.runners import require_runnable
+from edgetune.targets import Target, load_target
 
 ModelArg = Union[str, Path, Any]
 
 
 class NoViableCandidateError(EdgetuneError):
-    """Every candidate failed, was skipped or did not match the reference."""
+    """Every candidate failed, was skipped or did not match the reference; ``result`` holds them all."""
+
+    def __init__(self, message: str, result: Optional["CompileResult"] = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -41,6 +48,9 @@ class CompileResult:
     output_dir: Path
     artifact: Optional[Path]
     manifest_path: Path
+    measured: bool = True  # False for --build-only: artifacts built, nothing run on the target
+    built_artifacts: dict[str, str] = field(default_factory=dict)  # --build-only: candidate -> file under output_dir
+    emitted: Optional[dict[str, Any]] = None  # --emit c: the sources written and the arena they reserve
 
 
 def _resolve_target(target: Union[str, Target], targets_dir: Optional[Path], rpc_tracker: Optional[str] = None) -> Target:
@@ -127,6 +137,8 @@ def compile_model(
     profiles_dir: Optional[Path] = None,
     rpc_tracker: Optional[str] = None,
     per_layer: bool = False,
+    build_only: bool = False,
+    emit: Optional[str] = None,
 ) -> CompileResult:
     """Build every candidate (runtime x precision x pruning level), measure each on the target,
     and keep the best one by ``options.objective`` among those within the accuracy budget.
@@ -140,22 +152,30 @@ def compile_model(
     ``report.html``. Raises NoViableCandidateError (after writing them) when none qualifies.
     An rpc target is measured on its boards through ``rpc_tracker`` (HOST:PORT, default
     $EDGETUNE_RPC_TRACKER). ``per_layer`` profiles the winner's layers into ``output_dir/per-layer/`` and the report.
+
+    ``build_only`` builds every candidate into ``output_dir/artifacts/`` without reaching the
+    target (no tracker, no board, nothing run or timed; the manifest says "not measured").
+    ``emit="c"`` (MCU and Ethos-U targets) also writes ``model_data.h``/``model_data.cc`` for the
+    winner (with ``build_only``: the first tflm/vela candidate built).
     """
     options = options or CompileOptions()
     config = config or BenchConfig(budget_s=options.budget_s)
-    resolved = _resolve_target(target, targets_dir, rpc_tracker)  # issue 9: rpc targets need a tracker
+    if build_only and options.prune_to_latency_ms is not None:
+        raise ConfigError("--prune-to-latency-ms measures on the target, so it cannot go with --build-only; "
+                          "use --prune RATIO")
+    # issue 9: rpc targets need a tracker -- except to build only
+    resolved = _build_target(target, targets_dir) if build_only else _resolve_target(target, targets_dir, rpc_tracker)
+    check_emit(emit, resolved)
     plans = plans_for(resolved, runtimes, options)
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output path '{out}' exists and is not a folder; choose another -o")
+    out = _output_folder(Path(output_dir))
     candidates_dir = out / "candidates"
-    if candidates_dir.exists():
-        shutil.rmtree(candidates_dir)  # artifacts of an earlier compile into the same folder
-    candidates_dir.mkdir(parents=True)
     loaded = _load(model, input_shape, candidates_dir / "_input")
     thread_count = _threads(resolved, threads)
     prepared = _prepare(loaded, plans, options, profiles_dir or default_profiles_dir(resolved.name), rpc_tracker,
                         progress)
+    if build_only:
+        return _compile_build_only(loaded, resolved, plans, out, thread_count, options, config, tolerance, prepared,
+                                   progress, emit)
     search = None
     if options.prune_to_latency_ms is not None:
         search = prune_to_latency(loaded, resolved, options, runtimes, candidates_dir / "_prune_search", thread_count,
@@ -167,10 +187,62 @@ def compile_model(
     winner, reason = select_winner(evaluation.results, options.objective)
     if per_layer and winner is not None:
         _profile_layers(evaluation, rpc_tracker, progress, winner.name, out / "per-layer")
-    artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options)
-    result = CompileResult(evaluation, winner, reason, out, artifact, manifest)
+    winner_file = artifact_file_name(loaded.name, winner.artifact.format) if winner and winner.artifact else ""
+    emitted = _emit(emit, winner, resolved, out, winner_file)
+    artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options,
+                                       {"emitted": emitted} if emit else None)
+    result = CompileResult(evaluation, winner, reason, out, artifact, manifest, emitted=emitted)
     if winner is None:
-        raise NoViableCandidateError(f"{reason}; details in {manifest}")
+        raise NoViableCandidateError(f"{reason}; details in {manifest}", result)
+    return result
+
+
+def _output_folder(out: Path) -> Path:
+    """``out``, with an empty candidates/ and artifacts/ (those of an earlier compile into it are removed)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path '{out}' exists and is not a folder; choose another -o")
+    for name in ("candidates", "artifacts"):
+        if (out / name).exists():
+            shutil.rmtree(out / name)
+    (out / "candidates").mkdir(parents=True)
+    return out
+
+
+def _build_target(target: Union[str, Target], targets_dir: Optional[Path]) -> Target:
+    """The target to build for: a board behind a tracker, a GPU or a simulated device need not be reachable."""
+    return target if isinstance(target, Target) else load_target(target, targets_dir)
+
+
+def _emit(emit: Optional[str], chosen: Optional[CandidateResult], target: Target, out: Path,
+          model_file: str) -> Optional[dict[str, Any]]:
+    if emit is None:
+        return None
+    if chosen is None:
+        return {"written": False, "why": "no candidate to write sources for"}
+    return {"written": True, **write_c_sources(chosen, target, out, model_file)}
+
+
+
+def _compile_build_only(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan], out: Path, threads: int,
+                        options: CompileOptions, config: BenchConfig, tolerance: Tolerance,
+                        prepared: tuple[CompileData, LoweringContext], progress: Optional[Progress],
+                        emit: Optional[str]) -> CompileResult:
+    """compile_model with ``build_only``: every artifact into out/artifacts/, a manifest that says "not measured"."""
+    data, context = prepared
+    evaluation = build_candidates(loaded, target, plans, out / "candidates", threads, context, options.qat, progress)
+    evaluation.warnings.extend(data.warnings)
+    evaluation.data.update(data.describe())
+    (out / "artifacts").mkdir()
+    built = {r.name: f"artifacts/{copy_artifact(r.artifact, out / 'artifacts', f'{loaded.name}-{r.name}').name}"
+             for r in evaluation.results if r.status == BUILT and r.artifact is not None}
+    chosen = first_built(evaluation.results, C_RUNTIMES)
+    emitted = _emit(emit, chosen, target, out, Path(built[chosen.name]).name if chosen else "")
+    reason = NOT_MEASURED_WHY if built else "no candidate could be built"
+    extra = {"measured": False, "built_artifacts": built, **({"emitted": emitted} if emit else {})}
+    _, manifest = write_outputs(out, evaluation, None, reason, config, tolerance, options, extra)
+    result = CompileResult(evaluation, None, reason, out, None, manifest, False, built, emitted)
+    if not built:
+        raise NoViableCandidateError(f"no candidate could be built for {target.name}; details in {manifest}", result)
     return result
 
 
@@ -228,15 +300,11 @@ def _remote_options(rpc_tracker: Optional[str]) -> dict[str, Any]:
 
 
 def default_profiles_dir(target: str) -> Path:
-    """profiles/<target>/ in the project (where `edgetune profile` and TVM tuning records live).
+    """Where ``target``'s profiles and TVM tuning records live: ``$EDGETUNE_PROFILES/<target>``, else the user's
+    data folder (``~/.local/share/edgetune/profiles/<target>``), seeded from the profiles shipped with edgetune."""
+    from edgetune._locations import profiles_dir
 
-    Overridable with $EDGETUNE_PROFILES (a folder that holds one subfolder per target).
-    """
-    import os
-
-    base = os.environ.get("EDGETUNE_PROFILES")
-    root = Path(base) if base else Path(__file__).resolve().parents[2] / "profiles"
-    return root / target
+    return profiles_dir(target)
 
 
 def _load(model: ModelArg, input_shape: ShapeArg, workdir: Path) -> LoadedModel:

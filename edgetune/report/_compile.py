@@ -75,6 +75,12 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
 
+def _measured_line(manifest: dict[str, Any], simulated: str) -> str:
+    if manifest.get("measured", True) is False:
+        return "Built only (--build-only): nothing was measured on the target."
+    return f"Latencies are measured on the target{simulated.lower()}."
+
+
 def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
     """Write a self-contained HTML report of a compile manifest; returns the path."""
     candidates = manifest["candidates"]
@@ -103,6 +109,7 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
             + _cell(f'{c["artifact_size_bytes"] / 1024:.1f}' if c.get("artifact_size_bytes") else "-")
             + _cell(f'{c["rss_delta_mb"]:.1f}' if c.get("rss_delta_mb") is not None else "-")
             + _cell(c.get("reason") or c.get("stopped_early") or "")
+            + _cell((c.get("device_figures") or {}).get("text") or "-")
             + "</tr>"
         )
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in manifest.get("warnings") or [])
@@ -118,7 +125,7 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
-td:first-child, td:nth-child(2), td:last-child {{ text-align: left; }}
+td:first-child, td:nth-child(2), td:nth-last-child(2), td:last-child {{ text-align: left; }}
 tr.winner {{ background: #fde2e2; font-weight: bold; }}
 tr.pareto {{ background: #e6f5ea; }}
 tr.failed td, tr.skipped td {{ color: #888; }}
@@ -126,7 +133,7 @@ tr.failed td, tr.skipped td {{ color: #888; }}
 </style></head><body>
 <h1>{html.escape(manifest["input_model"]["name"])} on {html.escape(target["name"])}{simulated}</h1>
 <p>Run {html.escape(manifest["run_id"])}, {manifest["threads"]} thread(s), edgetune {html.escape(manifest["edgetune_version"])},
-{html.escape(manifest["environment"].get("cpu_model", ""))}. Latencies are measured on the target{simulated.lower()}.</p>
+{html.escape(manifest["environment"].get("cpu_model", ""))}. {_measured_line(manifest, simulated)}</p>
 {measured}
 <p><b>Winner:</b> {html.escape(winner or "none")} &mdash; {html.escape(reason)}</p>
 <ul class="warn">{warnings}</ul>
@@ -135,7 +142,7 @@ tr.failed td, tr.skipped td {{ color: #888; }}
 {_plot(points, front, winner, metric)}
 <h2>Candidates</h2>
 <table><tr><th>candidate</th><th>status</th><th>median ms</th><th>cv</th><th>{html.escape(metric)}</th>
-<th>drop (points)</th><th>size KB</th><th>RSS +MB</th><th>note</th></tr>
+<th>drop (points)</th><th>size KB</th><th>RSS +MB</th><th>note</th><th>device (SIMULATED / ESTIMATED)</th></tr>
 {"".join(rows)}
 </table>
 {per_layer}

@@ -9,6 +9,17 @@ from edgetune.runners._base import NodeTime, Runner, Session, device_for
 from edgetune.runners._litert import LiteRtRunner
 from edgetune.runners._openvino import OpenVinoRunner
 from edgetune.runners._ort import OrtRunner
+from edgetune.runners._protocol import (
+    BOARD_ENVIRONMENT,
+    BOARD_ENVIRONMENT_KEY,
+    BOARD_RUNTIMES,
+    LOAD_ONLY,
+    MEASURE,
+    OUTPUT,
+    RUNTIME_VERSIONS,
+    UNLOAD,
+)
+from edgetune.runners._runnable import Runnability, require_runnable, runnability
 from edgetune.runners._scalesim import ScaleSimRunner
 from edgetune.runners._tflm import TflmRunner
 from edgetune.runners._tvm import TvmRunner
@@ -43,4 +54,15 @@ def runner_for(name: str, target: "Target", rpc_tracker: Optional[str] = None,
     return remote_runner(name, target, rpc_tracker, notify)
 
 
-__all__ = ["NodeTime", "Runner", "Session", "device_for", "get_runner", "runner_for", "runner_registry"]
+__all__ = [
+    "BOARD_ENVIRONMENT",
+    "BOARD_ENVIRONMENT_KEY",
+    "BOARD_RUNTIMES",
+    "LOAD_ONLY",
+    "MEASURE",
+    "OUTPUT",
+    "RUNTIME_VERSIONS",
+    "UNLOAD",
+    "Runnability",
+    "require_runnable",
+    "runnability","NodeTime", "Runner", "Session", "device_for", "get_runner", "runner_for", "runner_registry"]

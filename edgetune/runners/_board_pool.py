@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
-from edgetune.farm import Board, TrackerAddress, farm_status, request_board
-from edgetune.farm._board import BOARD_ENVIRONMENT
+from edgetune.runners._protocol import BOARD_ENVIRONMENT
+from edgetune.runners._tracker import Board, farm_status, request_board
+from edgetune.runners._tracker_address import TrackerAddress
 
 DEFAULT_WAIT_S = 120.0  # for a busy board of the key to become free
 DEFAULT_SESSION_TIMEOUT_S = 900.0  # the board ends a connection open longer (a hung run)

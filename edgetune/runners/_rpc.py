@@ -19,17 +19,10 @@ from typing import Any, Callable, ContextManager, Mapping, Optional, TypeVar
 
 import numpy as np
 
-from edgetune.bench._fingerprint import BOARD_ENVIRONMENT_KEY
+from edgetune.runners._protocol import BOARD_ENVIRONMENT_KEY
 from edgetune.errors import ConfigError, RemoteError, RunnerError
-from edgetune.farm import (
-    HOW_TO_CONFIGURE,
-    Board,
-    KeyStatus,
-    TrackerAddress,
-    farm_status,
-    require_key,
-    resolve_tracker,
-)
+from edgetune.runners._tracker import Board, KeyStatus, farm_status, require_key
+from edgetune.runners._tracker_address import HOW_TO_CONFIGURE, TrackerAddress, resolve_tracker
 from edgetune.runners._base import Runner, Session, device_for
 from edgetune.runners._board_pool import DEFAULT_SESSION_TIMEOUT_S, DEFAULT_WAIT_S, BoardPool
 from edgetune.targets import Target

@@ -66,6 +66,8 @@ def run_vela(tflite: Path, config: EthosUConfig, output_dir: Path) -> str:
     if not tflite.is_file():
         raise RunnerError(f"Vela input '{tflite}' does not exist")
     output_dir.mkdir(parents=True, exist_ok=True)
+    # absolute: Vela runs in output_dir, where a path relative to ours (e.g. from `-o out`) would not resolve
+    tflite, output_dir = tflite.resolve(), output_dir.resolve()
     command = [*vela_command(), str(tflite), *config.arguments(), "--output-dir", str(output_dir),
                "--verbose-performance", "--show-cpu-operations"]
     try:

@@ -10,12 +10,10 @@ from edgetune.targets._registry import (
     parse_target_file,
     resolve_target_option,
 )
-from edgetune.targets._runnable import Runnability, require_runnable, runnability
 from edgetune.targets._schema import SCHEMA_VERSION, Target
 
 __all__ = [
     "HostInfo",
-    "Runnability",
     "SCHEMA_VERSION",
     "TARGETS_DIR_ENV",
     "Target",
@@ -25,7 +23,5 @@ __all__ = [
     "list_targets",
     "load_target",
     "parse_target_file",
-    "require_runnable",
     "resolve_target_option",
-    "runnability",
 ]

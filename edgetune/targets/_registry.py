@@ -19,11 +19,10 @@ TARGETS_DIR_ENV = "EDGETUNE_TARGETS_DIR"
 
 
 def builtin_targets_dir() -> Path:
-    """The repository's top-level targets/ folder (or the copy installed with the package)."""
-    packaged = Path(__file__).resolve().parent.parent / "_data" / "targets"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "targets"
+    """The built-in targets: shipped in the package (edgetune/_data/targets), or the source checkout's targets/."""
+    from edgetune._locations import shipped_dir
+
+    return shipped_dir("targets")
 
 
 def _search_dirs(extra: Sequence[os.PathLike[str] | str] = ()) -> list[Path]:

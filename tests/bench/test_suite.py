@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edgetune.bench import ResultsStore, load_suite, run_suite
+from edgetune.bench import ResultsStore, load_suite
+from edgetune.pipeline import run_suite
 from edgetune.errors import ConfigError
 from tests.cli.test_cli import edgetune
 
@@ -80,14 +81,14 @@ def test_cli_suite_compare_export_report(suite_file: Path, tmp_path: Path) -> No
                     "--results", results, "--json", "--junit", str(junit))
     data = json.loads(gate.stdout)
     assert {c["entry"] for c in data["comparisons"]} == {"tiny", "digits"}
-    assert gate.returncode == (1 if data["failed"] else 0)
+    assert gate.returncode == (3 if data["failed"] else 0)  # 3: the gate found a regression
     assert "<testsuite" in junit.read_text()
     runs = edgetune("bench", "runs", "--results", results, "--json")
     assert len(json.loads(runs.stdout)) == 2
     report = edgetune("report", "-o", str(tmp_path / "dash.html"), "--results", results)
     assert report.returncode == 0 and "<svg" in (tmp_path / "dash.html").read_text()
     missing = edgetune("bench", "compare", "--baseline", "nope", "--results", results)
-    assert missing.returncode != 0 and "no run 'nope'" in missing.stderr
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr  # a usage error, not a regression
 
 
 def test_bench_needs_model_or_suite() -> None:

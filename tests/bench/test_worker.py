@@ -82,30 +82,28 @@ def test_the_parent_loads_no_runtime(tmp_path: Path) -> None:
     assert found.stdout.strip() == "False"
 
 
-def test_a_worker_killed_mid_timing_fails_only_its_candidate(tmp_path: Path) -> None:
-    runner = isolated(BusyRunner())
-    sessions = {"dies": runner.load(artifact(tmp_path, "dies", ms=0.2, die_after=25), 1),
+def _time_beside_a_healthy_one(tmp_path: Path, runner, name: str, **spec: object) -> tuple[dict, dict[str, str], dict]:
+    """Time a misbehaving fake beside a healthy one; returns (timings, failures, sessions)."""
+    sessions = {name: runner.load(artifact(tmp_path, name, ms=0.2, **spec), 1),
                 "lives": runner.load(artifact(tmp_path, "lives", ms=0.2), 1)}
     failures: dict[str, str] = {}
     try:
-        timings = measure_interleaved(sessions, {name: FEED for name in sessions}, QUICK, failures)
+        timings = measure_interleaved(sessions, {n: FEED for n in sessions}, QUICK, failures)
     finally:
         for session in sessions.values():
             session.close()
+    return timings, failures, sessions
+
+
+def test_a_worker_killed_mid_timing_fails_only_its_candidate(tmp_path: Path) -> None:
+    timings, failures, _ = _time_beside_a_healthy_one(tmp_path, isolated(BusyRunner()), "dies", die_after=25)
     assert set(timings) == {"lives"} and timings["lives"].stats.n >= QUICK.min_repeats
     assert "died" in failures["dies"] and "SIGKILL" in failures["dies"]
 
 
 def test_a_hung_worker_is_killed_after_its_timeout(tmp_path: Path) -> None:
-    runner = isolated(BusyRunner(), timeout_s=3)
-    sessions = {"hangs": runner.load(artifact(tmp_path, "hangs", ms=0.2, hang_after=20), 1),
-                "lives": runner.load(artifact(tmp_path, "lives", ms=0.2), 1)}
-    failures: dict[str, str] = {}
-    try:
-        timings = measure_interleaved(sessions, {name: FEED for name in sessions}, QUICK, failures)
-    finally:
-        for session in sessions.values():
-            session.close()
+    timings, failures, sessions = _time_beside_a_healthy_one(tmp_path, isolated(BusyRunner(), timeout_s=3), "hangs",
+                                                             hang_after=20)
     assert set(timings) == {"lives"}
     assert "did not answer" in failures["hangs"] and "killed" in failures["hangs"]
     pid = sessions["hangs"].info.pid

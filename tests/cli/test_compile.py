@@ -12,14 +12,15 @@ from tests.cli.test_cli import edgetune, error_line
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["{onnx}", "--prune-to-latency-ms", "1"], "pruning needs a PyTorch model"),
+        (["{pt2}", "--prune-to-latency-ms", "1"], "pruning needs a PyTorch model"),
         (["{onnx}", "--prune-to-latency-ms", "-1"], "--prune-to-latency-ms must be a positive"),
         (["{onnx}", "--qat", "always"], "--qat always needs --train"),
         (["{onnx}", "--qat", "sometimes"], "Invalid value for '--qat'"),
     ],
 )
-def test_option_errors_are_one_line(args: list[str], needle: str, tiny_onnx: Path, tmp_path: Path) -> None:
-    proc = edgetune("compile", *[a.format(onnx=tiny_onnx) for a in args], "-o", str(tmp_path / "out"),
+def test_option_errors_are_one_line(args: list[str], needle: str, tiny_onnx: Path, tiny_pt2: Path,
+                                    tmp_path: Path) -> None:
+    proc = edgetune("compile", *[a.format(onnx=tiny_onnx, pt2=tiny_pt2) for a in args], "-o", str(tmp_path / "out"),
                     "--runtime", "onnxruntime", "--budget-s", "0.3")
     assert proc.returncode != 0
     assert needle in error_line(proc)

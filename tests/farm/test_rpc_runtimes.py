@@ -131,7 +131,7 @@ def test_gpu_target_on_a_board_without_the_cuda_provider_gives_a_one_line_error(
 
 def test_board_functions_answer_over_rpc(farm: Farm) -> None:
     from edgetune.farm import request_board
-    from edgetune.farm._board import BOARD_ENVIRONMENT, RUNTIME_VERSIONS
+    from edgetune.runners import BOARD_ENVIRONMENT, RUNTIME_VERSIONS
 
     board: Board = request_board(farm.tracker, KEY, wait_s=30)
     runtimes = json.loads(board.session.get_function(RUNTIME_VERSIONS)())

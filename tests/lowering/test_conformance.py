@@ -61,7 +61,8 @@ def test_format_declarations_gate_inputs(tiny_onnx: Path, tmp_path: Path) -> Non
     onnx_only = load_model(tiny_onnx, workdir=tmp_path)
     assert get_lowering("onnx").accepts(onnx_only)
     assert get_lowering("tvm").accepts(onnx_only)
-    assert not get_lowering("tflite").accepts(onnx_only)  # no ONNX -> TFLite converter
+    assert get_lowering("tflite").accepts(onnx_only)  # through its PyTorch form (onnx2torch)
+    assert not get_lowering("tflite-int8-qat").accepts(onnx_only)  # training needs the PyTorch model itself
 
 
 def test_unknown_lowering_lists_names() -> None:

@@ -60,9 +60,10 @@ def test_unsupported_op_fails_one_runtime_only(unsupported_op_onnx: Path, tmp_pa
                            runtimes=["onnxruntime", "tvm", "litert"], options=CompileOptions(calib_samples=8))
     by_name = {r.name: r for r in result.evaluation.results}
     assert by_name["tvm-fp32"].status == "failed" and "Celu" in by_name["tvm-fp32"].reason
-    assert by_name["litert-fp32"].status == "skipped" and "PyTorch" in by_name["litert-fp32"].reason
+    # LiteRT takes the ONNX model through onnx2torch, which converts Celu
+    assert by_name["litert-fp32"].status == "ok", by_name["litert-fp32"].reason
     assert by_name["onnxruntime-fp32"].status == "ok"
-    assert result.winner is not None and result.winner.name.startswith("onnxruntime")
+    assert result.winner is not None and result.winner.name != "tvm-fp32"
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert {c["name"]: c["status"] for c in manifest["candidates"]}["tvm-fp32"] == "failed"
 
@@ -246,7 +247,8 @@ def test_a_worker_killed_while_timing_fails_only_its_candidate(tiny_onnx: Path, 
                 parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
             except (OSError, IndexError, ValueError):
                 continue
-            if b"edgetune.bench._worker" in cmdline and int(parent) == os.getpid() and b"_ort" in b" ".join(cmdline):
+            if (b"edgetune.bench._worker" in cmdline and int(parent) == os.getpid()
+                    and "onnxruntime_pybind" in Path(f"/proc/{pid}/maps").read_text()):  # the ONNX Runtime worker
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
                 return

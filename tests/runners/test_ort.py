@@ -9,7 +9,8 @@ import pytest
 
 from edgetune.errors import ConfigError, RunnerError
 from edgetune.runners import device_for, get_runner, runner_for
-from edgetune.targets import Target, load_target, runnability
+from edgetune.runners import runnability
+from edgetune.targets import Target, load_target
 
 ort = pytest.importorskip("onnxruntime")
 HAS_CUDA_EP = "CUDAExecutionProvider" in ort.get_available_providers()

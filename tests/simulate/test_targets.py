@@ -11,7 +11,8 @@ from edgetune import compile_model
 from edgetune.pipeline import CompileOptions
 from edgetune.pipeline._candidates import plans_for
 from edgetune.pipeline._run import NoViableCandidateError
-from edgetune.targets import list_targets, load_target, runnability
+from edgetune.runners import runnability
+from edgetune.targets import list_targets, load_target
 from edgetune.targets._schema import OverlaySpec
 from tests.cli.test_cli import edgetune
 

@@ -121,3 +121,13 @@ def test_vela_layers_add_a_cpu_fallback_row() -> None:
     nodes = vela_layers(details)
     assert [(n.name, n.latency_ms) for n in nodes] == [("conv", pytest.approx(0.002)), ("cpu-fallback", 0.5)]
     assert vela_layers({"per_layer": []}) is None
+
+
+def test_a_relative_work_folder_works(compiled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `edgetune compile ... -o out` builds under a relative folder; Vela runs in its output folder
+    model, _, _ = compiled
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EDGETUNE_CACHE", str(tmp_path / "fresh-cache"))  # a real Vela run, not a cache hit
+    Path("work").mkdir()
+    artifact = get_lowering("vela").apply(model, load_target("ethos-u55-128"), Path("work"), _digits_context())
+    assert artifact.details["cache"] == "miss" and artifact.path.is_file()

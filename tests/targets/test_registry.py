@@ -11,9 +11,8 @@ from edgetune.targets import (
     detect_host,
     list_targets,
     load_target,
-    require_runnable,
-    runnability,
 )
+from edgetune.runners import require_runnable, runnability
 
 GOOD = """
 schema_version: 1
