@@ -15,8 +15,9 @@ agree within 5% says whether the network reproduces on this machine right now.
 Modes (each predicts the same measured networks):
 - ``shipped``: the profile in profiles/<target>/<runtime>/ as it is, uncorrected (on another CPU
   than it was taken on, this is what a new user gets without adapting);
-- ``adapted``: the same profile corrected for this machine (``edgetune profile --adapt``: times the
-  reference networks here first, unless ``--reuse-adapted`` finds an adaptation for this machine);
+- ``adapted``: the same profile corrected for this machine (``edgetune profile --adapt``, run on a copy
+  in benchmarks/results/profiles-adapted/: times the reference networks here first, unless
+  ``--reuse-adapted`` finds this machine's adaptation there);
 - ``fresh``: a profile taken here now (``--fresh-budget`` minutes) into ``--fresh-profiles-dir``
   (default benchmarks/results/profiles-fresh/, so the committed profile stays as it is).
 
@@ -89,12 +90,38 @@ def family(name: str) -> str:
     return name.rstrip("0123456789")
 
 
-def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredictor]:
-    """The kernel predictor of every requested mode (profiling or adapting first where a mode needs it)."""
+def shipped_folder(args: argparse.Namespace, target: Any) -> Path:
+    """The profile the ``shipped`` mode scores: ``--profiles-dir``'s, else the one shipped with edgetune."""
+    from edgetune._locations import shipped_dir
+
+    root = args.profiles_dir or shipped_dir("profiles")
+    return profile_folder(target.name, args.runtime, root)
+
+
+def adapted_predictor(args: argparse.Namespace, target: Any, shipped: Path) -> KernelPredictor:
+    """The shipped profile corrected for this machine, adapted in a copy under ``--out`` (the shipped stays as it is)."""
+    import shutil
+
     from edgetune.predict._adapt import adapt_profile, correction_from, load_adapted
     from edgetune.predict._machine import current_machine
 
-    folder = profile_folder(target.name, args.runtime, args.profiles_dir)
+    root = args.out / "profiles-adapted"
+    folder = profile_folder(target.name, args.runtime, root)
+    adapted = load_adapted(folder, current_machine()) if args.reuse_adapted and folder.exists() else None
+    if adapted is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(shipped, folder, ignore=shutil.ignore_patterns("adapted"))
+        result = adapt_profile(target, args.runtime, args.adapt_budget, root,
+                               progress=lambda m: print(f"[adapt] {m}", flush=True))
+        print(f"adapted in {result.measure_s:.0f} s of timing: {result.fitted.summary()}", flush=True)
+        adapted = load_adapted(folder, current_machine())
+    predictor = KernelPredictor(folder)
+    predictor.machine = correction_from(adapted)  # type: ignore[arg-type]
+    return predictor
+
+
+def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredictor]:
+    """The kernel predictor of every requested mode (profiling or adapting first where a mode needs it)."""
     out: dict[str, KernelPredictor] = {}
     if "fresh" in args.modes:
         started = time.perf_counter()
@@ -102,18 +129,11 @@ def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredict
                          progress=lambda m: print(f"[fresh profile] {m}", flush=True))
         print(f"fresh profile: {result.kernels} kernels in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
         out["fresh"] = KernelPredictor(result.folder)
+    shipped = shipped_folder(args, target)
     if "shipped" in args.modes:
-        out["shipped"] = KernelPredictor(folder)
+        out["shipped"] = KernelPredictor(shipped)
     if "adapted" in args.modes:
-        adapted = load_adapted(folder, current_machine()) if args.reuse_adapted else None
-        if adapted is None:
-            result = adapt_profile(target, args.runtime, args.adapt_budget, args.profiles_dir,
-                                   progress=lambda m: print(f"[adapt] {m}", flush=True))
-            print(f"adapted in {result.measure_s:.0f} s of timing: {result.fitted.summary()}", flush=True)
-            adapted = load_adapted(folder, current_machine())
-        predictor = KernelPredictor(folder)
-        predictor.machine = correction_from(adapted)  # type: ignore[arg-type]
-        out["adapted"] = predictor
+        out["adapted"] = adapted_predictor(args, target, shipped)
     return out
 
 
@@ -176,7 +196,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--modes", default="shipped,adapted", help=f"comma-separated, of: {', '.join(MODES)}")
     parser.add_argument("--count", type=int, default=60, help="networks of the seen families")
     parser.add_argument("--heldout-count", type=int, default=50, help="networks of the held-out families")
-    parser.add_argument("--profiles-dir", type=Path, default=None, help="where the shipped profile is (default: profiles/)")
+    parser.add_argument("--profiles-dir", type=Path, default=None,
+                        help="profiles root whose <target>/<runtime> is scored as 'shipped' (default: the profiles shipped with edgetune)")
     parser.add_argument("--adapt-budget", type=float, default=3.0, help="minutes of timing reference networks (adapted)")
     parser.add_argument("--reuse-adapted", action="store_true", help="use this machine's adaptation if there is one")
     parser.add_argument("--fresh-budget", type=float, default=30.0, help="minutes of profiling (fresh)")

@@ -84,7 +84,7 @@ def command(target: str, runtime: str, budget_min: Optional[float], threads: int
 def _adapt(target: "Target", runtime: str, budget_min: float, profiles_dir: Optional[Path], as_json: bool) -> None:
     from edgetune.predict._adapt import adapt_profile
     from edgetune.predict._machine import describe
-    from edgetune.targets import require_runnable
+    from edgetune.runners import require_runnable
 
     if target.transport != "local":
         raise ConfigError(f"--adapt times reference networks on this machine; target '{target.name}' is {target.transport}")
