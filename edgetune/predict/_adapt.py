@@ -53,7 +53,8 @@ def group_shares(estimate: LatencyEstimate) -> dict[str, float]:
     out = {g: 0.0 for g in (*GROUPS, CALL)}
     for k in estimate.kernels:
         out[group_of(k.kind)] += k.latency_ms
-    out[CALL] = max(estimate.total_ms - sum(k.latency_ms for k in estimate.kernels), 0.0)
+    # may be slightly negative: an end-to-end model fitted on profiler node times can take a little back
+    out[CALL] = estimate.total_ms - sum(k.latency_ms for k in estimate.kernels)
     return out
 
 
@@ -88,7 +89,7 @@ def _solve(parts: np.ndarray, measured: np.ndarray, lam: float) -> np.ndarray:
 
     rel = parts / measured[:, None]
     common = float(np.sum(rel.sum(axis=1)) / max(np.sum(rel.sum(axis=1) ** 2), 1e-12))
-    used = parts.sum(axis=0) > 0
+    used = np.abs(parts).sum(axis=0) > 0
     design = np.vstack([rel, math.sqrt(lam) * np.eye(parts.shape[1])])
     target = np.concatenate([np.ones(len(measured)), math.sqrt(lam) * np.full(parts.shape[1], common)])
     coef, _ = nnls(design, target)
