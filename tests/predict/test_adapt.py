@@ -154,3 +154,15 @@ def test_corrupt_reference_file_is_reported(fake_profile: Path, tmp_path: Path) 
     (copy / "references.json").write_text(json.dumps({"machine": current_machine()}))
     with pytest.raises(ProfileError, match="holds no reference networks"):
         stored_references(copy, None, current_machine())
+
+
+def test_corrections_scale_each_group_and_identity_changes_nothing() -> None:
+    from edgetune.predict import KernelEstimate, LatencyEstimate, MachineCorrection
+
+    kernels = (KernelEstimate("conv+bn+relu", ("c",), 0.6, 100), KernelEstimate("add", ("a",), 0.41, 0))
+    estimate = LatencyEstimate("n", 1.0, 0.8, 1.2, "kernel", kernels)  # the kernels add up to more: a negative call share
+    assert MachineCorrection().apply(estimate).total_ms == pytest.approx(1.0)
+    scaled = MachineCorrection({"conv": 2.0, "elementwise": 0.5}, drift=1.1).apply(estimate)
+    assert scaled.total_ms == pytest.approx(1.1 * (2.0 * 0.6 + 0.5 * 0.41 - 0.01))
+    assert [k.latency_ms for k in scaled.kernels] == pytest.approx([1.1 * 1.2, 1.1 * 0.205])
+    assert scaled.low_ms / scaled.total_ms == pytest.approx(0.8)
