@@ -166,3 +166,14 @@ def test_corrections_scale_each_group_and_identity_changes_nothing() -> None:
     assert scaled.total_ms == pytest.approx(1.1 * (2.0 * 0.6 + 0.5 * 0.41 - 0.01))
     assert [k.latency_ms for k in scaled.kernels] == pytest.approx([1.1 * 1.2, 1.1 * 0.205])
     assert scaled.low_ms / scaled.total_ms == pytest.approx(0.8)
+
+
+def test_machines_match_on_model_and_recorded_isa_features() -> None:
+    from edgetune.predict._machine import machine_slug, same_machine
+
+    xeon = {"cpu_model": "Intel(R) Xeon(R) Processor", "isa": ["avx2", "avx512f"]}
+    assert same_machine(xeon, {"cpu_model": xeon["cpu_model"], "isa": []})  # a profile from before features were recorded
+    assert not same_machine(xeon, {"cpu_model": xeon["cpu_model"], "isa": ["avx2"]})  # same name, another host
+    assert not same_machine(xeon, {"cpu_model": "AMD EPYC 7B13", "isa": ["avx2", "avx512f"]})
+    slug = machine_slug(xeon)
+    assert slug.startswith("intel-r-xeon-r-processor-") and slug != machine_slug({**xeon, "isa": ["avx2"]})
