@@ -39,6 +39,8 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
     if compare_measured:
         _compare(network, target, runtime, kind, profiles_dir, top, as_json)
         return
+    if calibrate and not as_json:
+        out.print("re-timing the profile's reference networks here (about 10 s) ...")
     predictor = predictor_for(target, runtime, profiles_dir, kind=kind, fallback=False, calibrate=calibrate)
     estimate = predictor.predict(network)
     if as_json:
