@@ -218,6 +218,7 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
         started = time.perf_counter()
         records, stopped = measure_references(measurer.measure, graphs)
         measure_s = time.perf_counter() - started
+        libraries = measurer.versions()
     finally:
         if own:
             measurer.close()
@@ -229,7 +230,8 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
     document = {"schema": 1, "kind": "adapted profile", "target": target.name, "runtime": runtime,
                 "source_profile": str(folder), "source_created": source.metadata.get("created"),
                 "source_machine": profile_machine(source.metadata), "machine": machine,
-                "threads": source.threads, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "threads": source.threads, "libraries": libraries, "source_libraries": source.metadata.get("versions", {}),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "measure_s": round(measure_s, 1), "correction": fitted.summary(),
                 "references": references_document(records, machine, source.threads),
                 "note": "predicted ms here = multiplier of the kernel's group x the source profile's prediction "
