@@ -12,7 +12,8 @@ import pytest
 from edgetune.predict import FusionRules, GraphBuilder, KernelPredictor, split_kernels
 from edgetune.predict._graph import graph_to_dict
 from edgetune.predict._hardware import ARRAY_FEATURE, ProfileHardware, SystolicArray
-from edgetune.predict._profile import COLUMNS, retrain
+from edgetune.predict._profile import retrain
+from edgetune.predict._profile_store import COLUMNS
 from edgetune.predict._regress import FLOOR_MS, ROOFLINE_TERMS
 from edgetune.predict._sampling import ALIGNMENT_FEATURES, BASE_FEATURES, FEATURES, features
 from edgetune.targets import load_target
