@@ -9,6 +9,7 @@ import click
 
 from edgetune.cli import _options
 from edgetune.cli._render import out, print_json, progress_reporter
+from edgetune.errors import ConfigError
 
 if TYPE_CHECKING:
     from edgetune.targets import Target
@@ -17,25 +18,34 @@ if TYPE_CHECKING:
 @click.command("profile")
 @_options.target
 @click.option("--runtime", "-r", default="onnxruntime", show_default=True, help="Runtime to profile (one that runs fp32 ONNX models: onnxruntime, tvm, openvino).")
-@click.option("--budget", "budget_min", type=float, default=20.0, show_default=True, help="Minutes of profiling in all (an interrupted profile resumes and counts what it spent).")
+@click.option("--budget", "budget_min", type=float, default=None, help="Minutes of profiling in all (an interrupted profile resumes and counts what it spent) [default: 20; with --adapt: 3].")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads the kernels run with (one, like nn-Meter's CPU profiles, reproduces best on shared machines).")
 @click.option("--profiles-dir", type=click.Path(path_type=Path), default=None,
               help="Where profiles live (default: $EDGETUNE_PROFILES, else ~/.local/share/edgetune/profiles, "
                    "seeded from the profiles shipped with edgetune).")
 @click.option("--fresh", is_flag=True, help="Discard an existing profile for this target/runtime and start over.")
 @click.option("--retrain", is_flag=True, help="Only refit the regressors from the measurements already stored (no measuring).")
+@click.option("--adapt", is_flag=True, help="Keep the profile taken on another machine and correct it for this one from a few reference "
+              "networks timed here (<= 20, about 3 minutes); predict and search then use it automatically.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_options.targets_dir
 @_options.rpc_tracker
 @_options.json_output
-def command(target: str, runtime: str, budget_min: float, threads: int, profiles_dir: Optional[Path], fresh: bool,
-            retrain: bool, seed: int, targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
+def command(target: str, runtime: str, budget_min: Optional[float], threads: int, profiles_dir: Optional[Path], fresh: bool,
+            retrain: bool, adapt: bool, seed: int, targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
     """Detect fusion, measure sampled kernels, fit per-kernel regressors into profiles/TARGET/RUNTIME/."""
     from edgetune.predict import profile
     from edgetune.predict._profile import held_out_summary
     from edgetune.targets import load_target
 
+    if adapt and (fresh or retrain):
+        raise ConfigError("--adapt keeps the existing profile and corrects it for this machine; it cannot be combined "
+                          f"with --{'fresh' if fresh else 'retrain'}")
     resolved = load_target(target, targets_dir)
+    if adapt:
+        _adapt(resolved, runtime, 3.0 if budget_min is None else budget_min, profiles_dir, as_json)
+        return
+    budget_min = 20.0 if budget_min is None else budget_min
     if retrain:
         from edgetune.predict import profile_folder
         from edgetune.predict._profile import retrain as refit
@@ -71,9 +81,34 @@ def command(target: str, runtime: str, budget_min: float, threads: int, profiles
     out.print(f"wrote {result.folder}")
 
 
+def _adapt(target: "Target", runtime: str, budget_min: float, profiles_dir: Optional[Path], as_json: bool) -> None:
+    from edgetune.predict._adapt import adapt_profile
+    from edgetune.predict._machine import describe
+    from edgetune.runners import require_runnable
+
+    if target.transport != "local":
+        raise ConfigError(f"--adapt times reference networks on this machine; target '{target.name}' is {target.transport}")
+    require_runnable(target)
+    with progress_reporter(as_json) as progress:
+        result = adapt_profile(target, runtime, budget_min, profiles_dir, progress=progress)
+    summary = result.fitted.summary()
+    if as_json:
+        print_json({"adapted_profile": str(result.path), "references": result.references, "measure_s": round(result.measure_s, 1),
+                    "source_machine": result.source_machine, "machine": result.machine, **summary})
+        return
+    held, before = summary["held_out"], summary["source_profile_uncorrected"]
+    out.print(f"adapted the {target.name}/{runtime} profile taken on {describe(result.source_machine)} to this machine "
+              f"({describe(result.machine)}): {result.references} reference networks timed in {result.measure_s:.0f} s")
+    out.print("multipliers per kernel group (this machine / the profile's): "
+              + ", ".join(f"{g} {m:.2f}" for g, m in summary["multipliers"].items()))
+    out.print(f"held out (leave-one-out over the references): {held['within_10pct']:.0%} within 10%, median error "
+              f"{held['median_abs_error']:.1%}; the profile uncorrected: {before['within_10pct']:.0%} within 10%, "
+              f"median error {before['median_abs_error']:.1%}")
+    out.print(f"wrote {result.path}; `edgetune predict` and `edgetune search` use it on this machine")
+
+
 def _use_boards(target: "Target", runtime: str, rpc_tracker: Optional[str]) -> None:
     """Fail now, with one line, when the boards of rpc ``target`` cannot run ``runtime``."""
-    from edgetune.errors import ConfigError
     from edgetune.runners._rpc import check_boards, remote_unsupported
     from edgetune.runners import require_runnable
 

@@ -1,16 +1,20 @@
 """Latency prediction: kernel detection, profiling, per-kernel regressors, network-level prediction.
 
-``edgetune profile`` measures kernels on a target (``profile``); ``edgetune predict`` and the
-search ask a ``Predictor`` (``predictor_for``) how fast a network is, from an ONNX file or a
-``Graph`` built in code.
+``edgetune profile`` measures kernels on a target (``profile``), or corrects a profile taken on
+another machine for this one (``adapt_profile``); ``edgetune predict`` and the search ask a
+``Predictor`` (``predictor_for``) how fast a network is, from an ONNX file or a ``Graph`` built in
+code, optionally rescaled for today's machine speed (``calibrate``).
 """
 
+from edgetune.predict._adapt import AdaptResult, MachineCorrection, adapt_profile
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, ModelLike, Predictor
+from edgetune.predict._calibrate import Calibration, calibrate
 from edgetune.predict._fusion import CANDIDATE_PAIRS, FusionRules, Kernel, detect_fusion, split_kernels
 from edgetune.predict._graph import OP_KINDS, Graph, GraphBuilder, Op, graph_from_onnx, to_onnx
 from edgetune.predict._measure import GraphMeasurer, GraphTiming, reference_graph
 from edgetune.predict._predictors import FlopsPredictor, KernelPredictor, MeasuringPredictor, predictor_for
 from edgetune.predict._profile import ProfileError, ProfileResult, profile, profile_folder
+from edgetune.predict._references import reference_networks
 
 predictor_registry = {cls.name: cls for cls in (KernelPredictor, FlopsPredictor, MeasuringPredictor)}
 
@@ -22,7 +26,9 @@ def predict(model: ModelLike, target: str = "host-cpu", runtime: str = "onnxrunt
 
 
 __all__ = [
+    "AdaptResult",
     "CANDIDATE_PAIRS",
+    "Calibration",
     "FlopsPredictor",
     "FusionRules",
     "Graph",
@@ -33,12 +39,15 @@ __all__ = [
     "KernelEstimate",
     "KernelPredictor",
     "LatencyEstimate",
+    "MachineCorrection",
     "MeasuringPredictor",
     "OP_KINDS",
     "Op",
     "Predictor",
     "ProfileError",
     "ProfileResult",
+    "adapt_profile",
+    "calibrate",
     "detect_fusion",
     "graph_from_onnx",
     "predict",
@@ -47,6 +56,7 @@ __all__ = [
     "profile",
     "profile_folder",
     "reference_graph",
+    "reference_networks",
     "split_kernels",
     "to_onnx",
 ]

@@ -23,6 +23,7 @@ class KernelEstimate:
     ops: tuple[str, ...]
     latency_ms: float
     macs: int
+    estimated: str = ""  # how, when the profile has no regressor for the kind (``_estimate``); "" when predicted
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,21 @@ class LatencyEstimate:
     high_ms: float
     predictor: str
     kernels: tuple[KernelEstimate, ...] = ()
-    uncovered: tuple[str, ...] = ()  # ops the predictor could not cost (left out of the total)
+    uncovered: tuple[str, ...] = ()  # ops the predictor could not cost (left out of the total; none for a kernel predictor)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def estimated_ms(self) -> float:
+        """The part of the total costed by estimate rather than by a profiled regressor."""
+        return sum(k.latency_ms for k in self.kernels if k.estimated)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "network": self.network, "predicted": True, "total_ms": self.total_ms, "low_ms": self.low_ms,
             "high_ms": self.high_ms, "predictor": self.predictor, "uncovered": list(self.uncovered),
-            "kernels": [{"kind": k.kind, "ops": list(k.ops), "latency_ms": k.latency_ms, "macs": k.macs} for k in self.kernels],
+            "kernels": [{"kind": k.kind, "ops": list(k.ops), "latency_ms": k.latency_ms, "macs": k.macs,
+                         **({"estimated": k.estimated} if k.estimated else {})} for k in self.kernels],
+            "estimated_ms": self.estimated_ms,
             **self.extra,
         }
 
@@ -64,9 +72,5 @@ class Predictor(ABC):
         """Predict one network given as a Graph or an ONNX file."""
         if isinstance(model, Graph):
             return self.predict_many([model])[0]
-        graph, skipped = graph_from_onnx(Path(model))
-        estimate = self.predict_many([graph])[0]
-        if skipped:
-            return LatencyEstimate(estimate.network, estimate.total_ms, estimate.low_ms, estimate.high_ms,
-                                   estimate.predictor, estimate.kernels, tuple(skipped) + estimate.uncovered, estimate.extra)
-        return estimate
+        graph, _other = graph_from_onnx(Path(model))  # operators without a kind are "other" ops: estimated
+        return self.predict_many([graph])[0]

@@ -28,8 +28,9 @@ CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_
                     "foldable", "to_head", "consumers")
 # operators of optimized graphs that do the work of a compute kernel (elementwise ops may ride on them)
 _COMPUTE_NODES = ("Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "FusedGemm", "MatMul")
-# suffixes ONNX Runtime appends to the names of nodes it rewrites
-_SUFFIXES = ("_nchwc", ".flat")
+# suffixes ONNX Runtime appends to the names of nodes it rewrites, and of the nodes the export adds to
+# an op (an FC's Flatten, a channel shuffle's two Reshapes)
+_SUFFIXES = ("_nchwc", ".flat", ".shuffle_in", ".shuffle_out")
 
 
 def _op_name(node: str) -> str:

@@ -16,7 +16,7 @@ from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph, GraphBuilder, Op
 
 # (head kind, follower kind) pairs worth testing: the follower is elementwise.
 HEADS = ("conv", "dwconv", "fc", "add", "bn")
-FOLLOWERS = ("bn", "relu", "relu6", "hswish", "add")
+FOLLOWERS = ("bn", "relu", "relu6", "hswish", "sigmoid", "add")
 CANDIDATE_PAIRS = tuple((h, f) for h in HEADS for f in FOLLOWERS if not (h == f == "bn") and not (h == "fc" and f in ("bn", "add"))
                         and not (h == "add" and f in ("bn", "add")))
 

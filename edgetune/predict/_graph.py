@@ -17,11 +17,17 @@ import numpy as np
 
 from edgetune.errors import ConfigError, ModelError
 
-# Op kinds the predictor understands. Shape-only ops ("flatten") cost nothing.
-COMPUTE_KINDS = ("conv", "dwconv", "fc", "maxpool", "avgpool", "gap", "resize")
-ELEMENTWISE_KINDS = ("bn", "relu", "relu6", "hswish", "sigmoid", "add", "concat")
+# Op kinds the predictor understands. Shape-only ops ("flatten") cost nothing; "other" is an operator
+# read from ONNX that no kind describes: it is costed by estimate (``_estimate``) and marked so.
+COMPUTE_KINDS = ("conv", "dwconv", "fc", "maxpool", "avgpool", "gap", "resize", "softmax")
+# "mul": Mul/Div/Sub of two same-shaped tensors; "scale": a tensor times (or plus) a per-channel or
+# scalar one -- a squeeze-excite gate, a constant -- broadcast over its pixels
+ELEMENTWISE_KINDS = ("bn", "relu", "relu6", "hswish", "sigmoid", "hsigmoid", "add", "concat", "mul", "scale")
+# data movement: "transpose" (a channel shuffle when groups > 1), "slice" (Slice/Split of channels), "pad"
+MOVEMENT_KINDS = ("transpose", "slice", "pad")
 FREE_KINDS = ("flatten",)
-OP_KINDS = COMPUTE_KINDS + ELEMENTWISE_KINDS + FREE_KINDS
+ESTIMATED_KINDS = ("other",)
+OP_KINDS = COMPUTE_KINDS + ELEMENTWISE_KINDS + MOVEMENT_KINDS + FREE_KINDS + ESTIMATED_KINDS
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class Op:
     name: str
     kind: str
     inputs: tuple[str, ...]  # names of producer ops; "input" is the network input
+    # fc: cin/cout are the reduced and produced features, hout the rows (a MatMul of a (rows, cin) input)
+    # pad: kernel is the pixels added on each side; transpose: groups > 1 is a channel shuffle
     cin: int
     cout: int
     hin: int
@@ -46,7 +54,7 @@ class Op:
         if self.kind in ("conv", "dwconv"):
             return self.hout * self.wout * self.cout * (self.cin // self.groups) * self.kernel * self.kernel
         if self.kind == "fc":
-            return self.cin * self.cout
+            return self.cin * self.cout * self.hout * self.wout
         return 0
 
     @property
@@ -158,12 +166,71 @@ class GraphBuilder:
         return self._same("sigmoid", x)
 
     def act(self, x: str, kind: str) -> str:
-        """Apply an activation by name ("relu", "relu6", "hswish", "sigmoid", or "none")."""
+        """Apply an activation by name ("relu", "relu6", "hswish", "sigmoid", "hsigmoid", or "none")."""
         if kind == "none":
             return x
-        if kind not in ("relu", "relu6", "hswish", "sigmoid"):
-            raise ConfigError(f"unknown activation '{kind}'; valid: relu, relu6, hswish, sigmoid, none")
+        if kind not in ("relu", "relu6", "hswish", "sigmoid", "hsigmoid"):
+            raise ConfigError(f"unknown activation '{kind}'; valid: relu, relu6, hswish, sigmoid, hsigmoid, none")
         return self._same(kind, x)
+
+    def _same_shape(self, kind: str, a: str, b: str) -> str:
+        if self._shape[a] != self._shape[b]:
+            raise ConfigError(f"{self.name}: {kind} of mismatched shapes {self._shape[a]} and {self._shape[b]}")
+        c, h, w = self._shape[a]
+        return self._add(kind, [a, b], c, h, w)
+
+    def mul(self, a: str, b: str) -> str:
+        """Elementwise product (or quotient, difference) of two same-shaped tensors."""
+        return self._same_shape("mul", a, b)
+
+    def scale(self, x: str, gate: Optional[str] = None) -> str:
+        """``x`` times a per-channel ``gate`` of shape (C, 1, 1) (a squeeze-excite), or a constant without one."""
+        c, h, w = self._shape[x]
+        if gate is not None and self._shape[gate] != (c, 1, 1):
+            raise ConfigError(f"{self.name}: a scale gate must be ({c}, 1, 1), got {self._shape[gate]}")
+        return self._add("scale", [x] if gate is None else [x, gate], c, h, w)
+
+    def squeeze_excite(self, x: str, reduce: int = 4, gate: str = "sigmoid") -> str:
+        """Squeeze-excite: global pool, 1x1 conv down, ReLU, 1x1 conv up, ``gate`` (sigmoid|hsigmoid), scale."""
+        c = self._shape[x][0]
+        s = self.relu(self.conv(self.gap(x), max(1, c // reduce), 1))
+        s = self.conv(s, c, 1)
+        if gate not in ("sigmoid", "hsigmoid"):
+            raise ConfigError(f"unknown squeeze-excite gate '{gate}'; valid: sigmoid, hsigmoid")
+        s = self._same(gate, s)
+        return self.scale(x, s)
+
+    def shuffle(self, x: str, groups: int) -> str:
+        """Channel shuffle (ShuffleNet): reshape to (groups, C/groups), transpose, reshape back."""
+        c, h, w = self._shape[x]
+        if groups < 2 or c % groups:
+            raise ConfigError(f"{self.name}: a channel shuffle needs groups >= 2 dividing {c} channels, got {groups}")
+        return self._add("transpose", [x], c, h, w, groups=groups)
+
+    def transpose(self, x: str) -> str:
+        """Swap height and width (a plain data-moving Transpose; square maps only)."""
+        c, h, w = self._shape[x]
+        if h != w:
+            raise ConfigError(f"{self.name}: transpose swaps height and width, which differ ({h}x{w})")
+        return self._add("transpose", [x], c, h, w)
+
+    def slice(self, x: str, channels: int) -> str:
+        """The first ``channels`` channels (a ShuffleNet split half, a Slice)."""
+        c, h, w = self._shape[x]
+        if not 1 <= channels <= c:
+            raise ConfigError(f"{self.name}: slice {channels} of {c} channels")
+        return self._add("slice", [x], channels, h, w)
+
+    def pad(self, x: str, pixels: int) -> str:
+        """Zero-pad ``pixels`` on every side of the map."""
+        c, h, w = self._shape[x]
+        if pixels < 1:
+            raise ConfigError(f"{self.name}: pad by a positive number of pixels, got {pixels}")
+        return self._add("pad", [x], c, h + 2 * pixels, w + 2 * pixels, kernel=pixels)
+
+    def softmax(self, x: str) -> str:
+        """Softmax over the channels."""
+        return self._same("softmax", x)
 
     def add(self, a: str, b: str) -> str:
         if self._shape[a] != self._shape[b]:
@@ -211,206 +278,25 @@ def _conv_out(size: int, kernel: int, stride: int) -> int:
     return max(1, (size + 2 * (kernel // 2) - kernel) // stride + 1)
 
 
-# --- ONNX export -----------------------------------------------------------------------------
+# --- ONNX (kept in their own modules; imported lazily: onnx is a heavy import) -----------------
 
 def to_onnx(graph: Graph, path: Path, seed: int = 0, opset: int = 17) -> Path:
     """Write ``graph`` as an ONNX model with random weights (for measuring it)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from edgetune.predict._onnx_export import export_onnx
 
-    rng = np.random.default_rng(seed)
-    nodes: list[Any] = []
-    inits: list[Any] = []
-
-    def weight(name: str, shape: tuple[int, ...], scale: float = 0.1) -> str:
-        inits.append(numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name))
-        return name
-
-    out_of = {"input": "input"}
-    for op in graph.ops:
-        ins = [out_of[i] for i in op.inputs]
-        out = op.name
-        if op.kind in ("conv", "dwconv"):
-            k = op.kernel
-            w = weight(f"{op.name}.w", (op.cout, op.cin // op.groups, k, k), scale=(2.0 / (op.cin // op.groups * k * k)) ** 0.5)
-            b = weight(f"{op.name}.b", (op.cout,), 0.01)
-            nodes.append(helper.make_node("Conv", [ins[0], w, b], [out], kernel_shape=[k, k], strides=[op.stride] * 2,
-                                          pads=[k // 2] * 4, group=op.groups, name=op.name))
-        elif op.kind == "bn":
-            c = op.cout
-            scale = numpy_helper.from_array(np.ones(c, np.float32), f"{op.name}.scale")
-            inits.extend([scale, numpy_helper.from_array(np.zeros(c, np.float32), f"{op.name}.bias"),
-                          numpy_helper.from_array(np.zeros(c, np.float32), f"{op.name}.mean"),
-                          numpy_helper.from_array(np.ones(c, np.float32), f"{op.name}.var")])
-            nodes.append(helper.make_node("BatchNormalization", [ins[0]] + [f"{op.name}.{s}" for s in ("scale", "bias", "mean", "var")], [out],
-                                          name=op.name))
-        elif op.kind == "relu":
-            nodes.append(helper.make_node("Relu", ins, [out], name=op.name))
-        elif op.kind == "relu6":
-            inits.extend([numpy_helper.from_array(np.array(0.0, np.float32), f"{op.name}.lo"),
-                          numpy_helper.from_array(np.array(6.0, np.float32), f"{op.name}.hi")])
-            nodes.append(helper.make_node("Clip", [ins[0], f"{op.name}.lo", f"{op.name}.hi"], [out], name=op.name))
-        elif op.kind == "hswish":
-            nodes.append(helper.make_node("HardSwish", ins, [out], name=op.name))
-        elif op.kind == "sigmoid":
-            nodes.append(helper.make_node("Sigmoid", ins, [out], name=op.name))
-        elif op.kind == "add":
-            nodes.append(helper.make_node("Add", ins, [out], name=op.name))
-        elif op.kind == "concat":
-            nodes.append(helper.make_node("Concat", ins, [out], name=op.name, axis=1))
-        elif op.kind in ("maxpool", "avgpool"):
-            nodes.append(helper.make_node("MaxPool" if op.kind == "maxpool" else "AveragePool", ins, [out], name=op.name,
-                                          kernel_shape=[op.kernel] * 2, strides=[op.stride] * 2, pads=[op.kernel // 2] * 4))
-        elif op.kind == "gap":
-            nodes.append(helper.make_node("GlobalAveragePool", ins, [out], name=op.name))
-        elif op.kind == "resize":
-            inits.append(numpy_helper.from_array(np.array([1, op.cout, op.hout, op.wout], np.int64), f"{op.name}.sizes"))
-            nodes.append(helper.make_node("Resize", [ins[0], "", "", f"{op.name}.sizes"], [out], name=op.name, mode="linear",
-                                          coordinate_transformation_mode="half_pixel"))
-        elif op.kind == "flatten":
-            nodes.append(helper.make_node("Flatten", ins, [out], name=op.name, axis=1))
-        elif op.kind == "fc":
-            src = ins[0]
-            if len(_shape_rank(graph, op.inputs[0])) != 2:  # (1, C, 1, 1) from GAP: flatten first
-                nodes.append(helper.make_node("Flatten", [src], [f"{op.name}.flat"], name=f"{op.name}.flat", axis=1))
-                src = f"{op.name}.flat"
-            w = weight(f"{op.name}.w", (op.cout, op.cin), scale=(1.0 / op.cin) ** 0.5)
-            b = weight(f"{op.name}.b", (op.cout,), 0.01)
-            nodes.append(helper.make_node("Gemm", [src, w, b], [out], name=op.name, transB=1))
-        else:  # pragma: no cover - OP_KINDS is closed
-            raise ConfigError(f"cannot export op kind '{op.kind}'")
-        out_of[op.name] = out
-    last = graph.ops[-1]
-    out_shape = [1, last.cout] if last.kind in ("fc", "flatten") else [1, last.cout, last.hout, last.wout]
-    model = helper.make_model(
-        helper.make_graph(nodes, graph.name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(graph.input_shape))],
-                          [helper.make_tensor_value_info(last.name, TensorProto.FLOAT, out_shape)], inits),
-        opset_imports=[helper.make_opsetid("", opset)], producer_name="edgetune-predict")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
-
-
-def _shape_rank(graph: Graph, name: str) -> tuple[int, ...]:
-    """Rank-ish of an op's output: flatten and fc produce (1, C); everything else NCHW."""
-    if name == "input":
-        return (1, 1, 1, 1)
-    op = next(o for o in graph.ops if o.name == name)
-    return (1, 1) if op.kind in ("fc", "flatten") else (1, 1, 1, 1)
-
-
-# --- ONNX import -----------------------------------------------------------------------------
-
-_ONNX_KINDS = {"Relu": "relu", "Clip": "relu6", "HardSwish": "hswish", "Sigmoid": "sigmoid", "Add": "add",
-               "Concat": "concat", "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "gap",
-               "BatchNormalization": "bn", "Resize": "resize", "Upsample": "resize", "Flatten": "flatten",
-               "Reshape": "flatten", "Squeeze": "flatten", "Identity": "flatten", "Dropout": "flatten"}
+    return export_onnx(graph, path, seed, opset)
 
 
 def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
-    """Read an ONNX model into a Graph; returns (graph, names of ops it could not represent).
+    """Read an ONNX model into a Graph; returns (graph, ops it read as kind "other": costed by estimate).
 
-    Unrepresented ops (anything outside OP_KINDS) are left out of the graph and listed, so a
-    prediction can say which parts of the model it did not cover.
+    No-ops (Identity, Dropout, Reshape, Flatten, Squeeze, Unsqueeze) and constant subgraphs are free
+    and never listed; an operator the predictor has no kind for becomes an "other" op, so a
+    prediction estimates it (and says so) instead of leaving it out.
     """
-    import onnx
-    from onnx import numpy_helper, shape_inference
+    from edgetune.predict._onnx_import import read_onnx
 
-    try:
-        model = shape_inference.infer_shapes(onnx.load(str(path)))
-    except Exception as exc:  # noqa: BLE001 - onnx raises several types for bad files
-        raise ModelError(f"cannot read ONNX model {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
-                         "check the file is a valid ONNX model") from None
-    g = model.graph
-    dims: dict[str, tuple[int, ...]] = {}
-    for value in list(g.input) + list(g.value_info) + list(g.output):
-        dims[value.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
-    inits = {i.name: tuple(i.dims) for i in g.initializer}
-    consts = {n.output[0] for n in g.node if n.op_type == "Constant"}
-    constants = {i.name: numpy_helper.to_array(i) for i in g.initializer if i.data_type == onnx.TensorProto.INT64}
-    constants.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node
-                      if n.op_type == "Constant" and n.attribute and n.attribute[0].type == onnx.AttributeProto.TENSOR})
-    # integer tensors are shape arithmetic (Shape -> Slice -> Concat for a Resize's sizes), not data
-    integer = {v.name for v in list(g.input) + list(g.value_info) + list(g.output)
-               if v.type.tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)}
-    graph_inputs = [i for i in g.input if i.name not in inits]
-    if len(graph_inputs) != 1:
-        raise ModelError(f"{path.name}: the predictor handles single-input models, this one has {len(graph_inputs)} inputs")
-    in_name = graph_inputs[0].name
-    in_shape = dims[in_name]
-    if len(in_shape) != 4 or -1 in in_shape:
-        raise ModelError(f"{path.name}: the predictor needs a fixed NCHW input shape, got {in_shape}; re-export with static shapes")
-    in_shape = (1,) + tuple(in_shape[1:])
-    producer = {in_name: "input"}  # tensor -> op name in our graph
-    used: set[str] = set()
-    ops: list[Op] = []
-    skipped: list[str] = []
-
-    def nchw(tensor: str) -> tuple[int, int, int]:
-        d = dims.get(tensor, ())
-        if len(d) == 4:
-            return int(d[1]), int(d[2]), int(d[3])
-        if len(d) == 2:
-            return int(d[1]), 1, 1
-        return (int(np.prod([x for x in d[1:] if x > 0])) if len(d) > 1 else 1), 1, 1
-
-    for i, node in enumerate(g.node):
-        if node.op_type == "Constant":
-            continue
-        if node.op_type == "Shape" or (node.output and all(o in integer for o in node.output)):
-            consts.update(node.output)
-            continue
-        data_inputs = [t for t in node.input if t and t not in inits and t not in consts]
-        srcs = tuple(producer[t] for t in data_inputs if t in producer)
-        if not srcs:
-            skipped.append(f"{node.op_type}:{node.name}")
-            continue
-        cin, hin, win = nchw(data_inputs[0])
-        cout, hout, wout = nchw(node.output[0])
-        # the model's own node names where they are usable (breakdowns read like the model), else generated
-        name = node.name if node.name and node.name not in used and node.name != "input" else f"n{i}_{node.op_type}"
-        used.add(name)
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type == "Conv":
-            w = inits.get(node.input[1]) or dims.get(node.input[1], ())
-            groups = int(attrs.get("group", 1))
-            k = int(w[2]) if len(w) == 4 else int(attrs.get("kernel_shape", [1])[0])
-            stride = int(attrs.get("strides", [1])[0])
-            kind = "dwconv" if groups > 1 and groups == cin == cout else "conv"
-            op = Op(name, kind, srcs, cin, cout, hin, win, hout, wout, k, stride, groups)
-        elif node.op_type in ("Gemm", "MatMul"):
-            op = Op(name, "fc", srcs[:1], cin, cout, 1, 1, 1, 1)
-        elif node.op_type == "ReduceMean" and _reduces_spatial(attrs, node, constants, len(dims.get(data_inputs[0], ()))):
-            op = Op(name, "gap", srcs[:1], cin, cout, hin, win, 1, 1, kernel=hin)  # a global average pool (torch's mean)
-        elif node.op_type in _ONNX_KINDS:
-            kind = _ONNX_KINDS[node.op_type]
-            k = int(attrs.get("kernel_shape", [1])[0]) if kind in ("maxpool", "avgpool") else (hin if kind == "gap" else 1)
-            stride = int(attrs.get("strides", [1])[0]) if kind in ("maxpool", "avgpool") else 1
-            if kind == "add" and len(srcs) == 1:  # add of a constant (bias): elementwise on one input
-                kind = "bn"
-            op = Op(name, kind, srcs if kind in ("add", "concat") else srcs[:1], cin, cout, hin, win, hout, wout, k, stride)
-        else:
-            skipped.append(f"{node.op_type}:{node.name or name}")
-            for out in node.output:  # keep the data flow connected through the op we cannot cost
-                producer[out] = srcs[0]
-            continue
-        ops.append(op)
-        for out in node.output:
-            producer[out] = name
-    if not ops:
-        raise ModelError(f"{path.name}: no operator the predictor knows ({', '.join(sorted(set(s.split(':')[0] for s in skipped)))})")
-    return Graph(path.stem, in_shape, tuple(ops)), skipped  # type: ignore[arg-type]
-
-
-def _reduces_spatial(attrs: dict[str, Any], node: Any, constants: dict[str, np.ndarray], rank: int) -> bool:
-    """Whether a ReduceMean averages exactly the spatial axes of an NCHW tensor (axes an attribute up to
-    opset 17, an input from 18)."""
-    axes = attrs.get("axes")
-    if axes is None and len(node.input) > 1 and node.input[1] in constants:
-        axes = constants[node.input[1]].tolist()
-    return rank == 4 and axes is not None and sorted(int(a) % 4 for a in axes) == [2, 3]
+    return read_onnx(Path(path))
 
 
 # --- plain-data form (JSON) ----------------------------------------------------------------

@@ -8,8 +8,9 @@ channels no tree finds from a few dozen samples. For targets with an array (an N
 (``edgetune.simulate._cycles``) as one more feature and as a term of the regressors' baseline,
 so the trees only learn what the array model leaves over (stalls, the simulator's details).
 
-The profile's metadata records it (``hardware``); a profile without that key (every CPU
-profile) gets the generic features and the wall-clock timer floor, exactly as before.
+The profile's metadata records it (``hardware``) and the features it was trained with
+(``features``): a profile keeps predicting with its own features when later ones are added
+(``_sampling.ALIGNMENT_FEATURES`` came after the shipped profiles).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Optional
 from edgetune.predict._fusion import Kernel
 from edgetune.predict._graph import Op
 from edgetune.predict._regress import ARRAY_TERM, FLOOR_MS, ROOFLINE_TERMS
-from edgetune.predict._sampling import FEATURES, features
+from edgetune.predict._sampling import ALIGNMENT_FEATURES, BASE_FEATURES, FEATURES, feature_values
 from edgetune.targets import Target
 
 if TYPE_CHECKING:
@@ -77,10 +78,12 @@ class ProfileHardware:
 
     floor_ms: float = FLOOR_MS
     array: Optional[SystolicArray] = None
+    # generic features after the first profiles' (and after the array's cycles, which keep their column)
+    extra: tuple[str, ...] = ALIGNMENT_FEATURES
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return FEATURES + ((ARRAY_FEATURE,) if self.array is not None else ())
+        return BASE_FEATURES + ((ARRAY_FEATURE,) if self.array is not None else ()) + self.extra
 
     @property
     def baseline_terms(self) -> tuple[str, ...]:
@@ -88,10 +91,11 @@ class ProfileHardware:
 
     def features(self, kernel: Kernel) -> list[float]:
         """The regressor's inputs for one kernel (order: ``feature_names``)."""
-        row = features(kernel)
+        values = feature_values(kernel)
+        row = [values[n] for n in BASE_FEATURES]
         if self.array is not None:
             row.append(math.log1p(self.array.cycles(kernel.head)))
-        return row
+        return row + [values[n] for n in self.extra]
 
     def to_metadata(self) -> dict:
         """What the profile's metadata records (empty for a CPU profile, so its metadata is unchanged)."""
@@ -107,7 +111,14 @@ class ProfileHardware:
         """The hardware a profile was trained with (metadata without ``hardware``: generic, as before)."""
         data = metadata.get("hardware") or {}
         array = SystolicArray.from_dict(data["systolic"]) if data.get("systolic") else None
-        return cls(float(data.get("floor_ms", FLOOR_MS)), array)
+        names = [n for n in metadata.get("features", FEATURES) if n not in BASE_FEATURES and n != ARRAY_FEATURE]
+        unknown = [n for n in names if n not in FEATURES]
+        if unknown:
+            from edgetune.predict._base import ProfileError
+
+            raise ProfileError(f"the profile was trained on kernel features this edgetune does not know ({', '.join(unknown)}); "
+                               "update edgetune or re-run `edgetune profile --fresh`")
+        return cls(float(data.get("floor_ms", FLOOR_MS)), array, tuple(names))
 
     @classmethod
     def for_target(cls, target: Target) -> "ProfileHardware":

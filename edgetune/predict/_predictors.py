@@ -12,9 +12,13 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from edgetune.errors import ConfigError
+from edgetune.predict._adapt import MachineCorrection
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor, ProfileError
 from edgetune.predict._borders import border_share, load_borders
+from edgetune.predict._calibrate import Calibration
 from edgetune.predict._context import InNetworkCosts, network_ms
+from edgetune.predict._estimate import ESTIMATE_REL_RMSE
+from edgetune.predict._estimate import estimate as estimate_kernels
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
 from edgetune.predict._hardware import ProfileHardware
@@ -57,14 +61,25 @@ class KernelPredictor(Predictor):
         self.models = {k: m for k, m in self.models.items() if not k.startswith("ctx-")}
         if self.metadata.get("features") and list(self.metadata["features"]) != list(self.hardware.feature_names):
             raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
+        # this machine's correction of a profile taken on another (``_adapt``) and today's drift (``_calibrate``)
+        self.machine: Optional[MachineCorrection] = None
+        self.calibration: Optional[Calibration] = None
 
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
         """Per kernel: its in-network cost where the profile has one (``_context``), else its isolated
-        regressor less the learnt border share; per network: the end-to-end model."""
+        regressor less the learnt border share, else an estimate (``_estimate``); per network: the
+        end-to-end model; then this machine's correction (``_adapt``) and drift factor, when set."""
         split = [split_kernels(g, self.rules) for g in graphs]
         found = self.in_network.costs(graphs, split) if self.in_network is not None else {}
+        latency, how = self._kernel_costs(split, found)
+        out = [self._network(graph, gi, kernels, latency, how, found) for gi, (graph, kernels) in enumerate(zip(graphs, split))]
+        return [self.machine.apply(e) for e in out] if self.machine is not None else out
+
+    def _kernel_costs(self, split: Sequence[Sequence[Kernel]], found: dict[tuple[int, int], float]
+                      ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], str]]:
+        """(graph, kernel) -> ms for every kernel, and how the estimated ones were estimated."""
         isolated: dict[str, list[tuple[int, int, Kernel]]] = {}
-        uncovered: dict[int, list[str]] = {}
+        missing: list[tuple[int, int, Kernel]] = []
         for gi, kernels in enumerate(split):
             for ki, kernel in enumerate(kernels):
                 if (gi, ki) in found:
@@ -72,7 +87,7 @@ class KernelPredictor(Predictor):
                 if kernel.head.kind in self.models:
                     isolated.setdefault(kernel.head.kind, []).append((gi, ki, kernel))
                 else:
-                    uncovered.setdefault(gi, []).append(kernel.kind)
+                    missing.append((gi, ki, kernel))
         latency = dict(found)
         for head, items in isolated.items():
             preds = self.models[head].predict(np.array([self.hardware.features(k) for _g, _k, k in items]))
@@ -80,36 +95,39 @@ class KernelPredictor(Predictor):
             share = border_share(self.correction, border_group(head), [k for _g, _k, k in items], preds)
             for (gi, ki, _k), value in zip(items, preds * (1.0 - share)):
                 latency[(gi, ki)] = float(value)
-        out = []
-        for gi, (graph, kernels) in enumerate(zip(graphs, split)):
-            parts, var = [], 0.0
-            for ki, kernel in enumerate(kernels):
-                if (gi, ki) not in latency:
-                    continue
-                value = latency[(gi, ki)]
-                parts.append(KernelEstimate(kernel.kind, kernel.ops, value, kernel.head.macs))
-                model = self.in_network.models.get(kernel.head.kind) if (gi, ki) in found else None  # type: ignore[union-attr]
-                model = model or self.models.get(kernel.head.kind)
-                if model is not None:  # None: a kernel always run inside its neighbour (0 ms) of a kind without a regressor
-                    var += (model.rel_rmse * value) ** 2
+        how: dict[tuple[int, int], str] = {}
+        for (gi, ki, _k), (value, text) in zip(missing, estimate_kernels([k for _g, _k, k in missing], self.models, self.hardware)):
+            latency[(gi, ki)], how[(gi, ki)] = value, text
+        return latency, how
+
+    def _network(self, graph: Graph, gi: int, kernels: Sequence[Kernel], latency: dict[tuple[int, int], float],
+                 how: dict[tuple[int, int], str], found: dict[tuple[int, int], float]) -> LatencyEstimate:
+        parts, var = [], 0.0
+        for ki, kernel in enumerate(kernels):
+            value = latency[(gi, ki)]
+            parts.append(KernelEstimate(kernel.kind, kernel.ops, value, kernel.head.macs, how.get((gi, ki), "")))
+            model = self.in_network.models.get(kernel.head.kind) if (gi, ki) in found else None  # type: ignore[union-attr]
+            model = model or self.models.get(kernel.head.kind)
+            rel = model.rel_rmse if model is not None else (ESTIMATE_REL_RMSE if (gi, ki) in how else 0.0)
+            var += (rel * value) ** 2  # 0: a kernel always run inside its neighbour (0 ms) of a kind without a regressor
+        kernel_sum = sum(p.latency_ms for p in parts)
+        if self.network_model:
+            total = network_ms(self.network_model, kernel_sum, len(kernels))
+            var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
+            # the profiler's node times carry its own bookkeeping, which the end-to-end model takes
+            # out: kernels are shown on the end-to-end scale, so they add up to the total less the call
+            on_scale = (total - self.network_model["call_ms"]) / kernel_sum if kernel_sum > 0 else 1.0
+            parts = [replace(p, latency_ms=p.latency_ms * max(on_scale, 0.0)) for p in parts]
             kernel_sum = sum(p.latency_ms for p in parts)
-            if self.network_model:
-                total = network_ms(self.network_model, kernel_sum, len(kernels))
-                var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
-                # the profiler's node times carry its own bookkeeping, which the end-to-end model takes
-                # out: kernels are shown on the end-to-end scale, so they add up to the total less the call
-                on_scale = (total - self.network_model["call_ms"]) / kernel_sum if kernel_sum > 0 else 1.0
-                parts = [replace(p, latency_ms=p.latency_ms * max(on_scale, 0.0)) for p in parts]
-                kernel_sum = sum(p.latency_ms for p in parts)
-            else:
-                total = self.overhead_ms + kernel_sum
-            half = 1.96 * math.sqrt(var)
-            out.append(LatencyEstimate(graph.name, total, max(total - half, 0.0), total + half, self.name, tuple(parts),
-                                       tuple(uncovered.get(gi, ())),
-                                       {"overhead_ms": total - kernel_sum, "target": self.metadata["target"],
-                                        "runtime": self.metadata["runtime"],
-                                        "kernel_costs": "in-network" if self.network_model else "isolated"}))
-        return out
+        else:
+            total = self.overhead_ms + kernel_sum
+        half = 1.96 * math.sqrt(var)
+        estimated = sum(p.latency_ms for p in parts if p.estimated)
+        return LatencyEstimate(graph.name, total, max(total - half, 0.0), total + half, self.name, tuple(parts), (),
+                               {"overhead_ms": total - kernel_sum, "target": self.metadata["target"],
+                                "runtime": self.metadata["runtime"],
+                                "kernel_costs": "in-network" if self.network_model else "isolated",
+                                "estimated_share": estimated / total if total > 0 else 0.0})
 
 
 class FlopsPredictor(Predictor):
@@ -157,11 +175,16 @@ class MeasuringPredictor(Predictor):
 
 
 def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", profiles_dir: Optional[Path] = None,
-                  kind: str = "kernel", fallback: bool = True) -> Predictor:
+                  kind: str = "kernel", fallback: bool = True, calibrate: Union[bool, str] = False) -> Predictor:
     """The predictor the search queries for ``target``/``runtime``.
 
     ``kind`` is "kernel" (the profiled regressors) or "flops" (the baseline). Without a trained
-    profile, ``fallback`` returns a MeasuringPredictor (with a warning) instead of failing.
+    profile, ``fallback`` returns a MeasuringPredictor (with a warning) instead of failing. On a
+    local target the kernel predictor applies this machine's adapted profile when there is one
+    (``profile --adapt``) and otherwise warns, naming that command, when the profile was taken on
+    another CPU. ``calibrate``: True re-times the stored reference networks now (about 10 s) and
+    rescales for today's speed (an error without stored references); "auto" does so only when there
+    are references to re-time (the search, once per study).
     """
     from edgetune.targets import load_target
 
@@ -169,17 +192,65 @@ def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", prof
     folder = profile_folder(resolved.name, runtime, profiles_dir)
     if kind not in ("kernel", "flops"):
         raise ConfigError(f"unknown predictor '{kind}'; valid predictors: flops, kernel")
+    if calibrate not in (True, False, "auto"):
+        raise ConfigError(f"calibrate must be true, false or 'auto', got {calibrate!r}")
     if not (folder / "metadata.json").exists() and fallback:
         warnings.warn(f"no latency profile for {resolved.name}/{runtime} in {folder}: measuring each network instead "
                       f"(run `edgetune profile --target {resolved.name}` for millisecond predictions)", stacklevel=2)
         return MeasuringPredictor(resolved, runtime)
     predictor = KernelPredictor(folder) if kind == "kernel" else FlopsPredictor(folder)
-    taken_on = predictor.metadata.get("environment", {}).get("cpu_model")
-    if resolved.name == "host-cpu" and taken_on:
-        from edgetune.targets._host import detect_host
-
-        if detect_host().model != taken_on:
-            warnings.warn(f"the {resolved.name}/{runtime} profile was taken on '{taken_on}', this machine is "
-                          f"'{detect_host().model}': predictions describe that CPU; run `edgetune profile --fresh` here",
-                          stacklevel=2)
+    if resolved.transport != "local":
+        if calibrate is True:
+            raise ConfigError(f"--calibrate re-times networks here; target '{resolved.name}' is {resolved.transport}")
+        return predictor
+    adapted = _for_this_machine(predictor, resolved.name, runtime, folder)
+    if calibrate and isinstance(predictor, KernelPredictor):
+        _calibrate_now(predictor, resolved, runtime, folder, adapted, required=calibrate is True)
     return predictor
+
+
+def adapt_command(target: str, runtime: str) -> str:
+    """The one command that makes a profile taken elsewhere usable on this machine."""
+    return f"edgetune profile --target {target} --runtime {runtime} --adapt"
+
+
+def _for_this_machine(predictor: Predictor, target: str, runtime: str, folder: Path) -> Optional[dict]:
+    """Apply this machine's adapted profile (returned), or warn when the profile describes another CPU."""
+    from edgetune.predict._adapt import correction_from, load_adapted
+    from edgetune.predict._machine import current_machine, describe, profile_machine, same_machine
+
+    here = current_machine()
+    adapted = load_adapted(folder, here)
+    if adapted is not None and adapted.get("source_created") not in (None, predictor.metadata.get("created")):  # type: ignore[attr-defined]
+        warnings.warn(f"the adapted profile in {folder} corrects an earlier {target}/{runtime} profile; ignored. "
+                      f"Run `{adapt_command(target, runtime)}` again", stacklevel=3)
+        adapted = None
+    if adapted is not None and isinstance(predictor, KernelPredictor):
+        predictor.machine = correction_from(adapted)
+        return adapted
+    taken_on = profile_machine(predictor.metadata)  # type: ignore[attr-defined]
+    if taken_on is not None and not same_machine(taken_on, here):
+        warnings.warn(f"the {target}/{runtime} profile was taken on {describe(taken_on)}, this machine is {describe(here)} "
+                      f"and has no adapted profile: predictions describe that CPU. Run `{adapt_command(target, runtime)}` "
+                      "(about 3 minutes) once here; `--fresh` instead of `--adapt` (about 30) is the accurate path",
+                      stacklevel=3)
+    return adapted
+
+
+def _calibrate_now(predictor: KernelPredictor, target: Target, runtime: str, folder: Path, adapted: Optional[dict],
+                   required: bool) -> None:
+    from edgetune.predict._adapt import MachineCorrection
+    from edgetune.predict._calibrate import calibrate, stored_references
+    from edgetune.predict._machine import current_machine
+
+    references = stored_references(folder, adapted, current_machine())
+    if references is None:
+        if required:
+            raise ProfileError(f"no reference latencies of this machine stored with the {target.name}/{runtime} profile to "
+                               f"calibrate against; run `{adapt_command(target.name, runtime)}` (it stores them)")
+        return
+    found = calibrate(references, target, runtime, predictor.threads)
+    machine = predictor.machine or MachineCorrection(provenance={"adapted": False})
+    predictor.machine = replace(machine.with_drift(found.factor),
+                                provenance={**machine.provenance, "calibration": found.to_dict()})
+    predictor.calibration = found

@@ -8,6 +8,8 @@ Everything lands in ``profiles/<target>/<runtime>/``:
 - ``environment.json``  where the measurements were taken (CPU, threads, governor, versions)
 - ``models/``           one LightGBM text model per kernel type + ``models.json``
 - ``metadata.json``     versions, counts and held-out accuracy of every regressor
+- ``references.json``   the reference networks' latencies here (``_references``; for ``predict --calibrate``)
+- ``adapted/``          corrections of this profile for other machines (``profile --adapt``, ``_adapt``)
 
 The profile is resumable: each measured group is appended to the CSV before the next starts,
 so an interrupted run continues from what it stored when started again.
@@ -15,7 +17,6 @@ so an interrupted run continues from what it stored when started again.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -32,16 +33,15 @@ from edgetune.predict._context import attribute_nodes, fit_context
 from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
+from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import GraphMeasurer, reference_graph
-from edgetune.predict._regress import ensemble_spread, fit_flops_baseline, fit_kind, save_models
+from edgetune.predict._profile_store import ProfileStore
+from edgetune.predict._references import store_references
+from edgetune.predict._regress import bagged_ensemble, fit_flops_baseline, fit_kind, save_models
 from edgetune.predict._sampling import HEAD_SHARE, sample_border_pair, sample_chain, sample_kernel, sample_network
 from edgetune.targets import Target
 
 SCHEMA_VERSION = 1
-# Each row keeps the kernel's graph (JSON), so regressors can be retrained with new features without re-measuring.
-COLUMNS = ("id", "head", "kind", "macs", "raw_ms", "ci_low_ms", "ci_high_ms", "samples", "converged",
-           "min_ms", "reference_ms", "latency_ms", "time", "graph")
-_TEXT = ("head", "kind", "graph")
 _INITIAL_PER_HEAD = 10
 _ROUND = 24  # kernels per adaptive round (shared out by HEAD_SHARE)
 _POOL = 150
@@ -76,87 +76,6 @@ def _empty_graph() -> Graph:
     return b.build(b.relu("input"))
 
 
-class _Folder:
-    """Reads and appends the files of one profile folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder
-        self.csv = folder / "measurements.csv"
-        self.state_path = folder / "state.json"
-        self.fusion_path = folder / "fusion.json"
-        self.chains_path = folder / "chains.jsonl"
-        self.borders_path = folder / "borders.jsonl"
-
-    def clear(self) -> None:
-        """Delete this profile's own files only (profiles/<target>/tvm/ also holds TVM tuning records)."""
-        import shutil
-
-        for name in ("measurements.csv", "chains.jsonl", "borders.jsonl", "fusion.json", "state.json",
-                     "environment.json", "metadata.json"):
-            (self.path / name).unlink(missing_ok=True)
-        shutil.rmtree(self.path / "models", ignore_errors=True)
-
-    def read_json(self, path: Path) -> Optional[dict]:
-        if not path.exists():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ProfileError(f"{path} is corrupt ({exc.msg}); delete the folder or re-run with --fresh") from None
-
-    def write_json(self, path: Path, data: dict) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        tmp.replace(path)
-
-    def rows(self) -> list[dict]:
-        if not self.csv.exists():
-            return []
-        with self.csv.open(newline="") as f:
-            reader = csv.DictReader(f)
-            if tuple(reader.fieldnames or ()) != COLUMNS:
-                raise ProfileError(f"{self.csv} has unexpected columns (another edgetune version?); re-run with --fresh")
-            rows = []
-            for row in reader:
-                try:
-                    rows.append({k: (v if k in _TEXT else float(v or 0.0)) for k, v in row.items()})
-                    json.loads(rows[-1]["graph"])
-                except (TypeError, ValueError):
-                    continue  # a row cut short by a kill mid-write: measured again
-            return rows
-
-    def lines(self, path: Path) -> list[dict]:
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill mid-write
-        return out
-
-    def chains(self) -> list[dict]:
-        return self.lines(self.chains_path)
-
-    def borders(self) -> list[dict]:
-        return self.lines(self.borders_path)
-
-    def append_lines(self, path: Path, items: list[dict]) -> None:
-        with path.open("a") as f:
-            f.writelines(json.dumps(c) + "\n" for c in items)
-            f.flush()
-
-    def append(self, rows: list[dict]) -> None:
-        new = not self.csv.exists()
-        with self.csv.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerows({k: v for k, v in row.items() if k in COLUMNS} for row in rows)
-            f.flush()
-
-
 def profile(
     target: Target,
     runtime: str = "onnxruntime",
@@ -177,7 +96,7 @@ def profile(
 
     if budget_min <= 0:
         raise ConfigError(f"profiling budget must be positive, got {budget_min} minutes")
-    folder = _Folder(profile_folder(target.name, runtime, profiles_dir))
+    folder = ProfileStore(profile_folder(target.name, runtime, profiles_dir))
     if fresh:
         folder.clear()
     folder.path.mkdir(parents=True, exist_ok=True)
@@ -192,7 +111,7 @@ def profile(
             measurer.close()
 
 
-def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measurer: GraphMeasurer, seed: int,
+def _run(target: Target, runtime: str, budget_min: float, folder: ProfileStore, measurer: GraphMeasurer, seed: int,
          progress: Callable[[str], None], environment: Callable) -> ProfileResult:
     env = environment(target, measurer.threads, measurer.versions())
     state = folder.read_json(folder.state_path)
@@ -205,6 +124,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
         if changed:
             raise ProfileError(f"the profile in {folder.path} was taken with different {', '.join(changed)}; "
                                "re-run with --fresh to start over for this setup")
+    machine = current_machine() if target.transport == "local" else {}  # the CPU model and its ISA features
     start = time.perf_counter()
     spent_before = float(state["elapsed_s"]) if state else 0.0
     budget_s = budget_min * 60.0
@@ -215,7 +135,7 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
     def save_state(**extra: object) -> None:
         nonlocal state
         state = {**(state or {}), "schema": SCHEMA_VERSION, "environment": env, "elapsed_s": round(elapsed(), 2),
-                 "runtime": runtime, "target": target.name, "threads": measurer.threads, **extra}
+                 "runtime": runtime, "target": target.name, "threads": measurer.threads, "machine": machine, **extra}
         folder.write_json(folder.state_path, state)
 
     try:
@@ -291,6 +211,9 @@ def _run(target: Target, runtime: str, budget_min: float, folder: _Folder, measu
     progress("training regressors")
     metadata = train(folder.path, rows, chains, borders, rules, state, env, hardware)  # type: ignore[arg-type]
     save_state()
+    if target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
+        progress("timing the reference networks (kept for `edgetune predict --calibrate`)")
+        store_references(folder.path, measurer.measure, measurer.threads, current_machine())
     return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, metadata)
 
 
@@ -321,7 +244,7 @@ def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: 
     return records, interrupted
 
 
-def _calibrate(folder: _Folder, measurer: GraphMeasurer, progress: Callable[[str], None],
+def _calibrate(folder: ProfileStore, measurer: GraphMeasurer, progress: Callable[[str], None],
                save_state: Callable[..., None], env: dict) -> FusionRules:
     """The per-call overhead and the fusion rules, measured once per profile (KeyboardInterrupt passes through)."""
     state = folder.read_json(folder.state_path)
@@ -385,7 +308,8 @@ def _raw_latencies(rows: list[dict], overhead_ms: float, floor_ms: float) -> Non
 
 def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules: FusionRules, want: int,
                     first_index: int, hardware: ProfileHardware) -> list[Graph]:
-    """``want`` new kernels of ``head``: most where a bagged ensemble disagrees, a quarter at random."""
+    """``want`` new kernels of ``head``: a quarter at random, of the rest half next to the measured kernels
+    the model errs on most (out of bag), half where a bagged ensemble disagrees most."""
     mine = [r for r in rows if r["head"] == head]
     pool = [sample_kernel(head, rng, rules, first_index + i) for i in range(_POOL)]
     explore = want // 4
@@ -393,12 +317,31 @@ def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules
         return pool[:want]
     x, y = _matrix(mine, rules, hardware)
     x_pool = np.array([hardware.features(split_kernels(g, rules)[0]) for g in pool])
-    spread = ensemble_spread(x, y, x_pool, members=4, terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
-    order = list(np.argsort(-spread))
-    chosen = [int(i) for i in order[:want - explore]]
+    spread, oob = bagged_ensemble(x, y, x_pool, members=4, terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
+    chosen = _near_worst(x, oob, x_pool, (want - explore) // 2)
+    for i in np.argsort(-spread):
+        if len(chosen) >= want - explore:
+            break
+        if int(i) not in chosen:
+            chosen.append(int(i))
     rest = [i for i in range(len(pool)) if i not in set(chosen)]
-    chosen += list(rng.choice(rest, size=min(explore, len(rest)), replace=False))
+    chosen += [int(i) for i in rng.choice(rest, size=min(explore, len(rest)), replace=False)]
     return [pool[i] for i in chosen]
+
+
+def _near_worst(x: np.ndarray, errors: np.ndarray, x_pool: np.ndarray, count: int) -> list[int]:
+    """Pool rows nearest (scaled L1 on the features) to the ``count`` training rows with the largest errors."""
+    known = np.where(np.isfinite(errors))[0]
+    if count < 1 or not len(known):
+        return []
+    worst = known[np.argsort(-errors[known])][:count]
+    scale = x.std(axis=0) + 1e-9
+    chosen: list[int] = []
+    for row in worst:
+        distance = np.abs((x_pool - x[row]) / scale).sum(axis=1)
+        distance[chosen] = np.inf
+        chosen.append(int(np.argmin(distance)))
+    return chosen
 
 
 def retrain(folder: Path, target: Optional[Target] = None) -> dict:
@@ -408,7 +351,7 @@ def retrain(folder: Path, target: Optional[Target] = None) -> dict:
     """
     from edgetune.targets import load_target
 
-    store = _Folder(Path(folder))
+    store = ProfileStore(Path(folder))
     state = store.read_json(store.state_path)
     fusion = store.read_json(store.fusion_path)
     if state is None or fusion is None:
@@ -452,7 +395,7 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
         "kernels": len(rows), "profiling_s": round(state["elapsed_s"], 1),
         "overhead_ms": state["overhead_ms"], "statistic": "min", "reference_ms": state.get("reference_ms"),
         "fusion": sorted("+".join(p) for p in rules.pairs),
-        "uncosted": state.get("uncosted", []),
+        "uncosted": state.get("uncosted", []), "machine": state.get("machine", {}),
         "border_correction": border_meta, "chains_check": chain_accuracy, "in_network": context,
         "held_out": accuracy, "flops_baseline": flops, "features": list(hardware.feature_names),
         "versions": {"lightgbm": lightgbm.__version__, "scikit-learn": sklearn.__version__, **env.get("libraries", {})},

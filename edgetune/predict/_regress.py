@@ -20,7 +20,7 @@ from edgetune.errors import ModelError
 
 FLOOR_MS = 5e-4  # below half a microsecond a kernel is wall-clock timer noise (a simulator's floor is a cycle)
 ROOFLINE_TERMS = ("1", "macs", "moved")
-ARRAY_TERM = "array_cycles"  # a systolic array's analytic cycles (``_hardware``), the column after FEATURES
+ARRAY_TERM = "array_cycles"  # a systolic array's analytic cycles (``_hardware``), the column after BASE_FEATURES
 
 _PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
            "min_data_in_bin": 1, "feature_fraction": 0.9, "lambda_l2": 1.0, "verbose": -1, "num_threads": 1,
@@ -32,22 +32,28 @@ def _lgb():  # type: ignore[no-untyped-def]
     return require("lightgbm", "all")
 
 
+def bag_rows(n: int, seed: int, subsample: float) -> np.ndarray:
+    """The rows a bagged member is fitted on (all of them when ``subsample`` >= 1)."""
+    if subsample >= 1:
+        return np.arange(n)
+    return np.random.default_rng(seed).choice(n, max(2, int(n * subsample)), replace=False)
+
+
 def fit_booster(x: np.ndarray, y_ms: np.ndarray, seed: int = 0, subsample: float = 1.0, rounds: int = _ROUNDS):  # type: ignore[no-untyped-def]
     """Fit one LightGBM booster on log latency (rows subsampled for bagging when ``subsample`` < 1)."""
     lgb = _lgb()
-    rng = np.random.default_rng(seed)
-    rows = np.arange(len(x)) if subsample >= 1 else rng.choice(len(x), max(2, int(len(x) * subsample)), replace=False)
+    rows = bag_rows(len(x), seed, subsample)
     data = lgb.Dataset(x[rows], np.log(np.maximum(y_ms[rows], FLOOR_MS)), params={"verbose": -1})
     return lgb.train({**_PARAMS, "seed": seed}, data, num_boost_round=rounds)
 
 
 def _baseline_terms(x: np.ndarray, terms: Sequence[str] = ROOFLINE_TERMS) -> np.ndarray:
     """Columns 1, MACs, elements moved (and array cycles): a roofline-style linear baseline the trees correct."""
-    from edgetune.predict._sampling import FEATURES
+    from edgetune.predict._sampling import BASE_FEATURES as NAMES
 
-    columns = {"1": lambda: np.ones(len(x)), "macs": lambda: np.expm1(x[:, FEATURES.index("log_macs")]),
-               "moved": lambda: np.expm1(x[:, FEATURES.index("log_in")]) + np.expm1(x[:, FEATURES.index("log_out")]),
-               ARRAY_TERM: lambda: np.expm1(x[:, len(FEATURES)])}
+    columns = {"1": lambda: np.ones(len(x)), "macs": lambda: np.expm1(x[:, NAMES.index("log_macs")]),
+               "moved": lambda: np.expm1(x[:, NAMES.index("log_in")]) + np.expm1(x[:, NAMES.index("log_out")]),
+               ARRAY_TERM: lambda: np.expm1(x[:, len(NAMES)])}
     return np.stack([columns[t]() for t in terms], axis=1)
 
 
@@ -149,11 +155,26 @@ def fit_kind(kind: str, x: np.ndarray, y_ms: np.ndarray, cross_validate: bool = 
 def ensemble_spread(x_train: np.ndarray, y_ms: np.ndarray, x_pool: np.ndarray, members: int = 5,
                     terms: Sequence[str] = ROOFLINE_TERMS, floor_ms: float = FLOOR_MS) -> np.ndarray:
     """Disagreement (std of log predictions) of a bagged ensemble on candidate rows: where to measure next."""
+    return bagged_ensemble(x_train, y_ms, x_pool, members, terms, floor_ms)[0]
+
+
+def bagged_ensemble(x_train: np.ndarray, y_ms: np.ndarray, x_pool: np.ndarray, members: int = 5,
+                    terms: Sequence[str] = ROOFLINE_TERMS, floor_ms: float = FLOOR_MS) -> tuple[np.ndarray, np.ndarray]:
+    """(disagreement on the candidate rows, out-of-bag |log error| per training row -- NaN for a row every
+    member saw): where the ensemble is unsure, and where it is wrong on kernels it was not fitted on."""
     coef = fit_baseline(x_train, y_ms, terms, floor_ms)
     ratio = y_ms / baseline_ms(x_train, coef, terms, floor_ms)
-    preds = [fit_booster(x_train, ratio, seed, subsample=0.8, rounds=150).predict(x_pool, num_threads=1)
-             for seed in range(members)]
-    return np.std(np.stack(preds), axis=0)
+    preds, errors = [], [[] for _ in range(len(x_train))]
+    for seed in range(members):
+        booster = fit_booster(x_train, ratio, seed, subsample=0.8, rounds=150)
+        preds.append(booster.predict(x_pool, num_threads=1))
+        out = np.setdiff1d(np.arange(len(x_train)), bag_rows(len(x_train), seed, 0.8))
+        if len(out):
+            miss = np.abs(booster.predict(x_train[out], num_threads=1) - np.log(np.maximum(ratio[out], floor_ms)))
+            for row, value in zip(out, miss):
+                errors[row].append(float(value))
+    oob = np.array([np.mean(e) if e else np.nan for e in errors])
+    return np.std(np.stack(preds), axis=0), oob
 
 
 def save_models(models: Sequence[KindModel], folder: Path) -> dict:

@@ -9,7 +9,7 @@ so a sampled kernel and a kernel split out of a network are described the same w
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -17,38 +17,64 @@ from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder
 
 # Head kinds with their own regressor, and the share of the profiling budget each gets.
+# conv includes grouped convolutions (a fifth of its samples); transpose includes channel shuffles.
 HEAD_SHARE = {
-    "conv": 0.34, "dwconv": 0.2, "fc": 0.06, "maxpool": 0.05, "avgpool": 0.03, "gap": 0.05,
-    "add": 0.07, "concat": 0.04, "bn": 0.04, "relu": 0.04, "relu6": 0.03, "hswish": 0.03, "sigmoid": 0.02,
-    "resize": 0.02,
+    "conv": 0.28, "dwconv": 0.17, "fc": 0.05, "maxpool": 0.04, "avgpool": 0.03, "gap": 0.04,
+    "add": 0.06, "concat": 0.03, "bn": 0.03, "relu": 0.03, "relu6": 0.02, "hswish": 0.02, "sigmoid": 0.02,
+    "resize": 0.02, "mul": 0.03, "scale": 0.04, "transpose": 0.03, "slice": 0.02, "pad": 0.02, "softmax": 0.01,
+    "hsigmoid": 0.01,
 }
 ACTS = ("relu", "relu6", "hswish", "sigmoid")
-FEATURES = ("cin", "cout", "hin", "hout", "kernel", "stride", "log_macs", "log_in", "log_out", "log_params",
-            "bn", "relu", "relu6", "hswish", "sigmoid", "add", "macs_per_out", "cin_mod16", "cout_mod16", "reduce")
+# The features of the first profiles (the shipped ones were trained on these); a profile's metadata
+# lists the features it was trained with, so older profiles keep predicting with theirs.
+BASE_FEATURES = ("cin", "cout", "hin", "hout", "kernel", "stride", "log_macs", "log_in", "log_out", "log_params",
+                 "bn", "relu", "relu6", "hswish", "sigmoid", "add", "macs_per_out", "cin_mod16", "cout_mod16", "reduce")
+# Grouped convolutions and channel blocking: ONNX Runtime's NCHWc kernels and OpenVINO's blocked layouts
+# work on blocks of 8 (AVX2) or 16 (AVX-512) channels, so a pruned 37-channel conv pays for 40 or 48
+# (the padded share), and a grouped conv's cost follows its channels per group, not its MACs alone.
+ALIGNMENT_FEATURES = ("log_groups", "cout_per_group", "cin_pad8", "cout_pad8", "cin_pad16", "cout_pad16")
+FEATURES = BASE_FEATURES + ALIGNMENT_FEATURES
 
 _SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112)
 _MAX_MACS = 150e6  # the largest single kernels edge networks of this size have
 _MAX_CHAIN_MACS = 300e6
 
 
-def features(kernel: Kernel) -> list[float]:
-    """The regressor's inputs for one kernel (order: FEATURES)."""
+def _padded(channels: int, block: int) -> float:
+    """Channels rounded up to ``block`` over channels: the share of a blocked kernel's work that is padding."""
+    return float(-(-channels // block) * block) / max(channels, 1)
+
+
+def feature_values(kernel: Kernel) -> dict[str, float]:
+    """Every feature this edgetune knows for one kernel, by name."""
     op = kernel.head
     macs = op.macs
-    elems_in = op.in_elems * (len(op.inputs) if op.kind in ("add", "concat") else 1)
+    elems_in = op.in_elems * (len(op.inputs) if op.kind in ("add", "concat", "mul") else 1)
     kinds = [f.kind for f in kernel.followers]
-    return [
+    groups = max(op.groups, 1)
+    values = [
         float(op.cin), float(op.cout), float(op.hin), float(op.hout), float(op.kernel), float(op.stride),
         math.log1p(macs), math.log1p(elems_in), math.log1p(op.out_elems), math.log1p(op.params),
         float(kinds.count("bn")), *(float(a in kinds) for a in ACTS), float("add" in kinds),
         macs / max(op.out_elems, 1), float(op.cin % 16), float(op.cout % 16),
-        float(op.cin // max(op.groups, 1) * op.kernel * op.kernel),
+        float(op.cin // groups * op.kernel * op.kernel),
+        math.log2(groups), float(op.cout // groups), _padded(op.cin, 8), _padded(op.cout, 8),
+        _padded(op.cin, 16), _padded(op.cout, 16),
     ]
+    return dict(zip(FEATURES, values))
+
+
+def features(kernel: Kernel, names: Sequence[str] = FEATURES) -> list[float]:
+    """The regressor's inputs for one kernel (in the order of ``names``)."""
+    values = feature_values(kernel)
+    return [values[n] for n in names]
 
 
 def _channels(rng: np.random.Generator, low: int = 4, high: int = 640) -> int:
+    """Log-uniform channels; most in blocks of 8, a third not (pruned networks have any count)."""
     value = math.exp(rng.uniform(math.log(low), math.log(high)))
-    step = 8 if value >= 32 and rng.random() < 0.8 else (4 if value >= 8 else 1)
+    draw = rng.random()
+    step = 8 if value >= 32 and draw < 0.65 else (4 if value >= 8 and draw < 0.8 else 1)
     return max(low, int(round(value / step)) * step)
 
 
@@ -74,16 +100,7 @@ def _draw(head: str, rng: np.random.Generator, rules: FusionRules, index: int) -
         x = b.fc("input", _channels(rng, 2, 2048))
         return _finish(b, x, head, rng, rules)
     if head in ("conv", "dwconv"):
-        kernel = int(rng.choice([1, 3, 5, 7], p=[0.4, 0.4, 0.1, 0.1] if head == "conv" else [0.0, 0.6, 0.25, 0.15]))
-        stride = 2 if rng.random() < 0.25 and hw >= 4 else 1
-        residual = rules.fuses(head, "add") and stride == 1 and rng.random() < 0.25
-        cout = cin if head == "dwconv" or residual else _channels(rng)
-        b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))
-        x = b.conv("input", cout, kernel, stride) if head == "conv" else b.dwconv("input", kernel, stride)
-        op = b.ops[-1]
-        if op.macs > _MAX_MACS:
-            return None
-        return _finish(b, x, head, rng, rules, residual)
+        return _draw_conv(head, cin, hw, rng, rules, index)
     if head in ("maxpool", "avgpool"):
         if hw < 2:
             return None
@@ -102,13 +119,51 @@ def _draw(head: str, rng: np.random.Generator, rules: FusionRules, index: int) -
         return b.build(b.resize("input", out))
     if cin * hw * hw > 2_000_000:
         return None
+    return _draw_elementwise(head, cin, hw, rng, rules, index)
+
+
+def _draw_conv(head: str, cin: int, hw: int, rng: np.random.Generator, rules: FusionRules, index: int) -> Optional[Graph]:
+    """A conv (a fifth of them grouped, 2-32 groups, as ResNeXt/ShuffleNet use) or depthwise conv kernel."""
+    kernel = int(rng.choice([1, 3, 5, 7], p=[0.4, 0.4, 0.1, 0.1] if head == "conv" else [0.0, 0.6, 0.25, 0.15]))
+    stride = 2 if rng.random() < 0.25 and hw >= 4 else 1
+    residual = rules.fuses(head, "add") and stride == 1 and rng.random() < 0.25
+    groups = int(rng.choice([2, 3, 4, 8, 16, 32])) if head == "conv" and rng.random() < 0.2 else 1
+    if groups > 1:
+        per_in, per_out = max(1, cin // groups), max(1, _channels(rng) // groups)
+        cin, cout = per_in * groups, (per_in if residual else per_out) * groups
+    else:
+        cout = cin if head == "dwconv" or residual else _channels(rng)
+    b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))
+    x = b.conv("input", cout, kernel, stride, groups) if head == "conv" else b.dwconv("input", kernel, stride)
+    if b.ops[-1].macs > _MAX_MACS or (groups > 1 and b.ops[-1].kind != "conv"):
+        return None
+    return _finish(b, x, head, rng, rules, residual)
+
+
+def _draw_elementwise(head: str, cin: int, hw: int, rng: np.random.Generator, rules: FusionRules,
+                      index: int) -> Optional[Graph]:
+    """Elementwise and data-moving kernels on a (cin, hw, hw) input."""
     b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))
     if head == "add":
         return _finish(b, b.add("input", "input"), head, rng, rules)
-    if head == "concat":
-        return b.build(b.concat(["input", "input"]))
     if head == "bn":
         return _finish(b, b.bn("input"), head, rng, rules)
+    if head in ("concat", "mul"):
+        return b.build(b.concat(["input", "input"]) if head == "concat" else b.mul("input", "input"))
+    if head == "scale":  # a per-channel scale, as a squeeze-excite gate applies it
+        return b.build(b.scale("input"))
+    if head == "transpose":
+        divisors = [g for g in (2, 3, 4, 8) if cin % g == 0]
+        if not divisors and hw < 2:
+            return None
+        return b.build(b.shuffle("input", int(rng.choice(divisors))) if divisors and rng.random() < 0.8 else b.transpose("input"))
+    if head == "slice":
+        return b.build(b.slice("input", max(1, int(cin * rng.choice([0.25, 0.5, 0.75])))))
+    if head == "pad":
+        return b.build(b.pad("input", int(rng.choice([1, 1, 2, 3]))))
+    if head == "softmax":
+        b = GraphBuilder(f"k{index}-softmax", (1, _channels(rng, 2, 2048), 1, 1) if rng.random() < 0.6 else (1, cin, hw, hw))
+        return b.build(b.softmax("input"))
     return b.build(b.act("input", head))
 
 
@@ -175,8 +230,7 @@ def sample_network(rng: np.random.Generator, index: int = 0) -> Graph:
 def _draw_network(rng: np.random.Generator, index: int) -> Graph:
     """A random network-shaped stack for in-network profiling: at 8-160 pixels (a fifth of them
     resized from another input size first), a stem, 2-6 stages that halve the resolution and
-    widen, each of 1-4 random blocks (conv-bn-act, inverted residuals with
-    expansion 1-6 and kernel 3/5/7, basic residual blocks, pools), then a head.
+    widen, each of 1-4 random blocks (``_block``), then a head (and a softmax on some).
 
     Built by its own generator and seeds, so no benchmark network is a profiling sample; the
     profiler times these whole and reads each kernel's cost inside them (``_context``).
@@ -196,24 +250,8 @@ def _draw_network(rng: np.random.Generator, index: int) -> Graph:
     for stage in range(int(rng.integers(2, 7))):
         cout = _channels(rng, max(8, width), min(640, max(16, width * 3)))
         for block in range(int(rng.integers(1, 5))):
-            c, h, _w = b.shape(x)
-            stride = 2 if block == 0 and stage > 0 and h >= 4 and rng.random() < 0.8 else 1
-            choice = rng.random()
-            if choice < 0.45:  # inverted residual (MobileNetV2-style)
-                expand = int(rng.choice([1, 3, 4, 6]))
-                y = b.act(b.bn(b.conv(x, c * expand, 1)), act) if expand > 1 else x
-                y = b.act(b.bn(b.dwconv(y, int(rng.choice([3, 5, 7])), stride)), act)
-                y = b.bn(b.conv(y, cout, 1))
-                x = b.add(y, x) if stride == 1 and c == cout else y
-            elif choice < 0.7:  # basic residual block
-                y = b.relu(b.bn(b.conv(x, cout, 3, stride)))
-                y = b.bn(b.conv(y, cout, 3, 1))
-                skip = x if stride == 1 and c == cout else b.bn(b.conv(x, cout, 1, stride))
-                x = b.relu(b.add(y, skip))
-            elif choice < 0.9:
-                x = b.act(b.bn(b.conv(x, cout, int(rng.choice([1, 3, 5])), stride)), act)
-            elif h >= 4:
-                x = b.pool(x, str(rng.choice(["maxpool", "avgpool"])), int(rng.choice([2, 3])), 2)
+            stride = 2 if block == 0 and stage > 0 and b.shape(x)[1] >= 4 and rng.random() < 0.8 else 1
+            x = _block(b, x, cout, stride, act, rng)
             if sum(op.macs for op in b.ops) > _MAX_CHAIN_MACS:
                 break
         width = cout
@@ -224,7 +262,42 @@ def _draw_network(rng: np.random.Generator, index: int) -> Graph:
     x = b.gap(x)
     if rng.random() < 0.3:
         x = b.relu(b.fc(x, int(rng.choice([64, 128, 256]))))
-    return b.build(b.fc(x, int(rng.choice([10, 100, 1000]))))
+    x = b.fc(x, int(rng.choice([10, 100, 1000])))
+    return b.build(b.softmax(x) if rng.random() < 0.2 else x)
+
+
+def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.random.Generator) -> str:
+    """One random block: inverted residual (with a squeeze-excite on some), basic residual, grouped
+    residual (ResNeXt-style), channel-shuffle unit, conv-bn-act (padded on some), or a pool."""
+    c, h, _w = b.shape(x)
+    choice = rng.random()
+    if choice < 0.35:  # inverted residual (MobileNetV2-style, squeeze-excite as in MobileNetV3 on a third)
+        expand = int(rng.choice([1, 3, 4, 6]))
+        y = b.act(b.bn(b.conv(x, c * expand, 1)), act) if expand > 1 else x
+        y = b.act(b.bn(b.dwconv(y, int(rng.choice([3, 5, 7])), stride)), act)
+        if rng.random() < 0.35:
+            y = b.squeeze_excite(y, 4, str(rng.choice(["sigmoid", "hsigmoid"])))
+        y = b.bn(b.conv(y, cout, 1))
+        return b.add(y, x) if stride == 1 and c == cout else y
+    if choice < 0.55:  # basic residual block, a third of them grouped (ResNeXt-style)
+        groups = int(rng.choice([2, 4, 8, 16])) if rng.random() < 0.35 and cout % 16 == 0 else 1
+        y = b.relu(b.bn(b.conv(x, cout, 1 if groups > 1 else 3, 1 if groups > 1 else stride)))
+        y = b.relu(b.bn(b.conv(y, cout, 3, stride, groups))) if groups > 1 else y
+        y = b.bn(b.conv(y, cout, 1 if groups > 1 else 3, 1))
+        skip = x if stride == 1 and c == cout else b.bn(b.conv(x, cout, 1, stride))
+        return b.relu(b.add(y, skip))
+    if choice < 0.7 and c % 2 == 0 and stride == 1:  # channel split + shuffle unit (ShuffleNetV2-style)
+        half = c // 2
+        y = b.relu(b.bn(b.conv(b.slice(x, half), half, 1)))
+        y = b.relu(b.bn(b.conv(b.bn(b.dwconv(y, 3, 1)), half, 1)))
+        return b.shuffle(b.concat([b.slice(x, half), y]), 2)
+    if choice < 0.9:
+        if rng.random() < 0.15 and h >= 4:  # explicit padding before a valid conv (TF-exported nets)
+            return b.act(b.bn(b.conv(b.pad(x, 1), cout, 3, stride)), act)
+        return b.act(b.bn(b.conv(x, cout, int(rng.choice([1, 3, 5])), stride)), act)
+    if h >= 4:
+        return b.pool(x, str(rng.choice(["maxpool", "avgpool"])), int(rng.choice([2, 3])), 2)
+    return x
 
 
 BORDER_GROUPS = ("conv", "dwconv", "pool", "elementwise")

@@ -257,7 +257,10 @@ def search(
     if predictor is None:
         from edgetune.predict import predictor_for
 
-        predictor = predictor_for(resolved, config.runtime, profiles_dir)
+        # once per study: re-time the profile's reference networks (when it stores some for this machine)
+        predictor = predictor_for(resolved, config.runtime, profiles_dir, calibrate="auto")
+        if getattr(predictor, "calibration", None) is not None:
+            progress(predictor.calibration.message())
     threads = getattr(predictor, "threads", None) or 1  # measured latencies use the predictor's thread count
     from edgetune.search._deploy import deploy, deploy_precisions
 

@@ -47,6 +47,10 @@ def test_predict_network_description(fake_profile: Path, tmp_path: Path) -> None
     (["profile", "--budget", "0"], "budget must be positive"),
     (["profile", "--target", "no-such-board"], "no-such-board"),
     (["profile", "--runtime", "vela"], "does not list runtime"),
+    (["profile", "--adapt", "--fresh"], "cannot be combined with --fresh"),
+    (["profile", "--adapt", "--profiles-dir", "{tmp}"], "no host-cpu/onnxruntime profile to adapt"),
+    (["profile", "--adapt", "--budget", "0", "--profiles-dir", "{prof}"], "budget must be positive"),
+    (["profile", "--adapt", "--target", "rpi4"], "--adapt times reference networks on this machine"),
 ])
 def test_predict_profile_errors(args: list[str], needle: str, net_onnx: Path, tmp_path: Path, fake_profile: Path) -> None:
     bad = tmp_path / "bad.onnx"
@@ -55,6 +59,17 @@ def test_predict_profile_errors(args: list[str], needle: str, net_onnx: Path, tm
     proc = edgetune(*[a.format(**fill) for a in args])
     assert proc.returncode != 0
     assert needle in error_line(proc)
+
+
+def test_predict_calibrate_without_references_names_the_adapt_command(fake_profile: Path, net_onnx: Path,
+                                                                      tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    (copy / "references.json").unlink()
+    proc = edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", str(tmp_path), "--calibrate")
+    assert proc.returncode != 0 and "edgetune profile --target host-cpu --runtime fake --adapt" in error_line(proc)
 
 
 def test_profile_retrain_refits_from_stored_measurements(fake_profile: Path, tmp_path: Path) -> None:

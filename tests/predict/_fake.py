@@ -13,6 +13,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from edgetune.predict import FusionRules, graph_from_onnx, split_kernels
+from edgetune.predict import Predictor
 from edgetune.runners import Runner, Session
 
 FAKE_RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu"), ("dwconv", "bn"), ("dwconv", "relu")}))
@@ -97,3 +98,44 @@ class FakeNodeRunner(FakeRunner):
                 nodes.append(NodeTime("ReorderOutput", "ReorderOutput", self.PROFILER_MS, self.PROFILER_MS))
             nodes.append(NodeTime(kernel.tail.name, "Conv" if op.kind in ("conv", "dwconv") else op.kind, cost, cost))
         return nodes
+
+
+def fake_kernel_ms(kernel) -> float:  # type: ignore[no-untyped-def]
+    op = kernel.head
+    return 0.002 + op.macs * 2e-8 + (op.in_elems + kernel.tail.out_elems) * 1e-7
+
+
+class ScaledFakeRunner(FakeRunner):
+    """The fake runtime on "another machine": each kernel group (``_adapt.GROUPS``, "call" for the per-call
+    cost) a known multiple slower or faster, and everything ``uniform`` times slower (drift)."""
+
+    name = "fake-scaled"
+
+    def __init__(self, multiples: Mapping[str, float], uniform: float = 1.0) -> None:
+        super().__init__()
+        self.multiples, self.uniform = dict(multiples), uniform
+
+    def load(self, artifact: Path, threads: int) -> Session:
+        from edgetune.predict._adapt import group_of
+
+        self.loads += 1
+        graph, _ = graph_from_onnx(artifact)
+        total = CALL_MS * self.multiples.get("call", 1.0) + sum(
+            self.multiples.get(group_of(k.kind), 1.0) * fake_kernel_ms(k) for k in split_kernels(graph, FAKE_RULES))
+        return FakeSession(total * self.uniform, self)
+
+
+class ExactFakePredictor(Predictor):
+    """A perfect profile of the fake runtime: every kernel's and the call's exact cost."""
+
+    name = "exact-fake"
+
+    def predict_many(self, graphs):  # type: ignore[no-untyped-def]
+        from edgetune.predict import KernelEstimate, LatencyEstimate
+
+        out = []
+        for graph in graphs:
+            parts = tuple(KernelEstimate(k.kind, k.ops, fake_kernel_ms(k), k.head.macs) for k in split_kernels(graph, FAKE_RULES))
+            total = CALL_MS + sum(p.latency_ms for p in parts)
+            out.append(LatencyEstimate(graph.name, total, total, total, self.name, parts))
+        return out

@@ -56,9 +56,11 @@ def test_torch_exported_model_is_read(tiny_onnx: Path) -> None:
     assert graph.macs == 4 * 8 * 8 * 9 + 4 * 3
 
 
-def test_unknown_ops_are_listed_not_costed(unsupported_op_onnx: Path) -> None:
-    graph, skipped = graph_from_onnx(unsupported_op_onnx)
-    assert [op.kind for op in graph.ops] == ["conv"] and skipped and skipped[0].startswith("Celu")
+def test_unknown_ops_become_estimated_other_ops(unsupported_op_onnx: Path) -> None:
+    graph, estimated = graph_from_onnx(unsupported_op_onnx)
+    assert [op.kind for op in graph.ops] == ["conv", "other"] and estimated and estimated[0].startswith("Celu")
+    other = graph.ops[1]
+    assert other.inputs == (graph.ops[0].name,) and other.in_elems == other.out_elems == 2 * 8 * 8
 
 
 def test_corrupt_onnx_is_a_one_line_model_error(tmp_path: Path) -> None:
@@ -136,3 +138,88 @@ def test_torch_mean_over_space_reads_as_global_pool(tmp_path: Path) -> None:
     assert not [s for s in skipped if s.startswith("ReduceMean")]
     gap = next(op for op in graph.ops if op.kind == "gap")
     assert (gap.cin, gap.hin, gap.hout) == (4, 8, 1)
+
+
+def _real_network_ops():
+    """Every op kind real edge networks contain: grouped conv, shuffle, split, pad, squeeze-excite, softmax."""
+    b = GraphBuilder("zoo", (1, 3, 32, 32))
+    x = b.relu(b.bn(b.conv("input", 16, 3, 2)))
+    x = b.conv(x, 32, 3, 1, groups=4)
+    x = b.shuffle(x, 4)
+    b.conv(b.pad(b.slice(x, 16), 1), 32, 3, 1)
+    x = b.squeeze_excite(b.squeeze_excite(x, 4, "sigmoid"), 4, "hsigmoid")
+    x = b.transpose(b.scale(b.mul(x, x)))
+    return b.build(b.softmax(b.fc(b.gap(b.add(x, b.relu(x))), 10)))
+
+
+def test_every_new_kind_round_trips_through_onnx(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    g = _real_network_ops()
+    path = to_onnx(g, tmp_path / "zoo.onnx")
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": np.ones((1, 3, 32, 32), np.float32)})
+    assert out[0].shape == (1, 10)
+    back, estimated = graph_from_onnx(path)
+    assert not estimated
+    fields = ("kind", "cin", "cout", "hin", "hout", "kernel", "groups")
+    assert [[getattr(op, f) for f in fields] for op in back.ops] == [[getattr(op, f) for f in fields] for op in g.ops]
+    assert {"transpose", "slice", "pad", "scale", "mul", "hsigmoid", "softmax"} <= {op.kind for op in back.ops}
+    assert back.macs == g.macs
+
+
+def _onnx_model(tmp_path: Path, nodes, inits, out_shape, name: str = "m") -> Path:  # type: ignore[no-untyped-def]
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = helper.make_model(helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 4])],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_no_ops_and_constant_subgraphs_are_free_and_never_listed(tmp_path: Path) -> None:
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((8, 8, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Identity", ["w"], ["w2"]), helper.make_node("Identity", ["x"], ["xi"]),
+             helper.make_node("Dropout", ["xi"], ["xd"]), helper.make_node("Conv", ["xd", "w2"], ["c"]),
+             helper.make_node("Flatten", ["c"], ["f"]), helper.make_node("Relu", ["f"], ["y"])]
+    graph, estimated = graph_from_onnx(_onnx_model(tmp_path, nodes, [w], [1, 128]))
+    assert [op.kind for op in graph.ops] == ["conv", "relu"] and not estimated
+    assert graph.ops[1].inputs == (graph.ops[0].name,)  # Identity/Dropout/Flatten in between: no kernel border
+
+
+def test_matmul_bias_is_one_fc_and_broadcast_ops_are_scales(tmp_path: Path) -> None:
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.ones((128, 10), np.float32), "w"), numpy_helper.from_array(np.ones(10, np.float32), "b"),
+             numpy_helper.from_array(np.full((1, 8, 1, 1), 2.0, np.float32), "k")]
+    nodes = [helper.make_node("Div", ["x", "k"], ["d"]), helper.make_node("GlobalAveragePool", ["d"], ["g"]),
+             helper.make_node("Sub", ["d", "g"], ["s"]), helper.make_node("Flatten", ["s"], ["f"]),
+             helper.make_node("MatMul", ["f", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])]
+    graph, estimated = graph_from_onnx(_onnx_model(tmp_path, nodes, inits, [1, 10]))
+    assert [op.kind for op in graph.ops] == ["scale", "gap", "scale", "fc"] and not estimated
+    fc = graph.ops[-1]
+    assert (fc.cin, fc.cout, fc.macs) == (128, 10, 1280)
+    assert len(graph.ops[2].inputs) == 2 and graph.ops[2].inputs[0] == graph.ops[0].name  # the full map first
+
+
+def test_builder_rejects_bad_new_ops() -> None:
+    b = GraphBuilder("b", (1, 6, 8, 4))
+    with pytest.raises(ConfigError, match="groups >= 2 dividing"):
+        b.shuffle("input", 4)
+    with pytest.raises(ConfigError, match="height and width"):
+        b.transpose("input")
+    with pytest.raises(ConfigError, match="slice 7 of 6"):
+        b.slice("input", 7)
+    with pytest.raises(ConfigError, match="positive number of pixels"):
+        b.pad("input", 0)
+    with pytest.raises(ConfigError, match="gate must be"):
+        b.scale("input", "input")
+    with pytest.raises(ConfigError, match="squeeze-excite gate"):
+        b.squeeze_excite("input", 2, "tanh")

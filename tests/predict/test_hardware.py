@@ -12,9 +12,10 @@ import pytest
 from edgetune.predict import FusionRules, GraphBuilder, KernelPredictor, split_kernels
 from edgetune.predict._graph import graph_to_dict
 from edgetune.predict._hardware import ARRAY_FEATURE, ProfileHardware, SystolicArray
-from edgetune.predict._profile import COLUMNS, retrain
+from edgetune.predict._profile import retrain
+from edgetune.predict._profile_store import COLUMNS
 from edgetune.predict._regress import FLOOR_MS, ROOFLINE_TERMS
-from edgetune.predict._sampling import FEATURES, features
+from edgetune.predict._sampling import ALIGNMENT_FEATURES, BASE_FEATURES, FEATURES, features
 from edgetune.targets import load_target
 
 EDGETPU = SystolicArray(64, 64, "ws", 500.0)
@@ -45,13 +46,28 @@ def test_array_cycles_of_known_layers_are_scalesims() -> None:
 def test_targets_get_their_array_and_floor() -> None:
     npu = ProfileHardware.for_target(load_target("npu-edgetpu-like"))
     assert npu.array == EDGETPU and npu.floor_ms == pytest.approx(2e-6)  # one cycle at 500 MHz
-    assert npu.feature_names == FEATURES + (ARRAY_FEATURE,) and "array_cycles" in npu.baseline_terms
+    assert npu.feature_names == BASE_FEATURES + (ARRAY_FEATURE,) + ALIGNMENT_FEATURES and "array_cycles" in npu.baseline_terms
     assert ProfileHardware.from_metadata({"hardware": npu.to_metadata()}) == npu
     cpu = ProfileHardware.for_target(load_target("host-cpu"))
     assert cpu == ProfileHardware() and cpu.to_metadata() == {} and cpu.baseline_terms == ROOFLINE_TERMS
     kernel = split_kernels(_conv(8, 16, 10, 3), RULES)[0]
     assert cpu.features(kernel) == features(kernel)
-    assert npu.features(kernel)[:-1] == features(kernel) and npu.features(kernel)[-1] == pytest.approx(np.log1p(579))  # 2 folds x (100 + 190) - 1
+    row, base = npu.features(kernel), len(BASE_FEATURES)
+    assert row[:base] + row[base + 1:] == features(kernel, BASE_FEATURES + ALIGNMENT_FEATURES)
+    assert row[base] == pytest.approx(np.log1p(579))  # 2 folds x (100 + 190) - 1
+
+
+def test_profiles_keep_the_features_they_were_trained_with() -> None:
+    legacy = ProfileHardware.from_metadata({"features": list(BASE_FEATURES)})
+    assert legacy.feature_names == BASE_FEATURES and legacy.extra == ()
+    kernel = split_kernels(_conv(37, 40, 10, 3), RULES)[0]
+    assert legacy.features(kernel) == features(kernel, BASE_FEATURES)
+    values = dict(zip(FEATURES, features(kernel)))
+    assert values["cin_pad8"] == pytest.approx(40 / 37) and values["cout_pad16"] == pytest.approx(48 / 40)
+    from edgetune.predict import ProfileError
+
+    with pytest.raises(ProfileError, match="features this edgetune does not know"):
+        ProfileHardware.from_metadata({"features": list(BASE_FEATURES) + ["log_warp_size"]})
 
 
 def _systolic_profile(folder: Path) -> Path:
@@ -80,7 +96,7 @@ def _systolic_profile(folder: Path) -> Path:
 def test_a_systolic_profile_records_and_uses_the_array_cycles(tmp_path: Path) -> None:
     folder = _systolic_profile(tmp_path / "npu-edgetpu-like" / "scalesim")
     meta = json.loads((folder / "metadata.json").read_text())
-    assert meta["hardware"]["systolic"] == EDGETPU.to_dict() and meta["features"][-1] == ARRAY_FEATURE
+    assert meta["hardware"]["systolic"] == EDGETPU.to_dict() and meta["features"][len(BASE_FEATURES)] == ARRAY_FEATURE
     predictor = KernelPredictor(folder)
     assert predictor.hardware.array == EDGETPU
     # shapes it never saw, folding differently from every sample: the array term carries them

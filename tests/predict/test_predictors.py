@@ -82,3 +82,62 @@ def test_same_named_graphs_of_other_shapes_are_rebuilt_for_tvm() -> None:
         first, _ = m.measure([conv(16)])
         second, _ = m.measure([conv(32)])
     assert not first[0].error and not second[0].error and second[0].latency_ms > 0
+
+
+def _legacy_copy(fake_profile: Path, tmp_path: Path, drop: tuple[str, ...]) -> Path:
+    """The fake profile without the regressors of ``drop`` (as a profile taken before they were profiled)."""
+    import json
+    import shutil
+
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    meta_path = copy / "models" / "models.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k not in drop and k.removeprefix("ctx-") not in drop}))
+    return copy
+
+
+def test_every_newly_costed_kind_is_predicted_from_onnx(fake_profile: Path, tmp_path: Path) -> None:
+    from edgetune.predict import to_onnx
+
+    from tests.predict.test_graph import _real_network_ops
+
+    path = to_onnx(_real_network_ops(), tmp_path / "zoo.onnx")
+    estimate = KernelPredictor(fake_profile).predict(path)
+    kinds = {k.kind.split("+")[0] for k in estimate.kernels}
+    assert {"transpose", "slice", "pad", "scale", "mul", "hsigmoid", "softmax", "conv", "gap", "fc"} <= kinds
+    assert not estimate.uncovered and not [k for k in estimate.kernels if k.estimated]  # all profiled
+    assert all(k.latency_ms >= 0 for k in estimate.kernels) and estimate.extra["estimated_share"] == 0.0
+
+
+def test_kinds_without_a_regressor_are_estimated_and_marked(fake_profile: Path, tmp_path: Path,
+                                                           unsupported_op_onnx: Path) -> None:
+    from tests.predict.test_graph import _real_network_ops
+
+    predictor = KernelPredictor(_legacy_copy(fake_profile, tmp_path, ("transpose", "scale", "mul", "softmax", "relu", "bn", "add")))
+    estimate = predictor.predict(_real_network_ops())
+    estimated = {k.kind.split("+")[0]: k for k in estimate.kernels if k.estimated}
+    assert {"transpose", "scale", "mul", "softmax"} <= set(estimated) and not estimate.uncovered
+    assert "as a hswish" in estimated["softmax"].estimated or "as a sigmoid" in estimated["softmax"].estimated
+    assert "bytes moved" in estimated["transpose"].estimated  # relu and bn gone too: no similar kind left
+    assert all(k.latency_ms > 0 for k in estimated.values())
+    assert 0 < estimate.extra["estimated_share"] < 1 and estimate.to_dict()["estimated_ms"] == pytest.approx(estimate.estimated_ms)
+    celu = predictor.predict(unsupported_op_onnx)  # an operator no kind describes: estimated, never left out
+    assert not celu.uncovered and [k.kind for k in celu.kernels if k.estimated] == ["other"]
+
+
+def test_identity_is_never_listed(fake_profile: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Identity", ["x"], ["xi"]), helper.make_node("Conv", ["xi", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Identity", ["c"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "ids", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(tmp_path / "ids.onnx"))
+    estimate = KernelPredictor(fake_profile).predict(tmp_path / "ids.onnx")
+    assert not estimate.uncovered and [k.kind for k in estimate.kernels] == ["conv"]
+    assert "Identity" not in str(estimate.to_dict())

@@ -22,13 +22,16 @@ def _measurer(runner: FakeRunner, threads: int = 1) -> GraphMeasurer:
 
 def test_profile_writes_every_file(fake_profile: Path) -> None:
     for name in ("measurements.csv", "chains.jsonl", "fusion.json", "state.json", "environment.json", "metadata.json",
-                 "models/models.json", "models/conv.lgb.txt", "borders.jsonl"):
+                 "models/models.json", "models/conv.lgb.txt", "borders.jsonl", "references.json"):
         assert (fake_profile / name).exists(), name
     meta = json.loads((fake_profile / "metadata.json").read_text())
     assert set(meta["fusion"]) == {"+".join(p) for p in FAKE_RULES.pairs}
     assert meta["kernels"] > 100 and meta["held_out"]["conv"]["kernels"] > 10
     assert meta["versions"]["lightgbm"] and meta["environment"]["threads"] == 1
     assert not list(fake_profile.rglob("*.pkl")) and not list(fake_profile.rglob("*.pickle"))
+    references = json.loads((fake_profile / "references.json").read_text())
+    assert 4 <= len(references["networks"]) <= 20 and all(len(r["passes_ms"]) == 2 for r in references["networks"])
+    assert references["machine"]["cpu_model"] and meta["machine"] == references["machine"]
 
 
 def test_kernel_predictor_recovers_fake_latencies(fake_profile: Path) -> None:
@@ -104,3 +107,18 @@ def test_fresh_keeps_other_files_in_the_folder(tmp_path: Path) -> None:
         result = profile(load_target("host-cpu"), "fake", BUDGET_MIN, tmp_path, measurer=m, fresh=True)
     assert (folder / "znver5-abc123" / "database_tuning_record.json").exists()
     assert json.loads((folder / "state.json").read_text())["schema"] == 1 and result.folder == folder
+
+
+def test_new_kernels_are_drawn_next_to_the_ones_the_model_errs_on() -> None:
+    from edgetune.predict._profile import _near_worst
+    from edgetune.predict._regress import bagged_ensemble
+
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0], [2.0, 0.0]])
+    pool = np.array([[0.0, 0.1], [4.9, 5.2], [1.0, 1.0], [2.1, 0.1]])
+    assert _near_worst(x, np.array([0.01, np.nan, 0.9, 0.5]), pool, 2) == [1, 3]  # worst first; an unseen row skipped
+    assert _near_worst(x, np.full(4, np.nan), pool, 2) == []
+    rng = np.random.default_rng(0)
+    features = rng.uniform(1, 10, size=(40, 20))
+    features[:, 6:9] = np.log1p(features[:, 6:9] * 1000)  # log_macs, log_in, log_out: the baseline's terms
+    spread, oob = bagged_ensemble(features, features[:, 0] * 0.01, features[:5], members=3)
+    assert spread.shape == (5,) and oob.shape == (40,) and np.isfinite(oob).sum() > 20

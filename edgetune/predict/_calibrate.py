@@ -1,0 +1,102 @@
+"""Drift calibration: re-time a few reference networks and rescale predictions for today's speed.
+
+The same VM runs 10-20% faster or slower from one hour or day to the next (a neighbour's load,
+the host's clocks). A profile (or adapted profile) keeps its reference networks' latencies
+(``_references``); ``calibrate`` re-times the quickest of them in about ten seconds, takes the
+median ratio now/then as the machine's drift, and rescales every prediction by it. Whether the
+rescale means anything is judged against the noise: the spread of the ratios over the networks
+(a robust standard error) and how far the references' own two passes disagreed when stored.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from edgetune.bench import BenchConfig
+from edgetune.predict._base import ProfileError
+from edgetune.predict._measure import GraphMeasurer
+from edgetune.predict._references import REFERENCES_FILE, read_references, reference_graphs
+from edgetune.targets import Target
+
+CALIBRATION_NETWORKS = 6
+_MIN_NOISE = 0.02  # below 2% a rescale is never called significant: timer and scheduling jitter
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Today's speed against the stored references: factor > 1 means slower now."""
+
+    factor: float
+    noise: float  # relative; the rescale is significant when |factor - 1| exceeds it
+    networks: int
+    seconds: float
+    ratios: tuple[float, ...]
+
+    @property
+    def significant(self) -> bool:
+        return abs(math.log(self.factor)) > math.log1p(self.noise)
+
+    def message(self) -> str:
+        direction = "slower" if self.factor > 1 else "faster"
+        change = abs(self.factor - 1.0)
+        verdict = ("beyond the noise: predictions rescaled" if self.significant
+                   else "within the noise: rescaled anyway, but read it as no measurable drift")
+        return (f"calibrated on {self.networks} reference networks in {self.seconds:.1f} s: this machine runs "
+                f"{change:.1%} {direction} than when they were stored (noise +-{self.noise:.1%}); {verdict}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": round(self.factor, 4), "noise": round(self.noise, 4), "significant": self.significant,
+                "networks": self.networks, "seconds": round(self.seconds, 2), "ratios": [round(r, 4) for r in self.ratios]}
+
+
+def stored_references(folder: Path, adapted: Optional[dict[str, Any]], machine: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The reference latencies for ``machine``: the adapted profile's, else the profile's own if taken here."""
+    from edgetune.predict._machine import same_machine
+
+    if adapted is not None:
+        return adapted.get("references")
+    document = read_references(Path(folder) / REFERENCES_FILE)
+    if document is not None and same_machine(document.get("machine", {}), machine):
+        return document
+    return None
+
+
+def calibration_config(budget_s: float, networks: int) -> BenchConfig:
+    """Short sessions (>= 30 runs each) so ``networks`` fit in ``budget_s`` with their worker start-ups."""
+    per_session = max(0.1, min(1.0, 0.5 * budget_s / max(networks, 1)))
+    return BenchConfig(warmup_runs=5, warmup_s=0.02, min_repeats=30, budget_s=per_session, ci_rel=0.01)
+
+
+def calibrate(references: dict[str, Any], target: Target, runtime: str, threads: int, budget_s: float = 10.0,
+              measurer: Optional[GraphMeasurer] = None, count: int = CALIBRATION_NETWORKS) -> Calibration:
+    """Re-time the ``count`` quickest stored references (about ``budget_s`` seconds) and return the drift."""
+    stored = sorted(references.get("networks", []), key=lambda r: r["latency_ms"])[:count]
+    if len(stored) < 2:
+        raise ProfileError("fewer than 2 stored reference networks to calibrate against; "
+                           f"run `edgetune profile --target {target.name} --runtime {runtime} --adapt`")
+    graphs = reference_graphs({"networks": stored})
+    own = measurer is None
+    measurer = measurer or GraphMeasurer(target, runtime, threads, config=calibration_config(budget_s, len(graphs)),
+                                         interleave=len(graphs))
+    started = time.perf_counter()
+    try:
+        timings, stopped = measurer.measure(graphs)
+    finally:
+        if own:
+            measurer.close()
+    if stopped:
+        raise KeyboardInterrupt
+    ratios = np.array([t.latency_ms / r["latency_ms"] for t, r in zip(timings, stored) if not t.error and t.latency_ms > 0])
+    if len(ratios) < 2:
+        raise ProfileError(f"the reference networks did not run on {target.name}/{runtime}; cannot calibrate")
+    logs = np.log(ratios)
+    spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs)))) / math.sqrt(len(logs))  # robust standard error
+    noise = max(2.0 * spread, float(references.get("pass_disagreement", 0.0)), _MIN_NOISE)
+    return Calibration(float(np.exp(np.median(logs))), noise, len(ratios), time.perf_counter() - started,
+                       tuple(float(r) for r in ratios))

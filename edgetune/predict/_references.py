@@ -1,0 +1,151 @@
+"""Reference networks: a small fixed set timed on a machine and kept with its profile.
+
+They serve twice. ``profile --adapt`` times them on a new machine and fits how its speed differs,
+per kernel group, from the machine a profile was taken on (``_adapt``). And a profile keeps their
+latencies, so ``predict --calibrate`` (and a search, once per study) re-times a few in seconds and
+rescales for today's speed of the same machine (``_calibrate``).
+
+The set is fixed (its own seed, never a profiling sample or a benchmark network): four probes that
+each load mostly one kernel group (plain convs, depthwise convs, fully connected layers, elementwise
+and data-moving ops), so every group's multiplier is identifiable, and network-shaped stacks with
+inverted residuals, squeeze-excite, grouped and shuffle blocks. Each is timed in two passes in
+opposite order (fastest of >= 30 runs each, every session alone in its worker process); the lower
+is kept, and how far the passes disagree is the noise a later rescale is judged against.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from edgetune.bench import BenchConfig
+from edgetune.errors import ConfigError
+from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
+
+REFERENCE_SEED = 20261203
+REFERENCE_COUNT = 16
+_MAX_REFERENCE_MACS = 40e6  # about 5 ms at one thread on a slow core: the set stays within minutes
+REFERENCES_FILE = "references.json"
+SCHEMA = 1
+
+
+def _probes() -> list[Graph]:
+    """Networks that each spend most of their time in one kernel group."""
+    b = GraphBuilder("ref-convs", (1, 16, 32, 32))
+    x = "input"
+    for cout in (32, 48, 48, 64):
+        x = b.relu(b.bn(b.conv(x, cout, 3, 1)))
+    convs = b.build(x)
+    b = GraphBuilder("ref-depthwise", (1, 96, 40, 40))
+    x = "input"
+    for k in (3, 5, 7, 3, 5):
+        x = b.relu6(b.bn(b.dwconv(x, k, 1)))
+    depthwise = b.build(x)
+    b = GraphBuilder("ref-dense", (1, 1024, 1, 1))
+    x = b.relu(b.fc("input", 1024))
+    dense = b.build(b.fc(b.relu(b.fc(x, 512)), 1000))
+    b = GraphBuilder("ref-elementwise", (1, 64, 28, 28))
+    x = b.add("input", b.relu("input"))
+    x = b.scale(b.mul(x, b.sigmoid(x)))
+    x = b.shuffle(b.concat([b.slice(x, 32), b.slice(x, 32)]), 2)
+    moving = b.build(b.hswish(b.pad(x, 1)))
+    return [convs, depthwise, dense, moving]
+
+
+def reference_networks(count: int = REFERENCE_COUNT) -> list[Graph]:
+    """The fixed reference set: the probes, then network-shaped stacks drawn from REFERENCE_SEED."""
+    from edgetune.predict._sampling import sample_network
+
+    if not 4 <= count <= 20:
+        raise ConfigError(f"the reference set has 4 to 20 networks, got {count}")
+    graphs = _probes()
+    rng = np.random.default_rng(REFERENCE_SEED)
+    while len(graphs) < count:
+        graph = sample_network(rng, len(graphs))
+        if graph.macs <= _MAX_REFERENCE_MACS:
+            graphs.append(Graph(f"ref-net{len(graphs)}", graph.input_shape, graph.ops))
+    return graphs[:count]
+
+
+def reference_config(budget_s: float, networks: int, passes: int = 2) -> BenchConfig:
+    """Harness settings that time ``networks`` ``passes`` times within about ``budget_s`` (>= 30 runs each)."""
+    per_session = min(1.5, max(0.15, 0.6 * budget_s / max(networks * passes, 1)))
+    return BenchConfig(warmup_runs=10, warmup_s=min(0.1, per_session / 3), min_repeats=30, budget_s=per_session, ci_rel=0.01)
+
+
+def measure_references(measure: Callable[[Sequence[Graph]], tuple[list[Any], bool]], graphs: Sequence[Graph],
+                       passes: int = 2) -> tuple[list[dict[str, Any]], bool]:
+    """Time ``graphs`` in ``passes`` passes, alternating order; records keep the lower fastest-run and each pass.
+
+    ``measure`` is a GraphMeasurer's ``measure``. Returns (records, interrupted); a network that
+    failed to run is left out (its error in the record of none).
+    """
+    runs: list[list[float]] = [[] for _ in graphs]
+    for p in range(passes):
+        order = list(range(len(graphs)))[:: -1 if p % 2 else 1]
+        timings, stopped = measure([graphs[i] for i in order])
+        if stopped:
+            return [], True
+        for i, timing in zip(order, timings):
+            runs[i].append(0.0 if timing.error else float(timing.latency_ms))
+    records = []
+    for index, (graph, found) in enumerate(zip(graphs, runs)):
+        if found and min(found) > 0:
+            records.append({"name": graph.name, "index": index, "graph": graph_to_dict(graph),
+                            "latency_ms": round(min(found), 6), "passes_ms": [round(v, 6) for v in found]})
+    return records, False
+
+
+def pass_disagreement(records: Sequence[dict[str, Any]]) -> float:
+    """Median relative difference between a reference's passes: the measurement's own noise here."""
+    gaps = [max(r["passes_ms"]) / min(r["passes_ms"]) - 1.0 for r in records if len(r.get("passes_ms", [])) > 1]
+    return float(np.median(gaps)) if gaps else 0.0
+
+
+def references_document(records: list[dict[str, Any]], machine: dict[str, Any], threads: int) -> dict[str, Any]:
+    """What a profile (or an adapted profile) keeps of its reference networks."""
+    return {"schema": SCHEMA, "machine": machine, "threads": threads, "networks": records,
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "pass_disagreement": round(pass_disagreement(records), 4),
+            "statistic": "fastest of >= 30 runs, each session alone in its worker process; two passes in opposite "
+                         "order, the lower kept"}
+
+
+def reference_graphs(document: dict[str, Any]) -> list[Graph]:
+    return [graph_from_dict(r["graph"]) for r in document["networks"]]
+
+
+def read_references(path: Path) -> Optional[dict[str, Any]]:
+    """The reference document at ``path`` (a profile's references.json or an adapted profile), or None."""
+    from edgetune.predict._base import ProfileError
+
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"{path} is corrupt ({exc.msg}); delete it and re-run `edgetune profile --adapt`") from None
+    document = data.get("references", data)
+    if not isinstance(document, dict) or not isinstance(document.get("networks"), list):
+        raise ProfileError(f"{path} holds no reference networks; delete it and re-run `edgetune profile --adapt`")
+    return document
+
+
+def store_references(folder: Path, measure: Callable[[Sequence[Graph]], tuple[list[Any], bool]], threads: int,
+                     machine: dict[str, Any]) -> bool:
+    """Time the reference set and keep it in ``folder``/references.json (a profile's own, for calibration).
+
+    Returns False when Ctrl-C stopped it (the profile stays usable; it just cannot be calibrated).
+    """
+    records, stopped = measure_references(measure, reference_networks())
+    if stopped or not records:
+        return False
+    path = Path(folder) / REFERENCES_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(references_document(records, machine, threads), indent=2))
+    tmp.replace(path)
+    return True

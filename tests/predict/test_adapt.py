@@ -1,0 +1,179 @@
+"""Few-shot adaptation to another machine and drift calibration, on fake runtimes with known speeds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+
+from edgetune.errors import ConfigError
+from edgetune.predict import GraphMeasurer, KernelPredictor, ProfileError, predictor_for
+from edgetune.predict._adapt import adapt_profile, adapted_path, fit_correction
+from edgetune.predict._calibrate import calibrate
+from edgetune.predict._machine import current_machine
+from edgetune.predict._measure import KERNEL_CONFIG
+from edgetune.predict._references import measure_references, reference_networks
+from edgetune.targets import load_target
+
+from tests.predict._fake import ExactFakePredictor, ScaledFakeRunner
+
+MULTIPLES = {"conv": 1.6, "dwconv": 0.7, "fc": 1.25, "elementwise": 2.0, "movement": 1.5, "pool": 1.0, "call": 1.0}
+
+
+def _measurer(runner: ScaledFakeRunner) -> GraphMeasurer:
+    return GraphMeasurer(load_target("host-cpu"), "fake", 1, config=KERNEL_CONFIG, runner=runner, interleave=4)
+
+
+def test_adaptation_recovers_per_kind_multiples() -> None:
+    graphs = reference_networks()
+    with _measurer(ScaledFakeRunner(MULTIPLES)) as m:
+        records, stopped = measure_references(m.measure, graphs)
+    assert not stopped and len(records) == len(graphs) <= 20
+    fitted = fit_correction(ExactFakePredictor().predict_many(graphs), [r["latency_ms"] for r in records])
+    for group in ("conv", "dwconv", "fc", "elementwise", "movement"):
+        assert fitted.multipliers[group] == pytest.approx(MULTIPLES[group], rel=0.05), (group, fitted.multipliers)
+    assert max(abs(e) for e in fitted.held_out_errors) < 0.03  # leave-one-out, references it was not fitted on
+    assert max(abs(e) for e in fitted.before_errors) > 0.2  # uncorrected, the other machine's profile is far off
+
+
+def test_uniformly_slower_machine_gives_one_common_factor() -> None:
+    graphs = reference_networks(8)
+    with _measurer(ScaledFakeRunner({}, uniform=1.3)) as m:
+        records, _ = measure_references(m.measure, graphs)
+    fitted = fit_correction(ExactFakePredictor().predict_many(graphs), [r["latency_ms"] for r in records])
+    assert all(v == pytest.approx(1.3, rel=0.02) for g, v in fitted.multipliers.items() if g != "call"), fitted.multipliers
+
+
+def _other_machines_profile(fake_profile: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    meta["environment"]["cpu_model"] = meta["machine"]["cpu_model"] = "Some Other CPU 9000"
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    references = json.loads((copy / "references.json").read_text())
+    references["machine"]["cpu_model"] = "Some Other CPU 9000"  # timed there, with the profile
+    (copy / "references.json").write_text(json.dumps(references))
+    return copy
+
+
+def test_missing_adapted_profile_names_the_adapt_command(fake_profile: Path, tmp_path: Path) -> None:
+    _other_machines_profile(fake_profile, tmp_path)
+    with pytest.warns(UserWarning, match="edgetune profile --target host-cpu --runtime fake --adapt"):
+        predictor = predictor_for("host-cpu", "fake", tmp_path)
+    assert isinstance(predictor, KernelPredictor) and predictor.machine is None
+
+
+def test_adapted_profile_is_written_and_used_automatically(fake_profile: Path, tmp_path: Path) -> None:
+    folder = _other_machines_profile(fake_profile, tmp_path)
+    graph = reference_networks(5)[-1]
+    before = KernelPredictor(folder).predict(graph).total_ms
+    with _measurer(ScaledFakeRunner({}, uniform=2.0)) as m:
+        result = adapt_profile(load_target("host-cpu"), "fake", 3.0, tmp_path, measurer=m, count=8)
+    assert result.path == adapted_path(folder, current_machine()) and result.references == 8
+    saved = json.loads(result.path.read_text())
+    assert saved["source_machine"]["cpu_model"] == "Some Other CPU 9000" and saved["machine"] == current_machine()
+    assert len(saved["references"]["networks"]) == 8 and "held_out" in saved["correction"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an adapted profile: no warning
+        predictor = predictor_for("host-cpu", "fake", tmp_path)
+    estimate = predictor.predict(graph)
+    assert estimate.total_ms == pytest.approx(2.0 * before, rel=0.25)
+    assert estimate.extra["machine_correction"]["source_machine"]["cpu_model"] == "Some Other CPU 9000"
+
+
+def test_calibration_recovers_a_uniform_slowdown(fake_profile: Path, tmp_path: Path) -> None:
+    folder = _other_machines_profile(fake_profile, tmp_path)
+    with _measurer(ScaledFakeRunner({})) as m:
+        adapt_profile(load_target("host-cpu"), "fake", 3.0, tmp_path, measurer=m, count=8)
+    references = json.loads(adapted_path(folder, current_machine()).read_text())["references"]
+    with _measurer(ScaledFakeRunner({}, uniform=1.25)) as m:
+        slower = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
+    assert slower.factor == pytest.approx(1.25, rel=0.01) and slower.significant and "slower" in slower.message()
+    with _measurer(ScaledFakeRunner({})) as m:
+        same = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
+    assert same.factor == pytest.approx(1.0, abs=0.01) and not same.significant and "within the noise" in same.message()
+
+
+def test_adaptation_and_calibration_errors(fake_profile: Path, tmp_path: Path) -> None:
+    target = load_target("host-cpu")
+    with pytest.raises(ProfileError, match="no host-cpu/fake profile to adapt"):
+        adapt_profile(target, "fake", 3.0, tmp_path / "none")
+    with pytest.raises(ConfigError, match="budget must be positive"):
+        adapt_profile(target, "fake", 0, tmp_path)
+    with pytest.raises(ConfigError, match="4 to 20"):
+        reference_networks(25)
+    with pytest.raises(ProfileError, match="at least 3"):
+        fit_correction(ExactFakePredictor().predict_many(reference_networks(4)[:2]), [1.0, 1.0])
+    with pytest.raises(ProfileError, match="fewer than 2 stored"):
+        calibrate({"networks": []}, target, "fake", 1)
+    root = _other_machines_profile(fake_profile, tmp_path).parent.parent
+    with pytest.warns(UserWarning), pytest.raises(ProfileError, match="--adapt"):
+        predictor_for("host-cpu", "fake", root, calibrate=True)
+    with pytest.raises(ConfigError, match="calibrate must be"):
+        predictor_for("host-cpu", "fake", root, calibrate="sometimes")
+    (adapted_path(root / "host-cpu" / "fake", current_machine())).parent.mkdir(parents=True, exist_ok=True)
+    adapted_path(root / "host-cpu" / "fake", current_machine()).write_text("{}")
+    with pytest.raises(ProfileError, match="not an adapted profile"):
+        predictor_for("host-cpu", "fake", root)
+
+
+def test_a_profile_taken_here_calibrates_against_its_own_references(fake_profile: Path) -> None:
+    from edgetune.predict._calibrate import stored_references
+
+    references = stored_references(fake_profile, None, current_machine())
+    assert references is not None and references["machine"] == current_machine()
+    with _measurer(ScaledFakeRunner({}, uniform=0.8)) as m:
+        faster = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
+    assert faster.factor == pytest.approx(0.8, rel=0.01) and faster.significant and "faster" in faster.message()
+    assert stored_references(fake_profile, None, {"cpu_model": "Some Other CPU 9000", "isa": []}) is None
+
+
+def test_a_stale_adapted_profile_is_ignored(fake_profile: Path, tmp_path: Path) -> None:
+    folder = _other_machines_profile(fake_profile, tmp_path)
+    with _measurer(ScaledFakeRunner({})) as m:
+        result = adapt_profile(load_target("host-cpu"), "fake", 3.0, tmp_path, measurer=m, count=6)
+    saved = json.loads(result.path.read_text())
+    saved["source_created"] = "1999-01-01T00:00:00Z"  # the profile was re-taken since
+    result.path.write_text(json.dumps(saved))
+    with pytest.warns(UserWarning, match="corrects an earlier"):
+        predictor = predictor_for("host-cpu", "fake", tmp_path)
+    assert predictor.machine is None and folder.exists()  # type: ignore[attr-defined]
+
+
+def test_corrupt_reference_file_is_reported(fake_profile: Path, tmp_path: Path) -> None:
+    from edgetune.predict._calibrate import stored_references
+
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    (copy / "references.json").write_text("{not json")
+    with pytest.raises(ProfileError, match="references.json is corrupt"):
+        stored_references(copy, None, current_machine())
+    (copy / "references.json").write_text(json.dumps({"machine": current_machine()}))
+    with pytest.raises(ProfileError, match="holds no reference networks"):
+        stored_references(copy, None, current_machine())
+
+
+def test_corrections_scale_each_group_and_identity_changes_nothing() -> None:
+    from edgetune.predict import KernelEstimate, LatencyEstimate, MachineCorrection
+
+    kernels = (KernelEstimate("conv+bn+relu", ("c",), 0.6, 100), KernelEstimate("add", ("a",), 0.41, 0))
+    estimate = LatencyEstimate("n", 1.0, 0.8, 1.2, "kernel", kernels)  # the kernels add up to more: a negative call share
+    assert MachineCorrection().apply(estimate).total_ms == pytest.approx(1.0)
+    scaled = MachineCorrection({"conv": 2.0, "elementwise": 0.5}, drift=1.1).apply(estimate)
+    assert scaled.total_ms == pytest.approx(1.1 * (2.0 * 0.6 + 0.5 * 0.41 - 0.01))
+    assert [k.latency_ms for k in scaled.kernels] == pytest.approx([1.1 * 1.2, 1.1 * 0.205])
+    assert scaled.low_ms / scaled.total_ms == pytest.approx(0.8)
+
+
+def test_machines_match_on_model_and_recorded_isa_features() -> None:
+    from edgetune.predict._machine import machine_slug, same_machine
+
+    xeon = {"cpu_model": "Intel(R) Xeon(R) Processor", "isa": ["avx2", "avx512f"]}
+    assert same_machine(xeon, {"cpu_model": xeon["cpu_model"], "isa": []})  # a profile from before features were recorded
+    assert not same_machine(xeon, {"cpu_model": xeon["cpu_model"], "isa": ["avx2"]})  # same name, another host
+    assert not same_machine(xeon, {"cpu_model": "AMD EPYC 7B13", "isa": ["avx2", "avx512f"]})
+    slug = machine_slug(xeon)
+    assert slug.startswith("intel-r-xeon-r-processor-") and slug != machine_slug({**xeon, "isa": ["avx2"]})
