@@ -5,8 +5,9 @@ distort each other: ONNX Runtime's intra-op threads spin after each run and Open
 busy, and on 2 cores four sessions in one process came out 1.3-2.5x slower than each alone.
 
 So a host-timed session is loaded in a freshly spawned Python process (never a fork of a parent
-holding heavy imports) that holds one runtime and at most one artifact at a time; the runner sets its threads and affinity there. The timing loop runs
-inside the worker, so the pipe never enters a sample. The parent drives workers one at a time and
+holding heavy imports) that holds one runtime and at most one artifact at a time; the runner sets
+its threads and affinity there. The timing loop runs inside the worker, so the pipe never enters a
+sample. The parent drives workers one at a time and
 stops every worker (SIGSTOP) whenever it is not serving a request, so an idle worker's runtime
 threads cannot run while another is timed; the parent itself waits on the pipe, holding no session.
 
