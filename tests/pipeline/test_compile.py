@@ -249,7 +249,7 @@ def test_a_worker_killed_while_timing_fails_only_its_candidate(tiny_onnx: Path, 
                 parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
             except (OSError, IndexError, ValueError):
                 continue
-            if (b"edgetune.bench._worker" in cmdline and int(parent) == os.getpid()
+            if (b"edgetune.bench._worker" in b" ".join(cmdline) and int(parent) == os.getpid()
                     and "onnxruntime_pybind" in Path(f"/proc/{pid}/maps").read_text()):  # the ONNX Runtime worker
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
