@@ -8,7 +8,6 @@ beside a SQLite store (``$EDGETUNE_CACHE/artifacts`` for PostgreSQL), with what 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,9 @@ def kept_root(store_path: Optional[Path]) -> Path:
     """Where a store keeps its artifacts."""
     if store_path is not None:
         return store_path.with_name(store_path.name + ".artifacts")
-    base = os.environ.get("EDGETUNE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgetune"
-    return Path(base) / "artifacts"
+    from edgetune.simulate import cache_root
+
+    return cache_root() / "artifacts"
 
 
 def keep_artifact(root: Path, sha256: str, artifact: Path, runtime: str, inputs: Sequence[dict[str, Any]]) -> KeptArtifact:

@@ -81,17 +81,17 @@ def retime(pairs: Sequence[RetimePair], sessions: int = 3, config: BenchConfig =
     for pair in pairs:
         say(f"re-timing {pair.entry} {pair.candidate}: baseline and candidate interleaved, {sessions} session(s)")
         runners = {side: isolated(runner_for(pair, side)) for side in ("baseline", "candidate")}
+        timed: list[dict[str, Any]] = []
         try:
             # each side's worker process serves its sessions one after another (a fresh load each time)
             with runners["baseline"].reusing(), runners["candidate"].reusing():
-                for index in range(sessions):
-                    timings = _one_session(pair, index, config, runners)
-                    for side, rows in (("baseline", base_rows), ("candidate", cand_rows)):
-                        rows.append(_row(pair, side, index, timings[side].samples_ms))
-        except EdgetuneError as exc:
+                timed = [_one_session(pair, index, config, runners) for index in range(sessions)]
+        except EdgetuneError as exc:  # a pair that fails keeps no rows: half a comparison would mislead
             failed[(pair.entry, pair.candidate)] = str(exc)
-            base_rows[:] = [r for r in base_rows if (r["entry"], r["candidate"]) != (pair.entry, pair.candidate)]
-            cand_rows[:] = [r for r in cand_rows if (r["entry"], r["candidate"]) != (pair.entry, pair.candidate)]
+            continue
+        for index, timings in enumerate(timed):
+            base_rows.append(_row(pair, "baseline", index, timings["baseline"].samples_ms))
+            cand_rows.append(_row(pair, "candidate", index, timings["candidate"].samples_ms))
     return base_rows, cand_rows, failed
 
 

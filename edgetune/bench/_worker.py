@@ -7,9 +7,9 @@ busy, and on 2 cores four sessions in one process came out 1.3-2.5x slower than 
 So a host-timed session is loaded in a freshly spawned Python process (never a fork of a parent
 holding heavy imports) that holds one runtime and at most one artifact at a time; the runner sets
 its threads and affinity there. The timing loop runs inside the worker, so the pipe never enters a
-sample. The parent drives workers one at a time and
-stops every worker (SIGSTOP) whenever it is not serving a request, so an idle worker's runtime
-threads cannot run while another is timed; the parent itself waits on the pipe, holding no session.
+sample. The parent drives workers one at a time and stops every worker (SIGSTOP) whenever it is not
+serving a request, so an idle worker's runtime threads cannot run while another is timed; the parent
+itself waits on the pipe, holding no session.
 
 A worker that crashes (a segfault in a runtime), hangs past its timeout, or is killed (out of
 memory) fails only its own session, with the reason; the others go on.
@@ -99,6 +99,7 @@ class WorkerProcess:
         self._conn = Connection(parent_sock.detach())
         self.failure = ""  # why the process is gone, once it is
         self._conn.send(runner)  # the runner itself (a small picklable object), rebuilt there
+
     @property
     def pid(self) -> int:
         return self._process.pid
@@ -286,29 +287,34 @@ class IsolatedRunner(Runner):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
+    def _take(self) -> WorkerProcess:
+        """An idle worker process of this runner, or a new one."""
+        return self._idle.pop() if self._idle else WorkerProcess(self.inner, self.timeout_s)
+
+    def _give_back(self, worker: WorkerProcess) -> None:
+        """Keep a live worker for the next session inside ``reusing()``; otherwise end it."""
+        if worker.alive and self._keep:
+            self._idle.append(worker)
+        else:
+            worker.close()
+
     def load(self, artifact: Path, threads: int) -> WorkerSession:
-        worker = self._idle.pop() if self._idle else WorkerProcess(self.inner, self.timeout_s)
+        worker = self._take()
         try:
             return WorkerSession(worker, artifact, threads, self._release)
         except BaseException:
-            if worker.alive and not self._keep:
-                worker.close()
-            elif worker.alive:
-                self._idle.append(worker)
+            self._give_back(worker)
             raise
 
     def _release(self, session: WorkerSession) -> None:
         worker = session.worker
-        if not worker.alive:
-            return
-        if self._keep:
+        if worker.alive and self._keep:
             try:
-                worker.call("unload")
-                self._idle.append(worker)
-                return
+                worker.call("unload")  # one loaded artifact per process, also when it serves the next session
             except RunnerError:
-                pass
-        worker.close()
+                worker.close()
+                return
+        self._give_back(worker)
 
     @contextmanager
     def reusing(self) -> Iterator[None]:
@@ -333,14 +339,11 @@ class IsolatedRunner(Runner):
                    warmup: int = 10) -> Optional[list[NodeTime]]:
         if not self.inner.profiles_nodes:
             return None
-        worker = self._idle.pop() if self._idle else WorkerProcess(self.inner, self.timeout_s)
+        worker = self._take()
         try:
             found = worker.call("node_times", str(artifact), threads, dict(feeds), runs, warmup)
         finally:
-            if worker.alive and self._keep:
-                self._idle.append(worker)
-            else:
-                worker.close()
+            self._give_back(worker)
         return found
 
 

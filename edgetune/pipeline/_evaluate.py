@@ -209,10 +209,10 @@ def evaluate_candidates(
                     runners[plan.runtime] = isolated(runner_for(plan.runtime, target, context.option("rpc_tracker"), say))
                 runner = runners[plan.runtime]
                 versions.update(runner.versions())
-                session = _load(runner, result, threads)
+                session, baseline_mb = _load(runner, result, threads)
                 sessions[plan.name] = session  # closed below on every path
                 outputs = session.run_many(feeds)
-                _memory(session, result)
+                _memory(session, result, baseline_mb)
                 result.measurement = measurement_mode(session, threads)
                 result.details = dict(result.artifact.details)
                 logits = first_outputs(session, quality.x, model.inputs[0].name) if quality is not None else None
@@ -271,8 +271,9 @@ def evaluate_candidates(
                       store.location if store else None, interrupted, versions, noise=noise)
 
 
-def _load(runner: Runner, result: CandidateResult, threads: int) -> Session:
-    """Load the candidate's artifact; its load time and the memory before it go into ``result``."""
+def _load(runner: Runner, result: CandidateResult, threads: int) -> tuple[Session, float]:
+    """Load the candidate's artifact (its load time goes into ``result``); returns the session and the resident
+    memory before the load, in MiB, of the process it loaded in."""
     assert result.artifact is not None
     reset_peak_rss()
     baseline = current_rss_mb()
@@ -280,19 +281,14 @@ def _load(runner: Runner, result: CandidateResult, threads: int) -> Session:
     session = runner.load(result.artifact.path, threads)
     result.load_ms = (time.perf_counter() - start) * 1e3
     if isinstance(session, WorkerSession):  # its own process: the load without the process start, its own memory
-        result.load_ms = session.info.load_ms
-    result.rss_delta_mb = baseline
-    return session
+        result.load_ms, baseline = session.info.load_ms, session.info.rss_before_mb
+    return session, baseline
 
 
-def _memory(session: Session, result: CandidateResult) -> None:
-    """Peak resident memory while loading and running the candidate, and what it added (``_load`` kept the base)."""
-    baseline = result.rss_delta_mb or 0.0
-    if isinstance(session, WorkerSession):
-        result.peak_rss_mb, baseline = session.peak_rss_mb(), session.info.rss_before_mb
-    else:
-        result.peak_rss_mb = peak_rss_mb()
-    result.rss_delta_mb = max(result.peak_rss_mb - baseline, 0.0)
+def _memory(session: Session, result: CandidateResult, baseline_mb: float) -> None:
+    """Peak resident memory while loading and running the candidate, and what it added to ``baseline_mb``."""
+    result.peak_rss_mb = session.peak_rss_mb() if isinstance(session, WorkerSession) else peak_rss_mb()
+    result.rss_delta_mb = max(result.peak_rss_mb - baseline_mb, 0.0)
 
 
 class _SessionTiming:
