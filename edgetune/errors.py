@@ -6,6 +6,9 @@ what is wrong and what to do about it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 # What the `edgetune` command exits with (documented in the README): CI tells them apart.
 EXIT_OK = 0
 EXIT_ERROR = 1  # a tool failure: a model that does not load, a runtime that fails, no viable candidate
@@ -72,3 +75,31 @@ class RemoteError(RunnerError):
 
 class InfeasibleError(EdgetuneError):
     """A model or design does not fit the target (memory, DSP slices, bandwidth); the message gives the numbers."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an exception's message, cut to ``limit`` characters.
+
+    Falls back to the exception's type name when the message is empty, so a user error never
+    ends in a colon and nothing raises IndexError on an empty message.
+    """
+    for line in str(exc).splitlines():
+        if line.strip():
+            text = line.strip()
+            return text if len(text) <= limit else text[: limit - 3] + "..."
+    return type(exc).__name__
+
+
+@contextlib.contextmanager
+def reraise_as(error: type[EdgetuneError], what: str, limit: int = 300) -> Iterator[None]:
+    """Turn any non-edgetune exception raised inside into ``error(f"{what}: {one_line(exc)}")``.
+
+    ``with reraise_as(RunnerError, "TVM build failed"): ...`` replaces the try/except/raise-from-None
+    blocks that trim a library's message to one line. EdgetuneErrors and interrupts pass unchanged.
+    """
+    try:
+        yield
+    except EdgetuneError:
+        raise
+    except Exception as exc:
+        raise error(f"{what}: {one_line(exc, limit)}") from None
