@@ -123,7 +123,9 @@ def adapted_predictor(args: argparse.Namespace, target: Any, shipped: Path) -> K
 def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredictor]:
     """The kernel predictor of every requested mode (profiling or adapting first where a mode needs it)."""
     out: dict[str, KernelPredictor] = {}
-    if "fresh" in args.modes:
+    if "fresh" in args.modes and args.rescore:  # the fresh profile as it is: no profiling
+        out["fresh"] = KernelPredictor(profile_folder(target.name, args.runtime, args.fresh_profiles_dir))
+    elif "fresh" in args.modes:
         started = time.perf_counter()
         result = profile(target, args.runtime, args.fresh_budget, args.fresh_profiles_dir, fresh=not args.resume_fresh,
                          progress=lambda m: print(f"[fresh profile] {m}", flush=True))
@@ -135,6 +137,17 @@ def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredict
     if "adapted" in args.modes:
         out["adapted"] = adapted_predictor(args, target, shipped)
     return out
+
+
+def stored_truth(path: Path, graphs: list) -> tuple[np.ndarray, np.ndarray, float]:
+    """The measurements of an earlier run (``--rescore``), by network name; NaN where it has none."""
+    try:
+        detail = {n["name"]: n for n in json.loads(path.read_text())["networks_detail"]}
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"cannot read measurements from {path}: {exc}; give a predictor_<runtime>_<time>.json") from None
+    rows = [detail.get(g.name, {}) for g in graphs]
+    return (np.array([r.get("measured_ms", np.nan) for r in rows], float),
+            np.array([r.get("pass_gap", np.nan) for r in rows], float), 0.0)
 
 
 def ground_truth(target: Any, runtime: str, threads: int, graphs: list) -> tuple[np.ndarray, np.ndarray, float]:
@@ -204,9 +217,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--fresh-profiles-dir", type=Path, default=ROOT / "benchmarks" / "results" / "profiles-fresh")
     parser.add_argument("--resume-fresh", action="store_true", help="continue the fresh profile there instead of restarting")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--rescore", type=Path, default=None,
+                        help="an earlier result JSON: predict its networks again against its measurements (no timing, no "
+                             "profiling; fresh and adapted use the profiles already in --fresh-profiles-dir and --out)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    args.reuse_adapted = args.reuse_adapted or args.rescore is not None
     unknown = [m for m in args.modes if m not in MODES]
     if unknown or not args.modes:
         parser.error(f"unknown mode(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(MODES)}")
@@ -222,7 +239,8 @@ def main() -> None:
     if len(threads) != 1:
         raise SystemExit(f"the modes' profiles predict different thread counts ({sorted(threads)}); compare like with like")
     graphs = generate(args.count, args.seed) + generate_heldout(args.heldout_count, args.seed + 1)
-    truth, gap, measure_s = ground_truth(target, args.runtime, threads.pop(), graphs)
+    truth, gap, measure_s = (stored_truth(args.rescore, graphs) if args.rescore
+                             else ground_truth(target, args.runtime, threads.pop(), graphs))
     ok = np.isfinite(truth)
     graphs, truth, gap = [g for g, k in zip(graphs, ok) if k], truth[ok], gap[ok]
     agree = gap <= 0.05
@@ -232,6 +250,7 @@ def main() -> None:
         "benchmark": "predictor", "target": target.name, "runtime": args.runtime, "time": stamp,
         "machine": next(iter(found.values())).metadata["environment"].get("cpu_model"), "networks": len(graphs),
         "ground_truth": "simulated" if target.simulated else "measured",  # a simulator's latency is never a measurement
+        **({"rescored_from": args.rescore.name} if args.rescore else {}),
         "families": {f: sum(1 for g in graphs if family(g.name) == f) for f in sorted({family(g.name) for g in graphs})},
         "latency_range_ms": [round(float(truth.min()), 4), round(float(truth.max()), 4)],
         "repeatability": {"passes_agree_within_5pct": round(float(np.mean(gap <= 0.05)), 4),

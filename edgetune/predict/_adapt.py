@@ -35,7 +35,7 @@ from edgetune.targets import Target
 # kernel groups that get a multiplier each (by the kernel's head kind); "call" is the per-call cost
 GROUPS: dict[str, tuple[str, ...]] = {
     "conv": ("conv",), "dwconv": ("dwconv",), "fc": ("fc",), "pool": ("maxpool", "avgpool", "gap"),
-    "elementwise": ("add", "mul", "scale", "bn", "relu", "relu6", "hswish", "sigmoid", "hsigmoid", "softmax"),
+    "elementwise": ("add", "mul", "scale", "bn", "relu", "relu6", "hswish", "sigmoid", "hsigmoid", "swish", "softmax"),
     "movement": ("concat", "transpose", "slice", "pad", "resize", "other"),
 }
 CALL = "call"

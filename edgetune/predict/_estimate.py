@@ -23,7 +23,8 @@ from edgetune.predict._regress import KindModel
 # per kind: the measured kinds that cost most like it, nearest first
 STAND_INS: dict[str, tuple[str, ...]] = {
     "mul": ("add", "bn", "relu"), "scale": ("bn", "add", "relu"), "softmax": ("sigmoid", "hswish", "relu"),
-    "hsigmoid": ("hswish", "relu6", "relu"), "sigmoid": ("hswish", "relu"), "hswish": ("relu6", "relu"),
+    "hsigmoid": ("hswish", "relu6", "relu"), "sigmoid": ("hswish", "relu"),
+    "swish": ("hswish", "sigmoid", "relu"), "hswish": ("relu6", "relu"),
     "relu6": ("relu",), "relu": ("relu6", "bn"), "bn": ("relu", "add"), "add": ("mul", "bn", "relu"),
     "transpose": ("relu", "bn"), "slice": ("relu", "bn"), "pad": ("relu", "bn"), "concat": ("relu", "bn"),
     "resize": ("relu", "bn"), "other": ("relu", "bn", "add"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence
 
-from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph, GraphBuilder, Op
+from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph, GraphBuilder, Op, fold_swish
 
 # (head kind, follower kind) pairs worth testing: the follower is elementwise.
 HEADS = ("conv", "dwconv", "fc", "add", "bn")
@@ -63,7 +63,8 @@ class Kernel:
 
 
 def split_kernels(graph: Graph, rules: FusionRules) -> list[Kernel]:
-    """Group ``graph``'s ops into kernels with ``rules`` (shape-only ops vanish)."""
+    """Group ``graph``'s ops into kernels with ``rules`` (shape-only ops vanish; x * sigmoid(x) is one swish op)."""
+    graph = fold_swish(graph)
     consumers = graph.consumers()
     kernel_of: dict[str, Kernel] = {}
     kernels: list[Kernel] = []

@@ -9,7 +9,7 @@ are measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -22,7 +22,8 @@ from edgetune.errors import ConfigError, ModelError
 COMPUTE_KINDS = ("conv", "dwconv", "fc", "maxpool", "avgpool", "gap", "resize", "softmax")
 # "mul": Mul/Div/Sub of two same-shaped tensors; "scale": a tensor times (or plus) a per-channel or
 # scalar one -- a squeeze-excite gate, a constant -- broadcast over its pixels
-ELEMENTWISE_KINDS = ("bn", "relu", "relu6", "hswish", "sigmoid", "hsigmoid", "add", "concat", "mul", "scale")
+# "swish": x * sigmoid(x) (SiLU), one op: ONNX Runtime runs the pair as one QuickGelu kernel, OpenVINO as Swish
+ELEMENTWISE_KINDS = ("bn", "relu", "relu6", "hswish", "sigmoid", "hsigmoid", "add", "concat", "mul", "scale", "swish")
 # data movement: "transpose" (a channel shuffle when groups > 1), "slice" (Slice/Split of channels), "pad"
 MOVEMENT_KINDS = ("transpose", "slice", "pad")
 FREE_KINDS = ("flatten",)
@@ -165,12 +166,16 @@ class GraphBuilder:
     def sigmoid(self, x: str) -> str:
         return self._same("sigmoid", x)
 
+    def swish(self, x: str) -> str:
+        """x * sigmoid(x) (SiLU, EfficientNet's activation), exported as Sigmoid then Mul."""
+        return self._same("swish", x)
+
     def act(self, x: str, kind: str) -> str:
-        """Apply an activation by name ("relu", "relu6", "hswish", "sigmoid", "hsigmoid", or "none")."""
+        """Apply an activation by name ("relu", "relu6", "hswish", "sigmoid", "hsigmoid", "swish", or "none")."""
         if kind == "none":
             return x
-        if kind not in ("relu", "relu6", "hswish", "sigmoid", "hsigmoid"):
-            raise ConfigError(f"unknown activation '{kind}'; valid: relu, relu6, hswish, sigmoid, hsigmoid, none")
+        if kind not in ("relu", "relu6", "hswish", "sigmoid", "hsigmoid", "swish"):
+            raise ConfigError(f"unknown activation '{kind}'; valid: relu, relu6, hswish, sigmoid, hsigmoid, swish, none")
         return self._same(kind, x)
 
     def _same_shape(self, kind: str, a: str, b: str) -> str:
@@ -271,6 +276,28 @@ class GraphBuilder:
         if output is not None and output != self.ops[-1].name:
             raise ConfigError(f"{self.name}: the output must be the last op added")
         return Graph(self.name, tuple(self.input_shape), tuple(self.ops))  # type: ignore[arg-type]
+
+
+def fold_swish(graph: Graph) -> Graph:
+    """``x * sigmoid(x)`` written as two ops (a Sigmoid whose only consumer multiplies it by its own
+    input) becomes one "swish" op named after the product, as the runtimes run it."""
+    consumers = graph.consumers()
+    by_name = {op.name: op for op in graph.ops}
+    folded: dict[str, Op] = {}
+    for op in graph.ops:
+        if op.kind != "mul" or len(op.inputs) != 2:
+            continue
+        for gate, x in (op.inputs, op.inputs[::-1]):
+            sig = by_name.get(gate)
+            if sig is not None and sig.kind == "sigmoid" and sig.inputs == (x,) and consumers[gate] == [op.name]:
+                folded[gate] = op
+                break
+    if not folded:
+        return graph
+    products = {mul.name: sig for sig, mul in folded.items()}
+    ops = tuple(replace(op, kind="swish", inputs=by_name[products[op.name]].inputs) if op.name in products else op
+                for op in graph.ops if op.name not in folded)
+    return Graph(graph.name, graph.input_shape, ops)
 
 
 def _conv_out(size: int, kernel: int, stride: int) -> int:

@@ -75,6 +75,11 @@ def _activation(w: _Writer, op: Op, ins: list[str]) -> None:
     w.node(_ACTS[op.kind], ins[:1], [op.name], op.name, **attrs)
 
 
+def _swish(w: _Writer, op: Op, ins: list[str]) -> None:
+    w.node("Sigmoid", ins[:1], [f"{op.name}.gate"], f"{op.name}.gate")
+    w.node("Mul", [ins[0], f"{op.name}.gate"], [op.name], op.name)
+
+
 def _scale(w: _Writer, op: Op, ins: list[str]) -> None:
     gate = ins[1] if len(ins) > 1 else w.const(f"{op.name}.s", np.full((1, op.cout, 1, 1), 0.5, np.float32))
     w.node("Mul", [ins[0], gate], [op.name], op.name)
@@ -132,7 +137,7 @@ def _simple(op_type: str, **attrs: Any) -> Callable[[_Writer, Op, list[str]], No
 
 _EMITTERS: dict[str, Callable[[_Writer, Op, list[str]], None]] = {
     "conv": _conv, "dwconv": _conv, "bn": _bn, "relu6": _relu6, "relu": _activation, "hswish": _activation,
-    "sigmoid": _activation, "hsigmoid": _activation, "softmax": _activation, "add": _simple("Add"),
+    "sigmoid": _activation, "hsigmoid": _activation, "swish": _swish, "softmax": _activation, "add": _simple("Add"),
     "mul": _simple("Mul"), "scale": _scale, "concat": _simple("Concat", axis=1), "maxpool": _pool, "avgpool": _pool,
     "gap": _simple("GlobalAveragePool"), "resize": _resize, "flatten": _simple("Flatten", axis=1), "fc": _fc,
     "transpose": _transpose, "slice": _slice, "pad": _pad,

@@ -22,7 +22,7 @@ HEAD_SHARE = {
     "conv": 0.28, "dwconv": 0.17, "fc": 0.05, "maxpool": 0.04, "avgpool": 0.03, "gap": 0.04,
     "add": 0.06, "concat": 0.03, "bn": 0.03, "relu": 0.03, "relu6": 0.02, "hswish": 0.02, "sigmoid": 0.02,
     "resize": 0.02, "mul": 0.03, "scale": 0.04, "transpose": 0.03, "slice": 0.02, "pad": 0.02, "softmax": 0.01,
-    "hsigmoid": 0.01,
+    "hsigmoid": 0.01, "swish": 0.02,
 }
 ACTS = ("relu", "relu6", "hswish", "sigmoid")
 # The features of the first profiles (the shipped ones were trained on these); a profile's metadata

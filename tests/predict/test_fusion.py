@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from edgetune.predict import FusionRules, GraphBuilder, detect_fusion, split_kernels
 from edgetune.predict._fusion import CANDIDATE_PAIRS
 
@@ -40,3 +42,34 @@ def test_detection_recovers_the_fake_runtime_rules() -> None:
     assert tested == set(CANDIDATE_PAIRS)
     assert rules.pairs == FAKE_RULES.pairs
     assert FusionRules.from_dict(rules.to_dict()).pairs == rules.pairs
+
+
+def test_x_times_sigmoid_x_is_one_swish_kernel(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    from edgetune.predict import graph_from_onnx, to_onnx
+    from edgetune.predict._graph import fold_swish
+
+    b = GraphBuilder("swishes", (1, 8, 6, 6))
+    x = b.bn(b.conv("input", 8, 3, 1))
+    x = b.mul(x, b.sigmoid(x))  # EfficientNet's swish, written as two ops (as an ONNX file has it)
+    gate = b.sigmoid(x)
+    kept = b.mul(gate, b.relu(gate))  # a Sigmoid times something else: not a swish
+    y = b.add(b.swish(x), kept)
+    graph = b.build(y)
+    folded = fold_swish(graph)
+    assert [op.kind for op in folded.ops].count("swish") == 2 and len(folded.ops) == len(graph.ops) - 1
+    swish = next(op for op in folded.ops if op.kind == "swish")
+    assert swish.inputs == (graph.ops[1].name,) and swish.name == graph.ops[3].name  # named after the product
+    kinds = [k.kind for k in split_kernels(graph, FusionRules(frozenset({("conv", "bn")})))]
+    assert kinds.count("swish") == 2 and "sigmoid" in kinds  # the gate that feeds two ops stays a sigmoid
+    # exported as Sigmoid + Mul, it computes x * sigmoid(x) and reads back as the same kernels
+    path = to_onnx(graph, tmp_path / "swish.onnx")
+    back, estimated = graph_from_onnx(path)
+    assert not estimated and [k.kind for k in split_kernels(back, FusionRules(frozenset({("conv", "bn")})))] == kinds
+    single = GraphBuilder("one", (1, 8, 4, 4))
+    path = to_onnx(single.build(single.swish("input")), tmp_path / "one.onnx")
+    value = np.linspace(-4, 4, 128, dtype=np.float32).reshape(1, 8, 4, 4)
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": value})[0]
+    assert np.allclose(out, value / (1 + np.exp(-value)), atol=1e-5)
