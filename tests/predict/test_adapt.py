@@ -177,3 +177,30 @@ def test_machines_match_on_model_and_recorded_isa_features() -> None:
     assert not same_machine(xeon, {"cpu_model": "AMD EPYC 7B13", "isa": ["avx2", "avx512f"]})
     slug = machine_slug(xeon)
     assert slug.startswith("intel-r-xeon-r-processor-") and slug != machine_slug({**xeon, "isa": ["avx2"]})
+
+
+def test_auto_calibration_retimes_once_where_references_exist(fake_profile: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgetune.predict import _calibrate as calibrate_module
+    from edgetune.predict._calibrate import Calibration
+
+    calls: list[dict] = []
+
+    def recorded(references, target, runtime, threads, **kw):  # type: ignore[no-untyped-def]
+        calls.append(references)
+        return Calibration(factor=1.2, noise=0.03, networks=len(references["networks"]), seconds=0.1, ratios=(1.2, 1.2))
+
+    monkeypatch.setattr(calibrate_module, "calibrate", recorded)
+    root = fake_profile.parent.parent  # taken here: its own references are this machine's
+    graph = reference_networks(5)[-1]
+    plain = predictor_for("host-cpu", "fake", root).predict(graph).total_ms
+    assert calls == []  # calibrate=False (predict without --calibrate) re-times nothing
+    predictor = predictor_for("host-cpu", "fake", root, calibrate="auto")
+    assert len(calls) == 1 and predictor.calibration.factor == 1.2  # type: ignore[attr-defined]
+    assert predictor.predict(graph).total_ms == pytest.approx(1.2 * plain, rel=1e-6)
+    # a profile of another CPU without an adapted one: nothing of this machine to re-time, so "auto" skips it
+    other = tmp_path / "other"
+    _other_machines_profile(fake_profile, other)
+    with pytest.warns(UserWarning, match="--adapt"):
+        skipped = predictor_for("host-cpu", "fake", other, calibrate="auto")
+    assert len(calls) == 1 and getattr(skipped, "calibration", None) is None

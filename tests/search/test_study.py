@@ -126,3 +126,27 @@ def test_ctrl_c_then_the_same_command_resumes(tmp_path: Path) -> None:
     assert kept.get("complete") == 2  # the smallest-network check + 2 trials predicted before the interrupt
     result = search("host-cpu", tmp_path, config, SPACE, predictor=MacsPredictor(), compile_winner=False)
     assert sum(t.state == "complete" for t in result.trials) == 4
+
+
+def test_the_search_calibrates_its_predictor_once_per_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from edgetune.predict._calibrate import Calibration
+
+    predict = sys.modules["edgetune.predict"]  # the package (edgetune.predict the attribute is the function)
+
+    calls: list[object] = []
+
+    def predictor_for(target, runtime, profiles_dir=None, calibrate=False, **kw):  # type: ignore[no-untyped-def]
+        calls.append(calibrate)
+        fake = MacsPredictor()
+        fake.calibration = Calibration(factor=1.3, noise=0.02, networks=6, seconds=0.1, ratios=(1.3,) * 6)  # type: ignore[attr-defined]
+        return fake
+
+    monkeypatch.setattr(predict, "predictor_for", predictor_for)
+    messages: list[str] = []
+    config = SearchConfig(trials=3, max_epochs=1, strategy="random", latency_budget_ms=1.0)
+    result = search("host-cpu", tmp_path, config, SPACE, predictor=None, compile_winner=False, progress=messages.append)
+    assert len(result.trials) == 3
+    assert calls == ["auto"]  # one predictor, calibrated once, for every trial of the study
+    assert sum("calibrated on 6 reference networks" in m and "30.0% slower" in m for m in messages) == 1
