@@ -34,7 +34,8 @@ def _trend(runs: list[str], per_run: dict[str, list[dict[str, Any]]]) -> list[Tr
     return points
 
 
-def _row(key: tuple[str, str], runs: list[str], per_run: dict[str, list[dict[str, Any]]], comparison: Any) -> dict[str, Any]:
+def _row(key: tuple[str, str], runs: list[str], per_run: dict[str, list[dict[str, Any]]],
+         comparison: Any) -> dict[str, Any]:
     """One (entry, candidate) of the dashboard: latest median, verdict, ratio and the two charts."""
     latest_samples = [s for r in per_run.get(runs[-1], []) if r["status"] == "ok" for s in r["samples_ms"]]
     verdict = comparison.verdict if comparison else "-"

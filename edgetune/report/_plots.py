@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -32,11 +32,19 @@ def _figure(width_px: float, height_px: float) -> Iterator[Any]:
         yield Figure(figsize=(width_px / 96, height_px / 96), dpi=96, layout="constrained")
 
 
-def svg_text(figure: Any) -> str:
-    """The figure as an ``<svg>`` element: no XML prolog or DOCTYPE, so that it can be inlined in HTML."""
+def svg_text(figure: Any, tooltips: Mapping[str, str] = {}) -> str:
+    """The figure as an ``<svg>`` element without XML prolog or DOCTYPE, so that it can be inlined in HTML.
+
+    ``tooltips`` maps an artist's gid to the text a browser shows on hover: matplotlib writes each artist
+    with a gid as ``<g id="gid">``, and an SVG ``<title>`` first inside a group is its tooltip.
+    """
+    from xml.sax.saxutils import escape
+
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
+    for gid, tip in tooltips.items():
+        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(tip)}</title>', 1)
     return text[text.index("<svg"):]
 
 
@@ -45,22 +53,24 @@ def latency_quality_svg(points: Sequence[tuple[str, float, float]], front: set[s
     """Compile report: each candidate's measured median latency against its accuracy; front dashed, winner red."""
     from matplotlib.ticker import PercentFormatter
 
+    tips: dict[str, str] = {}
     with _figure(720, 420) as fig:
         ax = fig.add_subplot()
         ordered = sorted((p for p in points if p[0] in front), key=lambda p: p[1])
         if len(ordered) > 1:
-            ax.plot([p[1] for p in ordered], [p[2] for p in ordered], color=FRONT, linewidth=2, linestyle="--",
-                    label="Pareto front")
-        for name, latency, quality in points:
+            ax.plot([p[1] for p in ordered], [p[2] for p in ordered], color=FRONT, linewidth=2, linestyle="--")
+        for index, (name, latency, quality) in enumerate(points):
             color = WINNER if name == winner else (FRONT if name in front else OTHER)
-            ax.scatter([latency], [quality], s=70 if name == winner else 40, color=color, zorder=3)
+            dot = ax.scatter([latency], [quality], s=70 if name == winner else 40, color=color, zorder=3)
+            dot.set_gid(f"candidate-{index}")
+            tips[f"candidate-{index}"] = f"{name}: {latency:.4g} ms, {quality:.2%}"
             ax.annotate(name, (latency, quality), xytext=(6, 5), textcoords="offset points", fontsize=8)
-        ax.margins(x=0.1, y=0.1)
+        ax.margins(x=0.12, y=0.1)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_xlabel("median latency (ms, measured)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        return svg_text(fig)
+        return svg_text(fig, tips)
 
 
 def trend_svg(points: Sequence[TrendPoint]) -> Optional[str]:
@@ -68,17 +78,21 @@ def trend_svg(points: Sequence[TrendPoint]) -> Optional[str]:
     values = [(i + 1, m, lo, hi) for i, (_, m, lo, hi) in enumerate(points) if m is not None]
     if not values:
         return None
+    tips: dict[str, str] = {}
     with _figure(420, 160) as fig:
         ax = fig.add_subplot()
         for i, m, lo, hi in values:
             if lo is not None and hi is not None:
                 ax.vlines(i, lo, hi, color="#9bd", linewidth=2)
-        ax.plot([v[0] for v in values], [v[1] for v in values], color="#26a", marker="o", markersize=3, linewidth=1.5)
+        ax.plot([v[0] for v in values], [v[1] for v in values], color="#26a", linewidth=1.5)
+        for i, m, _, _ in values:
+            ax.scatter([i], [m], s=10, color="#26a", zorder=3).set_gid(f"run-{i}")
+            tips[f"run-{i}"] = f"{points[i - 1][0]}: {m:.4g} ms"
         ax.set_xlabel("run (oldest first)", fontsize=8)
         ax.set_ylabel("median ms", fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.tick_params(labelsize=7)
-        return svg_text(fig)
+        return svg_text(fig, tips)
 
 
 def histogram_svg(samples: Sequence[float]) -> Optional[str]:
@@ -98,35 +112,47 @@ def histogram_svg(samples: Sequence[float]) -> Optional[str]:
 
 def layer_bars_svg(labels: Sequence[str], latencies_ms: Sequence[float], shares: Sequence[float], unit: str) -> str:
     """Per-layer profile: one horizontal bar per layer, slowest on top; each bar's group has id ``layer-bar-<rank>``."""
+    tips: dict[str, str] = {}
     with _figure(810, 18 * len(labels) + 60) as fig:
         ax = fig.add_subplot()
         rows = np.arange(len(labels))
         bars = ax.barh(rows, latencies_ms, height=0.75, color="#4a7bd0")
-        for rank, (bar, ms, share) in enumerate(zip(bars, latencies_ms, shares)):
+        for rank, (bar, label, ms, share) in enumerate(zip(bars, labels, latencies_ms, shares)):
             bar.set_gid(f"layer-bar-{rank}")
+            tips[f"layer-bar-{rank}"] = f"{label}: {ms:.4g} ms, {share:.1%} of the layers"
             ax.annotate(f"{ms:.4g} ({share:.0%})", (ms, rank), xytext=(4, 0), textcoords="offset points",
                         va="center", fontsize=8)
         ax.set_yticks(rows, [label if len(label) <= 48 else label[:45] + "..." for label in labels], fontsize=8)
         ax.invert_yaxis()
         ax.margins(x=0.15)
         ax.set_title(f"time per layer ({unit})", fontsize=9, loc="left")
-        return svg_text(fig)
+        return svg_text(fig, tips)
 
 
-def search_front_svg(trials: Sequence[tuple[float, float, bool]], measured: Sequence[tuple[float, float]],
+def search_front_svg(trials: Sequence[tuple[int, float, float, bool]], measured: Sequence[tuple[int, float, float]],
                      budget_ms: Optional[float]) -> str:
-    """Search: accuracy against latency of each finished trial, (predicted ms, accuracy, on the front), front red,
-    and of the top-k measured on the target, (measured ms, accuracy), as x."""
+    """Search: accuracy against latency of each finished trial, (number, predicted ms, accuracy, on the front),
+    front red, and of the top-k measured on the target, (number, measured ms, accuracy), as x."""
+    tips: dict[str, str] = {}
+    legend: set[str] = set()
+
+    def once(label: str) -> str:  # one legend entry per kind of mark
+        if label in legend:
+            return "_nolegend_"
+        legend.add(label)
+        return label
+
     with _figure(520, 360) as fig:
         ax = fig.add_subplot()
-        for on_front, label, color in ((False, "trial (predicted)", TRIAL), (True, "front (predicted)", WINNER)):
-            chosen = [t for t in trials if t[2] == on_front]
-            if chosen:
-                ax.scatter([t[0] for t in chosen], [t[1] for t in chosen], s=22, facecolors="none", edgecolors=color,
-                           label=label)
-        if measured:
-            ax.scatter([m[0] for m in measured], [m[1] for m in measured], marker="x", color="black",
-                       label="measured on target")
+        for number, ms, accuracy, on_front in trials:
+            label, color = ("front (predicted)", WINNER) if on_front else ("trial (predicted)", TRIAL)
+            dot = ax.scatter([ms], [accuracy], s=22, facecolors="none", edgecolors=color, label=once(label))
+            dot.set_gid(f"trial-{number}")
+            tips[f"trial-{number}"] = f"trial {number}: {accuracy:.3f}, predicted {ms:.3g} ms"
+        for number, ms, accuracy in measured:
+            cross = ax.scatter([ms], [accuracy], marker="x", color="black", label=once("measured on target"))
+            cross.set_gid(f"measured-{number}")
+            tips[f"measured-{number}"] = f"trial {number}: measured {ms:.3g} ms"
         if budget_ms:
             ax.axvline(budget_ms, color="red", linestyle="--", linewidth=1, label=f"budget {budget_ms:g} ms")
         ax.set_ylim(0.0, 1.0)
@@ -134,4 +160,4 @@ def search_front_svg(trials: Sequence[tuple[float, float, bool]], measured: Sequ
         ax.set_ylabel("validation top-1")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-        return svg_text(fig)
+        return svg_text(fig, tips)

@@ -16,8 +16,8 @@ def _svg(result: Any, budget: Any) -> str:
     if not points:
         return "<svg xmlns='http://www.w3.org/2000/svg' width='520' height='60'><text x='10' y='30'>no finished trials</text></svg>"
     front = {t.number for t in result.front}
-    return search_front_svg([(t.predicted_ms, t.accuracy, t.number in front) for t in points],
-                            [(t.measured_ms, t.accuracy or 0) for t in result.front if t.measured_ms], budget)
+    return search_front_svg([(t.number, t.predicted_ms, t.accuracy, t.number in front) for t in points],
+                            [(t.number, t.measured_ms, t.accuracy or 0) for t in result.front if t.measured_ms], budget)
 
 
 def write_outputs(result: Any, config: Any, space: SearchSpace) -> None:
