@@ -41,7 +41,7 @@ def svg_text(figure: Any, tooltips: Mapping[str, str] = {}) -> str:
     from xml.sax.saxutils import escape
 
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})  # no date, no version
     text = buffer.getvalue()
     for gid, tip in tooltips.items():
         text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(tip)}</title>', 1)
