@@ -41,26 +41,22 @@ def _measurements_table() -> Any:
     """The measurements table. Columns added after the first release go at the end, nullable (old rows read NULL)."""
     from sqlalchemy import DOUBLE_PRECISION, BigInteger, Column, Integer, MetaData, Table, Text, text
 
-    def required(name: str, kind: Any = Text, **extra: Any) -> Any:
-        return Column(name, kind, nullable=False, **extra)
-
-    def optional(kind: Any, *names: str) -> list[Any]:
-        return [Column(name, kind) for name in names]
-
     return Table(
         "measurements", MetaData(),
         # BIGSERIAL on PostgreSQL; SQLite's AUTOINCREMENT needs the INTEGER rowid alias
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-        *(required(name) for name in ("run_id", "created_at", "target", "candidate", "runtime", "precision",
-                                      "model_name", "model_hash")),
+        *(Column(name, Text, nullable=False) for name in ("run_id", "created_at", "target", "candidate", "runtime",
+                                                          "precision", "model_name", "model_hash")),
         Column("artifact_hash", Text), Column("artifact_size_bytes", BigInteger),
-        required("threads", Integer), required("simulated", Integer, server_default=text("0")),
-        required("status"), Column("error", Text), Column("n", Integer),
-        *optional(DOUBLE_PRECISION, "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "cv",
-                  "ci_low_ms", "ci_high_ms"),
+        Column("threads", Integer, nullable=False),
+        Column("simulated", Integer, nullable=False, server_default=text("0")),
+        Column("status", Text, nullable=False), Column("error", Text), Column("n", Integer),
+        *(Column(name, DOUBLE_PRECISION) for name in ("median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+                                                      "cv", "ci_low_ms", "ci_high_ms")),
         Column("converged", Integer),
-        *optional(DOUBLE_PRECISION, "peak_rss_mb", "rss_delta_mb", "load_ms", "build_s"),
-        Column("samples_ms", Text), required("fingerprint"), required("fingerprint_hash"),
+        *(Column(name, DOUBLE_PRECISION) for name in ("peak_rss_mb", "rss_delta_mb", "load_ms", "build_s")),
+        Column("samples_ms", Text),
+        Column("fingerprint", Text, nullable=False), Column("fingerprint_hash", Text, nullable=False),
         # added later
         Column("runs_per_sample", Integer), Column("suite", Text), Column("entry", Text),
         Column("session_index", Integer), Column("accuracy", Text),
