@@ -82,7 +82,7 @@ def trend_svg(points: Sequence[TrendPoint]) -> Optional[str]:
     with _figure(420, 160) as fig:
         ax = fig.add_subplot()
         for i, m, lo, hi in values:
-            if lo is not None and hi is not None:
+            if lo is not None and hi is not None and np.isfinite(lo) and lo <= hi:  # rows without a CI: no bar
                 ax.vlines(i, lo, hi, color="#9bd", linewidth=2)
         ax.plot([v[0] for v in values], [v[1] for v in values], color="#26a", linewidth=1.5)
         for i, m, _, _ in values:
