@@ -6,7 +6,6 @@ rendered from ``manifest.json`` shows the same chart as ``bench --per-layer``.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,9 @@ def layers_svg(profile: dict[str, Any], top: int = DEFAULT_TOP) -> str:
     """A horizontal bar chart of the ``top`` slowest layers of one profile (``LayerProfile.to_dict()``)."""
     layers = _top(profile, top)
     if not layers:
-        return f"<p>No per-layer figures: {html.escape(profile.get('note') or 'none reported')}.</p>"
+        from markupsafe import Markup
+
+        return str(Markup("<p>No per-layer figures: {}.</p>").format(profile.get("note") or "none reported"))
     unit = "ms, SIMULATED" if profile.get("simulated") else "ms, measured"
     return layer_bars_svg([f'{layer["name"]} ({layer["op_type"]})' for layer in layers],
                           [layer["latency_ms"] for layer in layers], [layer["share_of_layers"] for layer in layers], unit)
@@ -57,11 +58,6 @@ def section_context(profiles: Sequence[dict[str, Any]], top: int) -> list[dict[s
     """What templates/layers_section.html.j2 shows of each profile."""
     return [{"candidate": p["candidate"], "simulated": bool(p.get("simulated")), "source": p.get("source") or "",
              "coverage": coverage_sentence(p), "chart": svg_markup(layers_svg(p, top))} for p in profiles]
-
-
-def layers_section(profiles: Sequence[dict[str, Any]], top: int = DEFAULT_TOP) -> str:
-    """An HTML section: per candidate, where its figures come from, their coverage and the bar chart."""
-    return render("layers_section.html.j2", layer_profiles=section_context(profiles, top))
 
 
 def write_layers_report(profiles: Sequence[LayerProfile], folder: Path, top: int = DEFAULT_TOP,
