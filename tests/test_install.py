@@ -78,6 +78,14 @@ def test_targets_list_and_predict_from_another_folder(installed: Path, tiny_onnx
     assert seeded.is_file()  # the user's profiles folder was seeded from the shipped profiles
 
 
+def test_the_report_templates_ship_with_the_package(installed: Path, tmp_path: Path) -> None:
+    listed = _run(str(installed / "bin" / "python"), "-c",
+                  "from edgetune.report._templates import _environment; print(' '.join(_environment().list_templates()))",
+                  cwd=tmp_path, env=_env(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert {"compile.html.j2", "dashboard.html.j2", "layers.html.j2", "layers_section.html.j2"} <= set(listed.stdout.split())
+
+
 def test_profiles_default_to_a_seeded_user_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from edgetune._locations import profiles_dir, shipped_dir
 

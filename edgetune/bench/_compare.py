@@ -224,14 +224,14 @@ def load_side(spec: str, store: Any) -> tuple[str, list[dict[str, Any]]]:
 
 def junit_xml(comparisons: Sequence[EntryComparison], suite_name: str = "edgetune-bench-compare") -> str:
     """JUnit XML: one testcase per (entry, candidate); regressions, breakages and missing entries fail."""
-    from xml.sax.saxutils import escape, quoteattr
+    import xml.etree.ElementTree as ET
 
-    failures = sum(c.failed for c in comparisons)
-    cases = []
+    suite = ET.Element("testsuite", name=suite_name, tests=str(len(comparisons)),
+                       failures=str(sum(c.failed for c in comparisons)), errors="0")
     for c in comparisons:
         ratio = f"{c.ratio:.3f}x [{c.ci_low:.3f}, {c.ci_high:.3f}]" if c.ratio is not None else "-"
-        body = f"{c.verdict}: ratio {ratio}, threshold {c.threshold:.0%}. {c.note}".strip()
-        inner = f'<failure message={quoteattr(c.verdict)}>{escape(body)}</failure>' if c.failed else f"<system-out>{escape(body)}</system-out>"
-        cases.append(f'  <testcase classname={quoteattr(c.entry)} name={quoteattr(c.candidate)}>{inner}</testcase>')
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name={quoteattr(suite_name)} tests="{len(comparisons)}" '
-            f'failures="{failures}" errors="0">\n' + "\n".join(cases) + "\n</testsuite>\n")
+        case = ET.SubElement(suite, "testcase", classname=c.entry, name=c.candidate)
+        detail = ET.SubElement(case, "failure", message=c.verdict) if c.failed else ET.SubElement(case, "system-out")
+        detail.text = f"{c.verdict}: ratio {ratio}, threshold {c.threshold:.0%}. {c.note}".strip()
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

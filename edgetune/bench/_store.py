@@ -2,6 +2,8 @@
 
 SQLite by default (a file); PostgreSQL (``postgresql://user:pass@host/db``) for a team's shared
 history. The URL comes from --results or $EDGETUNE_RESULTS; its password is never printed.
+The table is declared once with SQLAlchemy Core, which writes each dialect's SQL; only the
+append-only triggers are written per dialect (SQLAlchemy has no construct for them).
 """
 
 from __future__ import annotations
@@ -9,36 +11,57 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-from edgetune.errors import ResultsStoreError
+from edgetune.errors import ResultsStoreError, one_line
 
 RESULTS_ENV = "EDGETUNE_RESULTS"
-
-# (name, SQL type). Order is the table's; columns added after the first release go at the end
-# and are added to older stores on open (old rows read NULL), so a history survives upgrades.
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("run_id", "TEXT NOT NULL"), ("created_at", "TEXT NOT NULL"), ("target", "TEXT NOT NULL"),
-    ("candidate", "TEXT NOT NULL"), ("runtime", "TEXT NOT NULL"), ("precision", "TEXT NOT NULL"),
-    ("model_name", "TEXT NOT NULL"), ("model_hash", "TEXT NOT NULL"), ("artifact_hash", "TEXT"),
-    ("artifact_size_bytes", "BIGINT"), ("threads", "INTEGER NOT NULL"), ("simulated", "INTEGER NOT NULL DEFAULT 0"),
-    ("status", "TEXT NOT NULL"), ("error", "TEXT"), ("n", "INTEGER"),
-    ("median_ms", "DOUBLE PRECISION"), ("p90_ms", "DOUBLE PRECISION"), ("p99_ms", "DOUBLE PRECISION"),
-    ("mean_ms", "DOUBLE PRECISION"), ("std_ms", "DOUBLE PRECISION"), ("min_ms", "DOUBLE PRECISION"),
-    ("cv", "DOUBLE PRECISION"), ("ci_low_ms", "DOUBLE PRECISION"), ("ci_high_ms", "DOUBLE PRECISION"),
-    ("converged", "INTEGER"), ("peak_rss_mb", "DOUBLE PRECISION"), ("rss_delta_mb", "DOUBLE PRECISION"),
-    ("load_ms", "DOUBLE PRECISION"), ("build_s", "DOUBLE PRECISION"), ("samples_ms", "TEXT"),
-    ("fingerprint", "TEXT NOT NULL"), ("fingerprint_hash", "TEXT NOT NULL"),
-    # added later
-    ("runs_per_sample", "INTEGER"), ("suite", "TEXT"), ("entry", "TEXT"), ("session_index", "INTEGER"),
-    ("accuracy", "TEXT"),
-)
-_FIRST_RELEASE = 32  # columns in the first schema; the rest are migrations
 _STAT_COLUMNS = ("n", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "cv", "ci_low_ms", "ci_high_ms")
+# Rows are never updated or deleted, enforced in the database so that no client can rewrite history.
+_APPEND_ONLY = {
+    "sqlite": (
+        "CREATE TRIGGER IF NOT EXISTS measurements_no_update BEFORE UPDATE ON measurements "
+        "BEGIN SELECT RAISE(ABORT, 'results are append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS measurements_no_delete BEFORE DELETE ON measurements "
+        "BEGIN SELECT RAISE(ABORT, 'results are append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION edgetune_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'results are append-only'; END $$ LANGUAGE plpgsql",
+        "CREATE OR REPLACE TRIGGER measurements_append_only BEFORE UPDATE OR DELETE ON measurements "
+        "FOR EACH ROW EXECUTE FUNCTION edgetune_append_only()",
+    ),
+}
+
+
+def _measurements_table() -> Any:
+    """The measurements table. Columns added after the first release go at the end, nullable (old rows read NULL)."""
+    from sqlalchemy import DOUBLE_PRECISION, BigInteger, Column, Integer, MetaData, Table, Text, text
+
+    return Table(
+        "measurements", MetaData(),
+        # BIGSERIAL on PostgreSQL; SQLite's AUTOINCREMENT needs the INTEGER rowid alias
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        *(Column(name, Text, nullable=False) for name in ("run_id", "created_at", "target", "candidate", "runtime",
+                                                          "precision", "model_name", "model_hash")),
+        Column("artifact_hash", Text), Column("artifact_size_bytes", BigInteger),
+        Column("threads", Integer, nullable=False),
+        Column("simulated", Integer, nullable=False, server_default=text("0")),
+        Column("status", Text, nullable=False), Column("error", Text), Column("n", Integer),
+        *(Column(name, DOUBLE_PRECISION) for name in ("median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+                                                      "cv", "ci_low_ms", "ci_high_ms")),
+        Column("converged", Integer),
+        *(Column(name, DOUBLE_PRECISION) for name in ("peak_rss_mb", "rss_delta_mb", "load_ms", "build_s")),
+        Column("samples_ms", Text),
+        Column("fingerprint", Text, nullable=False), Column("fingerprint_hash", Text, nullable=False),
+        # added later
+        Column("runs_per_sample", Integer), Column("suite", Text), Column("entry", Text),
+        Column("session_index", Integer), Column("accuracy", Text),
+        sqlite_autoincrement=True,
+    )
 
 
 def default_results_path() -> Path:
@@ -88,76 +111,38 @@ class MeasurementRecord:
     accuracy: Optional[dict[str, Any]] = None
 
 
-class _Sqlite:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(path), timeout=30)
-        self.conn.row_factory = sqlite3.Row
-        body = ",\n".join(f"{n} {t}" for n, t in COLUMNS[:_FIRST_RELEASE])
-        self.conn.executescript(f"""
-CREATE TABLE IF NOT EXISTS measurements (id INTEGER PRIMARY KEY AUTOINCREMENT, {body});
-CREATE TRIGGER IF NOT EXISTS measurements_no_update BEFORE UPDATE ON measurements
-BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS measurements_no_delete BEFORE DELETE ON measurements
-BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
-""")
+def _engine(text: str, is_postgres: bool) -> Any:
+    """A SQLAlchemy engine: the file's folder is created for SQLite; PostgreSQL goes through psycopg (3)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
 
-    def columns(self) -> set[str]:
-        return {row[1] for row in self.conn.execute("PRAGMA table_info(measurements)")}
-
-    def execute(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        with self.conn:
-            cursor = self.conn.execute(sql, params)
-            return [dict(r) for r in cursor.fetchall()] if cursor.description else []
-
-    def insert(self, row: dict[str, Any]) -> int:
-        sql = f"INSERT INTO measurements ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"
-        with self.conn:
-            return int(self.conn.execute(sql, row).lastrowid or 0)
-
-    def close(self) -> None:
-        self.conn.close()
+    if not is_postgres:
+        Path(text).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(make_url("sqlite://").set(database=text), connect_args={"timeout": 30})
+    try:
+        return create_engine(make_url(text).set(drivername="postgresql+psycopg"), connect_args={"connect_timeout": 10})
+    except ImportError:
+        raise ResultsStoreError("a PostgreSQL results store needs psycopg; pip install 'edgetune[postgres]'") from None
 
 
-class _Postgres:
-    def __init__(self, url: str) -> None:
-        try:
-            import psycopg
-            from psycopg.rows import dict_row
-        except ImportError:
-            raise ResultsStoreError("a PostgreSQL results store needs psycopg; pip install 'edgetune[postgres]'") from None
-        self.conn = psycopg.connect(url, row_factory=dict_row, autocommit=True, connect_timeout=10)
-        body = ",\n".join(f"{n} {t}" for n, t in COLUMNS[:_FIRST_RELEASE])
-        self.conn.execute(f"CREATE TABLE IF NOT EXISTS measurements (id BIGSERIAL PRIMARY KEY, {body})")
-        self.conn.execute(
-            "CREATE OR REPLACE FUNCTION edgetune_append_only() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION 'results are append-only'; END $$ LANGUAGE plpgsql"
-        )
-        self.conn.execute(
-            "CREATE OR REPLACE TRIGGER measurements_append_only BEFORE UPDATE OR DELETE ON measurements "
-            "FOR EACH ROW EXECUTE FUNCTION edgetune_append_only()"
-        )
+def _open(engine: Any, table: Any) -> None:
+    """Create the table when missing, add the columns an older store lacks, and (re)install the triggers."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.schema import CreateColumn
 
-    def columns(self) -> set[str]:
-        rows = self.conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'measurements'"
-        ).fetchall()
-        return {r["column_name"] for r in rows}
+    with engine.begin() as conn:
+        table.metadata.create_all(conn, checkfirst=True)
+        present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {CreateColumn(column).compile(conn)}"))
+        for statement in _APPEND_ONLY[conn.dialect.name]:
+            conn.execute(text(statement))
 
-    @staticmethod
-    def _sql(sql: str) -> str:
-        return re.sub(r":(\w+)", r"%(\1)s", sql).replace("?", "%s")
 
-    def execute(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(self._sql(sql), params)
-        return list(cursor.fetchall()) if cursor.description else []
-
-    def insert(self, row: dict[str, Any]) -> int:
-        sql = f"INSERT INTO measurements ({', '.join(row)}) VALUES ({', '.join('%(' + k + ')s' for k in row)}) RETURNING id"
-        return int(self.conn.execute(sql, row).fetchone()["id"])
-
-    def close(self) -> None:
-        self.conn.close()
+def _message(exc: BaseException) -> str:
+    """The database driver's own message (SQLAlchemy wraps it with the SQL and a link), one line, redacted."""
+    return redact(one_line(getattr(exc, "orig", None) or exc, 300))
 
 
 class ResultsStore:
@@ -170,18 +155,15 @@ class ResultsStore:
         self.path: Optional[Path] = None if self.is_postgres else Path(text)
         if "://" in text and not self.is_postgres:
             raise ResultsStoreError(f"results store '{self.location}': use a SQLite file path or a postgresql:// URL")
+        self._table = _measurements_table()
         try:
-            self._db: Any = _Postgres(text) if self.is_postgres else _Sqlite(Path(text))
-            present = self._db.columns()
-            for name, sql_type in COLUMNS[_FIRST_RELEASE:]:
-                if name not in present:
-                    self._db.execute(f"ALTER TABLE measurements ADD COLUMN {name} {sql_type}")
+            self._engine = _engine(text, self.is_postgres)
+            _open(self._engine, self._table)
         except ResultsStoreError:
             raise
-        except Exception as exc:  # sqlite3.Error, OSError, psycopg.Error
-            message = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        except Exception as exc:  # SQLAlchemy's wrapped sqlite3 / psycopg errors, OSError
             raise ResultsStoreError(
-                f"cannot open results store '{self.location}': {message}; pass --results with a writable path or URL"
+                f"cannot open results store '{self.location}': {_message(exc)}; pass --results with a writable path or URL"
             ) from None
 
     def append(self, record: MeasurementRecord) -> int:
@@ -217,33 +199,40 @@ class ResultsStore:
         }
         row.update({k: record.stats.get(k) for k in _STAT_COLUMNS})
         try:
-            return self._db.insert(row)
+            with self._engine.begin() as conn:
+                return int(conn.execute(self._table.insert().values(row)).inserted_primary_key[0])
         except Exception as exc:
-            raise ResultsStoreError(f"cannot write to results store '{self.location}': {redact(str(exc))[:300]}") from None
+            raise ResultsStoreError(f"cannot write to results store '{self.location}': {_message(exc)}") from None
 
     def rows(self, run_id: Optional[str] = None, target: Optional[str] = None) -> list[dict[str, Any]]:
         """Stored measurements, oldest first, optionally filtered by run or target."""
-        clauses, params = [], {}
+        from sqlalchemy import select
+
+        table = self._table
+        query = select(table).order_by(table.c.id)
         if run_id:
-            clauses.append("run_id = :run_id")
-            params["run_id"] = run_id
+            query = query.where(table.c.run_id == run_id)
         if target:
-            clauses.append("target = :target")
-            params["target"] = target
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [_decode(r) for r in self._db.execute(f"SELECT * FROM measurements{where} ORDER BY id", params)]
+            query = query.where(table.c.target == target)
+        with self._engine.connect() as conn:
+            return [_decode(dict(r)) for r in conn.execute(query).mappings()]
 
     def runs(self, target: Optional[str] = None) -> Iterator[tuple[str, str, int]]:
         """(run_id, first timestamp, row count) for each run, oldest first."""
-        where = " WHERE target = :target" if target else ""
-        rows = self._db.execute(
-            f"SELECT run_id, MIN(created_at) AS started, COUNT(*) AS n, MIN(id) AS first FROM measurements{where} "
-            "GROUP BY run_id ORDER BY first", {"target": target} if target else {},
-        )
+        from sqlalchemy import func, select
+
+        table = self._table
+        first = func.min(table.c.id).label("first")
+        query = (select(table.c.run_id, func.min(table.c.created_at).label("started"), func.count().label("n"), first)
+                 .group_by(table.c.run_id).order_by(first))
+        if target:
+            query = query.where(table.c.target == target)
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
         yield from ((r["run_id"], r["started"], int(r["n"])) for r in rows)
 
     def close(self) -> None:
-        self._db.close()
+        self._engine.dispose()
 
     def __enter__(self) -> "ResultsStore":
         return self

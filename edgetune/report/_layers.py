@@ -1,4 +1,4 @@
-"""Per-layer profiles on disk: JSON, CSV, a bar chart (SVG) of the slowest layers and an HTML page.
+"""Per-layer profiles on disk: JSON, CSV, a bar chart (SVG, matplotlib) of the slowest layers and an HTML page.
 
 The chart and the HTML section read a profile's ``to_dict()`` form, so that a compile report
 rendered from ``manifest.json`` shows the same chart as ``bench --per-layer``.
@@ -6,17 +6,15 @@ rendered from ``manifest.json`` shows the same chart as ``bench --per-layer``.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from edgetune.bench._layers import LayerProfile, write_layers_csv, write_layers_json
+from edgetune.report._plots import layer_bars_svg
+from edgetune.report._templates import render, svg_markup
 
-BAR_HEIGHT = 18
-LABEL_WIDTH = 300
-BAR_WIDTH = 420
 DEFAULT_TOP = 15
 
 
@@ -38,26 +36,12 @@ def layers_svg(profile: dict[str, Any], top: int = DEFAULT_TOP) -> str:
     """A horizontal bar chart of the ``top`` slowest layers of one profile (``LayerProfile.to_dict()``)."""
     layers = _top(profile, top)
     if not layers:
-        return f"<p>No per-layer figures: {html.escape(profile.get('note') or 'none reported')}.</p>"
-    widest = max(layer["latency_ms"] for layer in layers) or 1.0
-    height = BAR_HEIGHT * len(layers) + 40
+        from markupsafe import Markup
+
+        return str(Markup("<p>No per-layer figures: {}.</p>").format(profile.get("note") or "none reported"))
     unit = "ms, SIMULATED" if profile.get("simulated") else "ms, measured"
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{LABEL_WIDTH + BAR_WIDTH + 90}" height="{height}" '
-             f'role="img" aria-label="slowest layers of {html.escape(profile["candidate"])}">',
-             f'<text x="{LABEL_WIDTH}" y="14" font-size="12">time per layer ({unit})</text>']
-    for row, layer in enumerate(layers):
-        y = 24 + row * BAR_HEIGHT
-        width = layer["latency_ms"] / widest * BAR_WIDTH
-        label = f'{layer["name"]} ({layer["op_type"]})'
-        short = label if len(label) <= 48 else label[:45] + "..."
-        parts.append(f'<text x="{LABEL_WIDTH - 6}" y="{y + 12}" text-anchor="end" font-size="11">'
-                     f'<title>{html.escape(label)}</title>{html.escape(short)}</text>')
-        parts.append(f'<rect x="{LABEL_WIDTH}" y="{y + 2}" width="{width:.1f}" height="{BAR_HEIGHT - 4}" fill="#4a7bd0">'
-                     f'<title>{layer["latency_ms"]:.4g} ms, {layer["share_of_layers"]:.1%} of the layers</title></rect>')
-        parts.append(f'<text x="{LABEL_WIDTH + width + 4:.1f}" y="{y + 12}" font-size="11">'
-                     f'{layer["latency_ms"]:.4g} ({layer["share_of_layers"]:.0%})</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+    return layer_bars_svg([f'{layer["name"]} ({layer["op_type"]})' for layer in layers],
+                          [layer["latency_ms"] for layer in layers], [layer["share_of_layers"] for layer in layers], unit)
 
 
 def coverage_sentence(profile: dict[str, Any]) -> str:
@@ -70,18 +54,10 @@ def coverage_sentence(profile: dict[str, Any]) -> str:
     return f"{count} layers add up to {total:.4f} ms, {total / end:.0%} of the end-to-end median {end:.4f} ms"
 
 
-def layers_section(profiles: Sequence[dict[str, Any]], top: int = DEFAULT_TOP) -> str:
-    """An HTML section: per candidate, where its figures come from, their coverage and the bar chart."""
-    parts = ["<h2>Per-layer profile</h2>",
-             "<p>Each layer as the runtime's own profiler (or the simulator) reports it. Profilers time the "
-             "layers, not what runs between them, and profiling costs time itself: the share of the "
-             "end-to-end median the layers add up to is given beside each chart.</p>"]
-    for profile in profiles:
-        label = " (SIMULATED)" if profile.get("simulated") else ""
-        parts.append(f"<h3>{html.escape(profile['candidate'])}{label}</h3>")
-        parts.append(f"<p>{html.escape(profile.get('source') or '')}. {html.escape(coverage_sentence(profile))}.</p>")
-        parts.append(layers_svg(profile, top))
-    return "\n".join(parts)
+def section_context(profiles: Sequence[dict[str, Any]], top: int) -> list[dict[str, Any]]:
+    """What templates/layers_section.html.j2 shows of each profile."""
+    return [{"candidate": p["candidate"], "simulated": bool(p.get("simulated")), "source": p.get("source") or "",
+             "coverage": coverage_sentence(p), "chart": svg_markup(layers_svg(p, top))} for p in profiles]
 
 
 def write_layers_report(profiles: Sequence[LayerProfile], folder: Path, top: int = DEFAULT_TOP,
@@ -96,12 +72,6 @@ def write_layers_report(profiles: Sequence[LayerProfile], folder: Path, top: int
             chart.write_text(layers_svg(profile, top))
             charts.append(chart)
     page = folder / "layers.html"
-    page.write_text(f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}</style></head><body>
-<h1>{html.escape(title)}</h1>
-{layers_section(dicts, top)}
-</body></html>
-""")
+    page.write_text(render("layers.html.j2", title=title, layer_profiles=section_context(dicts, top)))
     return LayerFiles(write_layers_json(profiles, folder / "layers.json"), write_layers_csv(profiles, folder / "layers.csv"),
                       page, tuple(charts))

@@ -32,6 +32,9 @@ class HostInfo:
         return tuple(f for f in NOTABLE_FEATURES if f in self.features)
 
 
+# /proc/cpuinfo rather than py-cpuinfo: get_cpu_info() spends ~1 s in a subprocess that runs CPUID, in every
+# command that resolves a local target, and adds CPUID's flag names (avx512vnni) to the kernel's (avx512_vnni),
+# which changes the feature list; the kernel's flags are also what the OS lets programs use.
 def _cpuinfo_fields(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for line in text.splitlines():

@@ -47,5 +47,5 @@ def test_report_files_hold_every_layer(tmp_path: Path) -> None:
     assert sum(float(r["latency_ms"]) for r in rows) == pytest.approx(0.5)
     assert [c.name for c in files.charts] == ["ort-fp32.layers.svg"]
     svg = files.charts[0].read_text()
-    assert svg.count("<rect") == 2  # top 2
+    assert svg.count('id="layer-bar-') == 2  # top 2 (one bar group per layer in matplotlib's SVG)
     assert "no per-layer figures" in files.html.read_text()
