@@ -329,19 +329,20 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
 
 # --- plain-data form (JSON) ----------------------------------------------------------------
 
-_OP_FIELDS = ("name", "kind", "inputs", "cin", "cout", "hin", "win", "hout", "wout", "kernel", "stride", "groups",
-              "kernel_w", "stride_w", "pads", "dilation")
-_WINDOW_DEFAULTS = {f.name: f.default for f in fields(Op) if f.name in _OP_FIELDS[12:]}
-_TUPLE_FIELDS = ("inputs", "pads", "dilation")
+_OP_FIELDS = ("name", "kind", "inputs", "cin", "cout", "hin", "win", "hout", "wout", "kernel", "stride", "groups")
+# written only as far as one differs from its default: a description of a GraphBuilder network (square,
+# 'same'-padded, undilated windows) keeps the twelve fields above, as the profiles' records hold them
+_WINDOW_FIELDS = ("kernel_w", "stride_w", "pads", "dilation")
+_DEFAULTS = {f.name: f.default for f in fields(Op)}
+_OPTIONAL_TUPLES = ("pads", "dilation")
 
 
 def _row(op: Op) -> list[Any]:
-    """An op's fields in _OP_FIELDS order; the window fields after ``groups`` only as far as one differs
-    from its default (so descriptions of GraphBuilder networks keep their first form)."""
-    row = [list(v) if isinstance(v, tuple) else v for v in (getattr(op, f) for f in _OP_FIELDS)]
-    while len(row) > 12 and getattr(op, _OP_FIELDS[len(row) - 1]) == _WINDOW_DEFAULTS[_OP_FIELDS[len(row) - 1]]:
-        row.pop()
-    return row
+    """An op as a list of its fields (_OP_FIELDS, then the window fields it needs)."""
+    names = _OP_FIELDS + _WINDOW_FIELDS
+    while len(names) > len(_OP_FIELDS) and getattr(op, names[-1]) == _DEFAULTS[names[-1]]:
+        names = names[:-1]
+    return [list(v) if isinstance(v, tuple) else v for v in (getattr(op, f) for f in names)]
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
@@ -352,8 +353,8 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 def graph_from_dict(data: dict[str, Any]) -> Graph:
     """Inverse of graph_to_dict."""
     try:
-        ops = tuple(Op(**{f: (tuple(v) if f in _TUPLE_FIELDS and v is not None else v) for f, v in zip(_OP_FIELDS, row)})
-                    for row in data["ops"])
+        ops = tuple(Op(**{f: (tuple(v) if f == "inputs" or (f in _OPTIONAL_TUPLES and v is not None) else v)
+                          for f, v in zip(_OP_FIELDS + _WINDOW_FIELDS, row)}) for row in data["ops"])
         return Graph(str(data["name"]), tuple(int(d) for d in data["input_shape"]), ops)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"not a network description ({exc}); expected keys name, input_shape, ops") from None
