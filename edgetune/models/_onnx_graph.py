@@ -87,7 +87,7 @@ class OnnxGraph:
     shapes: Mapping[str, Shape]  # graph inputs/outputs, inferred intermediates and initializers
     initializers: Mapping[str, Shape]
     inputs: tuple[str, ...]  # the graph inputs that are not initializers
-    constants: Mapping[str, np.ndarray]  # int64 initializers and Constant nodes' values (shape arithmetic, axes)
+    constants: Mapping[str, np.ndarray]  # int64 initializers' and Constant nodes' values (shape arithmetic, axes)
     integer: frozenset[str]  # int32/int64 tensors: shape arithmetic, not data
     params: int
 
@@ -134,9 +134,11 @@ def _graph_of(graph: Any, name: str) -> OnnxGraph:
     initializers = {init.name: tuple(int(d) for d in init.dims) for init in graph.initializer}
     shapes: dict[str, Shape] = {v.name: _dims(v) for v in values}
     shapes.update(initializers)
-    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.data_type == onnx.TensorProto.INT64}
+    int64 = onnx.TensorProto.INT64  # only shape arithmetic and axes are read by value: weights are never copied
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.data_type == int64}
     constants.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node
-                      if n.op_type == "Constant" and n.attribute and n.attribute[0].type == onnx.AttributeProto.TENSOR})
+                      if n.op_type == "Constant" and n.attribute and n.attribute[0].type == onnx.AttributeProto.TENSOR
+                      and n.attribute[0].t.data_type == int64})
     integer = frozenset(v.name for v in values
                         if v.type.tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32))
     nodes = tuple(_node(index, node, shapes) for index, node in enumerate(graph.node))
