@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from edgetune.models._onnx_graph import read_onnx_graph
 from edgetune.models._spec import LoadedModel, TensorSpec
 
 
@@ -38,55 +39,10 @@ class ModelSummary:
         }
 
 
-def _shape_map(graph: Any) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for value in list(graph.input) + list(graph.value_info) + list(graph.output):
-        dims = value.type.tensor_type.shape.dim
-        shapes[value.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in dims)
-    for init in graph.initializer:
-        shapes[init.name] = tuple(init.dims)
-    return shapes
-
-
-def _prod(dims: tuple[int, ...]) -> int:
-    total = 1
-    for d in dims:
-        total *= max(d, 0)
-    return total
-
-
-def node_macs(node: Any, shapes: dict[str, tuple[int, ...]]) -> int:
-    """Multiply-accumulates of one ONNX node (0 for ops without a weight contraction)."""
-    out = shapes.get(node.output[0]) if node.output else None
-    if node.op_type in ("Conv", "ConvTranspose", "QLinearConv", "ConvInteger"):
-        weight_index = 3 if node.op_type == "QLinearConv" else 1
-        weight = shapes.get(node.input[weight_index]) if len(node.input) > weight_index else None
-        if not weight or not out or -1 in out:
-            return 0
-        if node.op_type == "ConvTranspose":
-            inp = shapes.get(node.input[0])
-            return _prod(inp) * _prod(weight[1:]) if inp and -1 not in inp else 0
-        # weight = (Cout, Cin/groups, k...) ; every output element needs Cin/groups * prod(k) MACs
-        return _prod(out) * _prod(weight[1:])
-    if node.op_type in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):
-        a = shapes.get(node.input[0])
-        if not a or not out or -1 in out or -1 in a:
-            return 0
-        k = a[0] if node.op_type == "Gemm" and any(a.name == "transA" and a.i for a in node.attribute) else a[-1]
-        return _prod(out) * k
-    return 0
-
-
 def summarize_onnx(path: Path) -> tuple[dict[str, int], int, int]:
     """Return (op counts, parameter count, MACs) of an ONNX file with static input shapes."""
-    import onnx
-
-    proto = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    shapes = _shape_map(proto.graph)
-    ops = Counter(node.op_type for node in proto.graph.node)
-    params = sum(_prod(tuple(init.dims)) for init in proto.graph.initializer)
-    macs = sum(node_macs(node, shapes) for node in proto.graph.node)
-    return dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))), params, macs
+    graph = read_onnx_graph(path)
+    return graph.op_counts(), graph.params, graph.macs
 
 
 def summarize_tflite(path: Path) -> dict[str, int]:

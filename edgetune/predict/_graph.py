@@ -9,7 +9,7 @@ are measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -46,14 +46,42 @@ class Op:
     win: int
     hout: int
     wout: int
+    # conv/pool windows: ``kernel``/``stride`` are the height's; the fields after ``groups`` describe the
+    # rest only when it differs from a square, 'same'-padded, undilated window (what GraphBuilder makes)
     kernel: int = 1
     stride: int = 1
     groups: int = 1
+    kernel_w: int = 0  # 0: ``kernel`` (a square window)
+    stride_w: int = 0  # 0: ``stride``
+    pads: Optional[tuple[int, int, int, int]] = None  # (top, left, bottom, right); None: kernel // 2 on every side
+    dilation: tuple[int, int] = (1, 1)
+
+    @property
+    def kernel_hw(self) -> tuple[int, int]:
+        return self.kernel, self.kernel_w or self.kernel
+
+    @property
+    def stride_hw(self) -> tuple[int, int]:
+        return self.stride, self.stride_w or self.stride
+
+    @property
+    def padding(self) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) pixels of zero padding around the input."""
+        if self.pads is not None:
+            return self.pads
+        kh, kw = self.kernel_hw
+        return kh // 2, kw // 2, kh // 2, kw // 2
+
+    @property
+    def window_area(self) -> int:
+        """Kernel pixels per output pixel (kernel height x width)."""
+        kh, kw = self.kernel_hw
+        return kh * kw
 
     @property
     def macs(self) -> int:
         if self.kind in ("conv", "dwconv"):
-            return self.hout * self.wout * self.cout * (self.cin // self.groups) * self.kernel * self.kernel
+            return self.hout * self.wout * self.cout * (self.cin // self.groups) * self.window_area
         if self.kind == "fc":
             return self.cin * self.cout * self.hout * self.wout
         return 0
@@ -61,7 +89,7 @@ class Op:
     @property
     def params(self) -> int:
         if self.kind in ("conv", "dwconv"):
-            return self.cout * (self.cin // self.groups) * self.kernel * self.kernel + self.cout
+            return self.cout * (self.cin // self.groups) * self.window_area + self.cout
         if self.kind == "fc":
             return self.cin * self.cout + self.cout
         if self.kind == "bn":
@@ -329,18 +357,31 @@ def graph_from_onnx(path: Path) -> tuple[Graph, list[str]]:
 # --- plain-data form (JSON) ----------------------------------------------------------------
 
 _OP_FIELDS = ("name", "kind", "inputs", "cin", "cout", "hin", "win", "hout", "wout", "kernel", "stride", "groups")
+# written only as far as one differs from its default: a description of a GraphBuilder network (square,
+# 'same'-padded, undilated windows) keeps the twelve fields above, as the profiles' records hold them
+_WINDOW_FIELDS = ("kernel_w", "stride_w", "pads", "dilation")
+_DEFAULTS = {f.name: f.default for f in fields(Op)}
+_OPTIONAL_TUPLES = ("pads", "dilation")
+
+
+def _row(op: Op) -> list[Any]:
+    """An op as a list of its fields (_OP_FIELDS, then the window fields it needs)."""
+    names = _OP_FIELDS + _WINDOW_FIELDS
+    while len(names) > len(_OP_FIELDS) and getattr(op, names[-1]) == _DEFAULTS[names[-1]]:
+        names = names[:-1]
+    return [list(v) if isinstance(v, tuple) else v for v in (getattr(op, f) for f in names)]
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
     """A JSON-ready description of ``graph`` (ops as lists, in _OP_FIELDS order)."""
-    return {"name": graph.name, "input_shape": list(graph.input_shape),
-            "ops": [[getattr(op, f) if f != "inputs" else list(op.inputs) for f in _OP_FIELDS] for op in graph.ops]}
+    return {"name": graph.name, "input_shape": list(graph.input_shape), "ops": [_row(op) for op in graph.ops]}
 
 
 def graph_from_dict(data: dict[str, Any]) -> Graph:
     """Inverse of graph_to_dict."""
     try:
-        ops = tuple(Op(**{f: (tuple(v) if f == "inputs" else v) for f, v in zip(_OP_FIELDS, row)}) for row in data["ops"])
+        ops = tuple(Op(**{f: (tuple(v) if f == "inputs" or (f in _OPTIONAL_TUPLES and v is not None) else v)
+                          for f, v in zip(_OP_FIELDS + _WINDOW_FIELDS, row)}) for row in data["ops"])
         return Graph(str(data["name"]), tuple(int(d) for d in data["input_shape"]), ops)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"not a network description ({exc}); expected keys name, input_shape, ops") from None

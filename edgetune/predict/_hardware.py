@@ -42,20 +42,18 @@ class SystolicArray:
 
     def layers(self, op: Op) -> tuple[Optional["ArrayLayer"], int]:
         """(array layer, repeats) of an op, mapped as the SCALE-Sim lowering maps it (``simulate._topology``)."""
-        from edgetune.simulate._topology import ArrayLayer
+        from edgetune.simulate._topology import ArrayLayer, conv_array_layer
 
         if op.kind == "fc":  # a 1x1 convolution over one pixel
             return ArrayLayer(1, 1, 1, 1, op.cin, op.cout, 1), 1
         if op.kind not in ("conv", "dwconv"):
             return None, 0  # left to the host: no array cycles
-        pad = op.kernel // 2  # the ONNX export's 'same' padding
-        shape = {"ifmap_h": op.hin + 2 * pad, "ifmap_w": op.win + 2 * pad, "filter_h": op.kernel,
-                 "filter_w": op.kernel, "stride": op.stride}
-        if op.groups == 1:
-            return ArrayLayer(channels=op.cin, num_filter=op.cout, **shape), 1
-        if op.groups == op.cin == op.cout:  # depthwise: one single-channel filter per channel
-            return ArrayLayer(channels=1, num_filter=1, **shape), op.cin
-        return ArrayLayer(channels=op.cin // op.groups, num_filter=op.cout // op.groups, **shape), op.groups
+        top, left, bottom, right = op.padding
+        window = tuple(d * (k - 1) + 1 for k, d in zip(op.kernel_hw, op.dilation))  # a dilated kernel's extent
+        # SCALE-Sim takes one stride: the height's (the topology refuses a conv whose strides differ)
+        _kind, layer, repeats = conv_array_layer(op.cin, op.cout, op.groups, (op.hin + top + bottom, op.win + left + right),
+                                                 window, op.stride)
+        return layer, repeats
 
     def cycles(self, op: Op) -> int:
         """Stall-free cycles of ``op`` on the array (0 for ops the array does not run)."""

@@ -44,13 +44,19 @@ class _Writer:
         self.nodes.append(self.helper.make_node(op_type, inputs, outputs, name=name, **attrs))
 
 
+def _window(op: Op) -> dict[str, Any]:
+    """The ONNX attributes of an op's window: kernel and strides per axis, pads (dilations only when not 1)."""
+    attrs: dict[str, Any] = {"kernel_shape": list(op.kernel_hw), "strides": list(op.stride_hw), "pads": list(op.padding)}
+    if op.dilation != (1, 1):
+        attrs["dilations"] = list(op.dilation)
+    return attrs
+
+
 def _conv(w: _Writer, op: Op, ins: list[str]) -> None:
-    k = op.kernel
-    fan_in = op.cin // op.groups * k * k
-    weight = w.weight(f"{op.name}.w", (op.cout, op.cin // op.groups, k, k), scale=(2.0 / fan_in) ** 0.5)
+    fan_in = op.cin // op.groups * op.window_area
+    weight = w.weight(f"{op.name}.w", (op.cout, op.cin // op.groups, *op.kernel_hw), scale=(2.0 / fan_in) ** 0.5)
     bias = w.weight(f"{op.name}.b", (op.cout,), 0.01)
-    w.node("Conv", [ins[0], weight, bias], [op.name], op.name, kernel_shape=[k, k], strides=[op.stride] * 2,
-           pads=[k // 2] * 4, group=op.groups)
+    w.node("Conv", [ins[0], weight, bias], [op.name], op.name, group=op.groups, **_window(op))
 
 
 def _bn(w: _Writer, op: Op, ins: list[str]) -> None:
@@ -108,8 +114,7 @@ def _pad(w: _Writer, op: Op, ins: list[str]) -> None:
 
 
 def _pool(w: _Writer, op: Op, ins: list[str]) -> None:
-    w.node("MaxPool" if op.kind == "maxpool" else "AveragePool", ins, [op.name], op.name,
-           kernel_shape=[op.kernel] * 2, strides=[op.stride] * 2, pads=[op.kernel // 2] * 4)
+    w.node("MaxPool" if op.kind == "maxpool" else "AveragePool", ins, [op.name], op.name, **_window(op))
 
 
 def _resize(w: _Writer, op: Op, ins: list[str]) -> None:

@@ -52,12 +52,15 @@ def feature_values(kernel: Kernel) -> dict[str, float]:
     elems_in = op.in_elems * (len(op.inputs) if op.kind in ("add", "concat", "mul") else 1)
     kinds = [f.kind for f in kernel.followers]
     groups = max(op.groups, 1)
+    (kh, kw), (sh, sw) = op.kernel_hw, op.stride_hw
+    # a non-square window reads as the square one of its area: the shapes the profiles were trained on
+    side, step = (float(kh) if kh == kw else math.sqrt(kh * kw)), (float(sh) if sh == sw else math.sqrt(sh * sw))
     values = [
-        float(op.cin), float(op.cout), float(op.hin), float(op.hout), float(op.kernel), float(op.stride),
+        float(op.cin), float(op.cout), float(op.hin), float(op.hout), side, step,
         math.log1p(macs), math.log1p(elems_in), math.log1p(op.out_elems), math.log1p(op.params),
         float(kinds.count("bn")), *(float(a in kinds) for a in ACTS), float("add" in kinds),
         macs / max(op.out_elems, 1), float(op.cin % 16), float(op.cout % 16),
-        float(op.cin // groups * op.kernel * op.kernel),
+        float(op.cin // groups * op.window_area),
         math.log2(groups), float(op.cout // groups), _padded(op.cin, 8), _padded(op.cout, 8),
         _padded(op.cin, 16), _padded(op.cout, 16),
     ]

@@ -1,6 +1,6 @@
 """Lower an ONNX graph to the layers a systolic array executes: conv, depthwise conv, fully connected.
 
-Shapes come from ONNX shape inference, so QDQ-quantized graphs (weights behind
+Shapes come from ONNX shape inference (``edgetune.models._onnx_graph``), so QDQ-quantized graphs (weights behind
 DequantizeLinear) lower the same way as float ones. Everything else (activations, pooling,
 adds, reshapes) runs outside the array and is not simulated; ``SystolicLayers.skipped`` counts it.
 """
@@ -11,9 +11,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from edgetune.errors import ModelError, UnsupportedOperatorError
+from edgetune.models._onnx_graph import OnnxGraph, OnnxNode, read_onnx_graph
 
 MAX_DIM = 1 << 16  # bounds a malformed model before anything is allocated or simulated
 
@@ -80,65 +81,41 @@ def _bounded(values: list[int], what: str) -> list[int]:
     return values
 
 
-def _attr(node: Any, name: str, default: Any) -> Any:
-    from onnx import helper
-
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return helper.get_attribute_value(attribute)
-    return default
-
-
-def _shapes(model: Any) -> dict[str, list[int]]:
-    graph = model.graph
-    shapes: dict[str, list[int]] = {}
-    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
-        dims = info.type.tensor_type.shape.dim
-        if dims and all(d.HasField("dim_value") for d in dims):
-            shapes[info.name] = [d.dim_value for d in dims]
-    for init in graph.initializer:
-        shapes[init.name] = list(init.dims)
-    return shapes
-
-
-def _padded(size: int, kernel: int, stride: int, pads: tuple[int, int], auto_pad: str) -> int:
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        out = math.ceil(size / stride)
-        return max((out - 1) * stride + kernel, size)
-    return size + pads[0] + pads[1]
-
-
-def _conv(node: Any, shapes: dict[str, list[int]]) -> NetworkLayer:
-    x, w = shapes.get(node.input[0]), shapes.get(node.input[1])
+def _conv(node: OnnxNode, graph: OnnxGraph) -> NetworkLayer:
+    x, w = graph.static_shape(node.inputs[0]), graph.static_shape(node.inputs[1])
     if x is None or w is None or len(x) != 4 or len(w) != 4:
         raise UnsupportedOperatorError(f"Conv '{node.name}': only 2-D convolutions with static shapes map to the array")
-    _, cin, h, wd = _bounded(x, f"Conv '{node.name}' input")
-    cout, cin_per_group, kh, kw = _bounded(w, f"Conv '{node.name}' weight")
-    group = int(_attr(node, "group", 1))
-    strides = list(_attr(node, "strides", [1, 1]))
-    dilations = list(_attr(node, "dilations", [1, 1]))
-    pads = list(_attr(node, "pads", [0, 0, 0, 0]))
-    auto_pad = _attr(node, "auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
-    if strides[0] != strides[1]:
-        raise UnsupportedOperatorError(f"Conv '{node.name}': SCALE-Sim takes one stride, this one has {strides}")
-    kh, kw = dilations[0] * (kh - 1) + 1, dilations[1] * (kw - 1) + 1  # a dilated kernel covers this window
-    shape = dict(ifmap_h=_padded(h, kh, strides[0], (pads[0], pads[2]), auto_pad),
-                 ifmap_w=_padded(wd, kw, strides[1], (pads[1], pads[3]), auto_pad),
-                 filter_h=kh, filter_w=kw, stride=int(strides[0]))
-    if group == 1:
-        return NetworkLayer(node.name, "conv", ArrayLayer(channels=cin, num_filter=cout, **shape))
-    if group == cin and cout == cin:
-        return NetworkLayer(node.name, "depthwise", ArrayLayer(channels=1, num_filter=1, **shape), repeat=cin)
-    return NetworkLayer(node.name, "grouped-conv",
-                        ArrayLayer(channels=cin_per_group, num_filter=cout // group, **shape), repeat=group)
+    _, cin, h, wd = _bounded(list(x), f"Conv '{node.name}' input")
+    cout = _bounded(list(w), f"Conv '{node.name}' weight")[0]
+    window = node.window
+    if window is None:  # unreachable: a 4-D weight with positive sizes gives the kernel
+        raise UnsupportedOperatorError(f"Conv '{node.name}': no kernel shape")
+    if window.strides[0] != window.strides[1]:
+        raise UnsupportedOperatorError(f"Conv '{node.name}': SCALE-Sim takes one stride, this one has {list(window.strides)}")
+    kind, layer, repeat = conv_array_layer(cin, cout, node.group, window.padded((h, wd)), window.extent, window.strides[0])
+    return NetworkLayer(node.name, kind, layer, repeat)
 
 
-def _fully_connected(node: Any, shapes: dict[str, list[int]]) -> Optional[NetworkLayer]:
-    a, b = shapes.get(node.input[0]), shapes.get(node.input[1])
+def conv_array_layer(cin: int, cout: int, groups: int, ifmap: tuple[int, ...], window: tuple[int, ...],
+                     stride: int) -> tuple[str, ArrayLayer, int]:
+    """(kind, array layer, repeats) of a 2-D convolution: the mapping the topology and the predictor share.
+
+    ``ifmap`` is the padded input (height, width), ``window`` the (dilated) kernel's extent.
+    """
+    shape = dict(ifmap_h=int(ifmap[0]), ifmap_w=int(ifmap[1]), filter_h=int(window[0]), filter_w=int(window[1]),
+                 stride=int(stride))
+    if groups == 1:
+        return "conv", ArrayLayer(channels=cin, num_filter=cout, **shape), 1
+    if groups == cin and cout == cin:  # one single-channel filter per channel
+        return "depthwise", ArrayLayer(channels=1, num_filter=1, **shape), cin
+    return "grouped-conv", ArrayLayer(channels=cin // groups, num_filter=cout // groups, **shape), groups
+
+
+def _fully_connected(node: OnnxNode, graph: OnnxGraph) -> Optional[NetworkLayer]:
+    a, b = graph.static_shape(node.inputs[0]), graph.static_shape(node.inputs[1])
     if a is None or b is None or len(b) != 2:
         return None  # activation x activation products have no weights to keep in the array
-    trans_a, trans_b = int(_attr(node, "transA", 0)), int(_attr(node, "transB", 0))
+    trans_a, trans_b = int(node.attr("transA", 0)), int(node.attr("transB", 0))
     k, n = (b[1], b[0]) if trans_b else (b[0], b[1])
     rows = math.prod(a[:-1]) if not trans_a else a[-1]
     _bounded([rows, k, n], f"{node.op_type} '{node.name}'")
@@ -148,23 +125,15 @@ def _fully_connected(node: Any, shapes: dict[str, list[int]]) -> Optional[Networ
 
 def systolic_layers(onnx_path: Path) -> SystolicLayers:
     """The conv / depthwise / FC layers of an ONNX model with their shapes."""
-    import onnx
-
-    try:
-        model = onnx.load(str(onnx_path))
-        onnx.checker.check_model(model)
-        model = onnx.shape_inference.infer_shapes(model)
-    except Exception as exc:
-        raise ModelError(f"cannot read '{onnx_path.name}' for SCALE-Sim: {str(exc).splitlines()[0][:200]}") from None
-    shapes = _shapes(model)
+    graph = read_onnx_graph(onnx_path, check=True, purpose="for SCALE-Sim")
     layers: list[NetworkLayer] = []
     skipped: Counter[str] = Counter()
-    for node in model.graph.node:
+    for node in graph.nodes:
         layer: Optional[NetworkLayer] = None
         if node.op_type == "Conv":
-            layer = _conv(node, shapes)
+            layer = _conv(node, graph)
         elif node.op_type in ("Gemm", "MatMul"):
-            layer = _fully_connected(node, shapes)
+            layer = _fully_connected(node, graph)
         if layer is None:
             if node.op_type not in ("QuantizeLinear", "DequantizeLinear", "Constant"):
                 skipped[node.op_type] += 1

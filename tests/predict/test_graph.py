@@ -223,3 +223,59 @@ def test_builder_rejects_bad_new_ops() -> None:
         b.scale("input", "input")
     with pytest.raises(ConfigError, match="squeeze-excite gate"):
         b.squeeze_excite("input", 2, "tanh")
+
+
+def test_onnx_windows_are_read_per_axis_with_pads_and_dilation(tmp_path: Path) -> None:
+    """Non-square, dilated, unpadded and SAME-padded convs: MACs match the ONNX reader's (kh x kw, not kh x kh)."""
+    from edgetune.models._summary import summarize_onnx
+    from tests.models._onnx_models import WINDOW_MACS, windows_onnx
+
+    path = windows_onnx(tmp_path)
+    graph, estimated = graph_from_onnx(path)
+    assert not estimated and [op.kind for op in graph.ops] == ["conv"] * 5 + ["maxpool", "fc"]
+    ops = {op.name: op for op in graph.ops}
+    assert {name: op.macs for name, op in ops.items() if op.macs} == WINDOW_MACS
+    assert graph.macs == summarize_onnx(path)[2]
+    assert ops["k1x7"].kernel_hw == (1, 7) and ops["k1x7"].padding == (0, 3, 0, 3) and ops["k1x7"].pads is None
+    assert ops["k7x1"].kernel_hw == (7, 1) and ops["k7x1"].params == 16 * 16 * 7 + 16
+    assert ops["dilated"].dilation == (2, 2) and ops["dilated"].padding == (2, 2, 2, 2)
+    assert ops["valid"].padding == (0, 0, 0, 0) and (ops["valid"].hout, ops["valid"].wout) == (18, 18)
+    assert ops["same_upper"].padding == (0, 0, 1, 1) and ops["same_upper"].stride_hw == (2, 2)
+    assert ops["pool"].kernel_hw == (2, 2) and ops["pool"].padding == (0, 0, 0, 0)
+
+
+def test_a_non_square_kernel_has_the_features_of_its_window(tmp_path: Path) -> None:
+    """A 1x7 conv reduces over 7 pixels (it read as a 1x1 before): reduce, MACs, and the square side of that area."""
+    import math
+
+    from edgetune.predict import FusionRules, split_kernels
+    from edgetune.predict._sampling import feature_values
+    from tests.models._onnx_models import WINDOW_MACS, windows_onnx
+
+    graph, _ = graph_from_onnx(windows_onnx(tmp_path))
+    values = {k.head.name: feature_values(k) for k in split_kernels(graph, FusionRules())}
+    assert values["k1x7"]["reduce"] == 8 * 7 and values["k7x1"]["reduce"] == 16 * 7
+    assert values["k1x7"]["kernel"] == pytest.approx(math.sqrt(7)) and values["k1x7"]["stride"] == 1.0
+    assert values["k1x7"]["log_macs"] == pytest.approx(math.log1p(WINDOW_MACS["k1x7"]))
+    assert values["dilated"]["kernel"] == 3.0 and values["same_upper"]["stride"] == 2.0
+
+
+def test_windows_survive_the_dict_form_and_the_onnx_export(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    from tests.models._onnx_models import windows_onnx
+
+    graph, _ = graph_from_onnx(windows_onnx(tmp_path))
+    assert graph_from_dict(json.loads(json.dumps(graph_to_dict(graph)))) == graph
+    path = to_onnx(graph, tmp_path / "again.onnx")
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": np.ones((1, 8, 20, 20), np.float32)})
+    assert out[0].shape == (1, 10)
+    back, _ = graph_from_onnx(path)
+    window = ("kind", "kernel_hw", "stride_hw", "padding", "dilation", "hout", "wout")
+    assert [[getattr(op, f) for f in window] for op in back.ops] == [[getattr(op, f) for f in window] for op in graph.ops]
+
+
+def test_builder_graphs_keep_their_first_dict_form() -> None:
+    """Square, 'same'-padded, undilated windows write the twelve fields the shipped profiles' records hold."""
+    assert {len(row) for row in graph_to_dict(_real_network_ops())["ops"]} == {12}

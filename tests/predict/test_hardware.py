@@ -113,3 +113,32 @@ def test_a_cpu_profile_has_no_hardware_terms(fake_profile: Path) -> None:
     assert all("terms" not in m and "floor_ms" not in m for m in models.values())
     predictor = KernelPredictor(fake_profile)
     assert predictor.hardware == ProfileHardware() and predictor.hardware.floor_ms == FLOOR_MS
+
+
+def test_onnx_convs_map_to_the_array_as_the_scalesim_topology_maps_them(tmp_path: Path) -> None:
+    """Pads, dilation and non-square kernels: the predictor's array layers are the SCALE-Sim topology's rows."""
+    from edgetune.predict import graph_from_onnx
+    from edgetune.simulate._topology import systolic_layers
+    from tests.models._onnx_models import windows_onnx
+
+    path = windows_onnx(tmp_path)
+    graph, _ = graph_from_onnx(path)
+    ops = {op.name: op for op in graph.ops}
+    for layer in systolic_layers(path).layers:
+        if layer.kind != "fc":  # the predictor maps an FC over one pixel
+            assert EDGETPU.layers(ops[layer.node]) == (layer.shape, layer.repeat), layer.node
+    assert EDGETPU.layers(ops["dilated"])[0].filter_h == 5 and EDGETPU.layers(ops["k1x7"])[0].ifmap_w == 26
+
+
+def test_square_onnx_convs_have_the_features_of_the_networks_they_were_exported_from(tmp_path: Path) -> None:
+    """Profile compatibility: reading a network back from ONNX changes none of its kernels' feature rows."""
+    from edgetune.predict import graph_from_onnx, to_onnx
+
+    b = GraphBuilder("square", (1, 3, 32, 32))
+    x = b.relu(b.bn(b.conv("input", 16, 3, 2)))
+    x = b.pool(b.relu6(b.dwconv(x, 5, 1)), "maxpool", 3, 2)
+    x = b.conv(b.conv(x, 24, 1), 32, 3, 1, groups=4)
+    graph = b.build(b.fc(b.gap(x), 10))
+    back, _ = graph_from_onnx(to_onnx(graph, tmp_path / "square.onnx"))
+    npu = ProfileHardware(array=EDGETPU)
+    assert [npu.features(k) for k in split_kernels(back, RULES)] == [npu.features(k) for k in split_kernels(graph, RULES)]

@@ -161,3 +161,15 @@ def test_cross_check_with_scalesims_own_golden_result(tmp_path: Path) -> None:
     """AlexNet Conv1 on SCALE-Sim's example 32x32 ws array: its repository's golden report says 112,283 cycles."""
     row = run_scalesim([ArrayLayer(224, 224, 11, 11, 3, 96, 4)], EXAMPLE_ARRAY, tmp_path)[0]
     assert row["cycles"] == 112283 and row["mapping_efficiency_pct"] == pytest.approx(94.53125)
+
+
+def test_padding_dilation_and_non_square_kernels_fold_into_the_rows(tmp_path: Path) -> None:
+    from tests.models._onnx_models import WINDOW_MACS, windows_onnx
+
+    network = systolic_layers(windows_onnx(tmp_path))
+    rows = {layer.node: layer.shape for layer in network.layers}
+    assert rows["k1x7"] == ArrayLayer(20, 26, 1, 7, 8, 16, 1) and rows["k7x1"] == ArrayLayer(26, 20, 7, 1, 16, 16, 1)
+    assert rows["dilated"] == ArrayLayer(24, 24, 5, 5, 16, 16, 1)  # a dilated 3x3 covers 5x5 of the padded map
+    assert rows["valid"] == ArrayLayer(20, 20, 3, 3, 16, 16, 1) and rows["same_upper"] == ArrayLayer(19, 19, 3, 3, 16, 16, 2)
+    assert rows["fc"] == ArrayLayer(1, 1, 1, 1, 256, 10, 1) and network.skipped == {"Flatten": 1, "MaxPool": 1}
+    assert all(layer.macs == WINDOW_MACS[layer.node] for layer in network.layers if layer.node != "dilated")
