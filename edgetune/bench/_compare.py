@@ -20,6 +20,7 @@ from edgetune.errors import ConfigError
 
 BASELINE_FORMAT = "edgetune-baseline"
 _ENV_FIELDS = ("cpu_model", "arch", "threads", "libraries", "governor", "python", "numpy", "target")
+Rows = list[Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,19 @@ def compare(
     compared, each interval is taken at 1 - (1 - confidence) / m (Bonferroni), so a clean run of a
     suite raises a false alarm in at most 1 - confidence of runs however many entries it has.
     """
+    _check_comparable(baseline, candidate, allow_env_mismatch)
+    groups = _by_key(baseline, candidate)
+    if per_suite:
+        compared = sum(1 for base_rows, cand_rows in groups.values() if _sessions(_ok(base_rows)) and _sessions(_ok(cand_rows)))
+        confidence = 1 - (1 - confidence) / max(compared, 1)
+    return [_compare_entry(entry, name, base_rows, cand_rows, (thresholds or {}).get(entry, default_threshold),
+                           confidence, seed)
+            for (entry, name), (base_rows, cand_rows) in sorted(groups.items())]
+
+
+def _check_comparable(baseline: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]],
+                      allow_env_mismatch: bool) -> None:
+    """ConfigError for an empty side, or for sides measured in different environments (unless allowed)."""
     if not baseline:
         raise ConfigError("the baseline has no measurements")
     if not candidate:
@@ -134,59 +148,55 @@ def compare(
             "baseline and candidate were measured in different environments (" + "; ".join(differences)
             + "); compare like with like, or pass --allow-env-mismatch to compare anyway"
         )
-    groups: dict[tuple[str, str], tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]] = {}
+
+
+def _by_key(baseline: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], tuple[Rows, Rows]]:
+    groups: dict[tuple[str, str], tuple[Rows, Rows]] = {}
     for row in baseline:
         groups.setdefault(_key(row), ([], []))[0].append(row)
     for row in candidate:
         groups.setdefault(_key(row), ([], []))[1].append(row)
-    if per_suite:
-        compared = sum(1 for base_rows, cand_rows in groups.values()
-                       if _sessions([r for r in base_rows if r["status"] == "ok"])
-                       and _sessions([r for r in cand_rows if r["status"] == "ok"]))
-        confidence = 1 - (1 - confidence) / max(compared, 1)
-    results = []
-    for (entry, name), (base_rows, cand_rows) in sorted(groups.items()):
-        threshold = (thresholds or {}).get(entry, default_threshold)
-        base_ok = [r for r in base_rows if r["status"] == "ok"]
-        cand_ok = [r for r in cand_rows if r["status"] == "ok"]
-        common = dict(entry=entry, candidate=name, threshold=threshold, baseline_sessions=len(base_ok),
-                      candidate_sessions=len(cand_ok))
-        if not cand_rows:
-            results.append(EntryComparison(verdict="missing", ratio=None, ci_low=None, ci_high=None,
-                                           baseline_median_ms=None, candidate_median_ms=None,
-                                           note="in the baseline but not measured in the candidate run", **common))
-            continue
-        if not base_rows:
-            results.append(EntryComparison(verdict="new", ratio=None, ci_low=None, ci_high=None,
-                                           baseline_median_ms=None, candidate_median_ms=None,
-                                           note="not in the baseline", **common))
-            continue
-        if base_ok and not cand_ok:
-            reason = next((r.get("error") for r in cand_rows if r.get("error")), "") or cand_rows[0]["status"]
-            results.append(EntryComparison(verdict="broken", ratio=None, ci_low=None, ci_high=None,
-                                           baseline_median_ms=None, candidate_median_ms=None,
-                                           note=f"worked in the baseline, now {cand_rows[0]['status']}: {reason}", **common))
-            continue
-        base_s, cand_s = _sessions(base_ok), _sessions(cand_ok)
-        if not base_s or not cand_s:
-            results.append(EntryComparison(verdict="no change", ratio=None, ci_low=None, ci_high=None,
-                                           baseline_median_ms=None, candidate_median_ms=None,
-                                           note="no samples on one side", **common))
-            continue
-        ratio, low, high = ratio_interval(base_s, cand_s, confidence, seed=seed)
-        if low > 1 and ratio > 1 + threshold:
-            verdict = "regression"
-        elif high < 1 and ratio < 1 / (1 + threshold):
-            verdict = "improvement"
-        else:
-            verdict = "no change"
-        note = "" if len(base_s) > 1 and len(cand_s) > 1 else "one session on a side: the interval misses load-to-load noise"
-        results.append(EntryComparison(
-            verdict=verdict, ratio=ratio, ci_low=low, ci_high=high,
-            baseline_median_ms=float(np.median(np.concatenate(base_s))),
-            candidate_median_ms=float(np.median(np.concatenate(cand_s))), note=note, **common,
-        ))
-    return results
+    return groups
+
+
+def _ok(rows: Rows) -> Rows:
+    return [r for r in rows if r["status"] == "ok"]
+
+
+def _compare_entry(entry: str, name: str, base_rows: Rows, cand_rows: Rows, threshold: float, confidence: float,
+                   seed: int) -> EntryComparison:
+    """The verdict for one (entry, candidate): missing, new, broken, or the bootstrap interval against the threshold."""
+    base_ok, cand_ok = _ok(base_rows), _ok(cand_rows)
+    common = dict(entry=entry, candidate=name, threshold=threshold, baseline_sessions=len(base_ok),
+                  candidate_sessions=len(cand_ok))
+    if not cand_rows:
+        return _without_ratio("missing", "in the baseline but not measured in the candidate run", common)
+    if not base_rows:
+        return _without_ratio("new", "not in the baseline", common)
+    if base_ok and not cand_ok:
+        reason = next((r.get("error") for r in cand_rows if r.get("error")), "") or cand_rows[0]["status"]
+        return _without_ratio("broken", f"worked in the baseline, now {cand_rows[0]['status']}: {reason}", common)
+    base_s, cand_s = _sessions(base_ok), _sessions(cand_ok)
+    if not base_s or not cand_s:
+        return _without_ratio("no change", "no samples on one side", common)
+    ratio, low, high = ratio_interval(base_s, cand_s, confidence, seed=seed)
+    if low > 1 and ratio > 1 + threshold:
+        verdict = "regression"
+    elif high < 1 and ratio < 1 / (1 + threshold):
+        verdict = "improvement"
+    else:
+        verdict = "no change"
+    note = "" if len(base_s) > 1 and len(cand_s) > 1 else "one session on a side: the interval misses load-to-load noise"
+    return EntryComparison(
+        verdict=verdict, ratio=ratio, ci_low=low, ci_high=high,
+        baseline_median_ms=float(np.median(np.concatenate(base_s))),
+        candidate_median_ms=float(np.median(np.concatenate(cand_s))), note=note, **common,
+    )
+
+
+def _without_ratio(verdict: str, note: str, common: dict[str, Any]) -> EntryComparison:
+    return EntryComparison(verdict=verdict, ratio=None, ci_low=None, ci_high=None, baseline_median_ms=None,
+                           candidate_median_ms=None, note=note, **common)
 
 
 def export_baseline(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:

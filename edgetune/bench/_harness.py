@@ -169,6 +169,21 @@ def measure_interleaved(
     With ``failures`` given, a session whose run fails (its worker process crashed, hung or was killed)
     drops out with the reason recorded there and the others go on; without it the error propagates.
     """
+    samplers = _warmed_up(sessions, feeds, config, failures)
+    start = time.perf_counter()
+    deadline = start + config.budget_s * max(1, len(samplers))
+    stopped: dict[str, str] = {}
+    interrupted = False
+    try:
+        _sample_in_blocks(samplers, config, deadline, stopped, failures)
+    except KeyboardInterrupt:  # keep what was measured; the caller stores it and re-raises
+        interrupted = True
+    return _timings(samplers, config, time.perf_counter() - start, interrupted, stopped)
+
+
+def _warmed_up(sessions: Mapping[str, Session], feeds: Mapping[str, Mapping[str, np.ndarray]], config: BenchConfig,
+               failures: Optional[dict[str, str]]) -> dict[str, TimingSampler]:
+    """A warmed-up sampler per session, its inputs set (a session that fails here drops out, see failures)."""
     samplers: dict[str, TimingSampler] = {}
     for name, session in sessions.items():
         try:
@@ -180,31 +195,34 @@ def measure_interleaved(
             if failures is None:
                 raise
             failures[name] = str(exc)
-    start = time.perf_counter()
-    deadline = start + config.budget_s * max(1, len(samplers))
+    return samplers
+
+
+def _sample_in_blocks(samplers: dict[str, TimingSampler], config: BenchConfig, deadline: float, stopped: dict[str, str],
+                      failures: Optional[dict[str, str]]) -> None:
+    """Round-robin blocks until every sampler is done or stopped early (why in ``stopped``) or the deadline
+    passes; a sampler whose session fails is removed from ``samplers`` (see failures)."""
     pending = list(samplers)
-    stopped: dict[str, str] = {}
-    interrupted = False
-    try:
-        while pending and time.perf_counter() < deadline:
-            for name in list(pending):
-                try:
-                    samplers[name].sample(samplers[name].block_size(config))
-                except EdgetuneError as exc:
-                    if failures is None:
-                        raise
-                    failures[name] = str(exc)
-                    pending.remove(name)
-                    del samplers[name]
-                    continue
-                if samplers[name].done(config):
-                    pending.remove(name)
-            for name, why in _hopeless(samplers, pending, config).items():
-                stopped[name] = why
+    while pending and time.perf_counter() < deadline:
+        for name in list(pending):
+            try:
+                samplers[name].sample(samplers[name].block_size(config))
+            except EdgetuneError as exc:
+                if failures is None:
+                    raise
+                failures[name] = str(exc)
                 pending.remove(name)
-    except KeyboardInterrupt:  # keep what was measured; the caller stores it and re-raises
-        interrupted = True
-    wall = time.perf_counter() - start
+                del samplers[name]
+                continue
+            if samplers[name].done(config):
+                pending.remove(name)
+        for name, why in _hopeless(samplers, pending, config).items():
+            stopped[name] = why
+            pending.remove(name)
+
+
+def _timings(samplers: Mapping[str, TimingSampler], config: BenchConfig, wall: float, interrupted: bool,
+             stopped: Mapping[str, str]) -> dict[str, Timing]:
     results = {}
     for name, sampler in samplers.items():
         if not sampler.samples_ms:

@@ -13,7 +13,7 @@ from edgetune.errors import ConfigError, EdgetuneError
 from edgetune.models import LoadedModel, load_model
 from edgetune.models._spec import ShapeArg
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult, plans_for
-from edgetune.pipeline._evaluate import Evaluation, Progress, evaluate_candidates
+from edgetune.pipeline._evaluate import Evaluation, EvaluationRequest, Progress, evaluate
 from edgetune.lowering import LoweringContext
 from edgetune.pipeline._data import CompileData, prepare_data
 from edgetune.pipeline._fidelity import Tolerance
@@ -160,38 +160,66 @@ def compile_model(
     """
     options = options or CompileOptions()
     config = config or BenchConfig(budget_s=options.budget_s)
+    resolved = _compile_target(target, targets_dir, rpc_tracker, options, build_only)
+    check_emit(emit, resolved)
+    plans = plans_for(resolved, runtimes, options)
+    out = _output_folder(Path(output_dir))
+    loaded = _load(model, input_shape, out / "candidates" / "_input")
+    thread_count = _threads(resolved, threads)
+    prepared = _prepare(loaded, plans, options, profiles_dir or default_profiles_dir(resolved.name), rpc_tracker,
+                        progress)
+    job = _CompileJob(loaded, resolved, out, thread_count, options, config, tolerance, prepared, progress, rpc_tracker)
+    if build_only:
+        return _compile_build_only(job, plans, emit)
+    return _compile_measured(job, plans, runtimes, results_path, per_layer, emit)
+
+
+@dataclass(frozen=True)
+class _CompileJob:
+    """What the steps of one compile share: the loaded model, the target, where outputs go, how to build and judge."""
+
+    model: LoadedModel
+    target: Target
+    out: Path
+    threads: int
+    options: CompileOptions
+    config: BenchConfig
+    tolerance: Tolerance
+    prepared: tuple[CompileData, LoweringContext]
+    progress: Optional[Progress]
+    rpc_tracker: Optional[str]
+
+
+def _compile_target(target: Union[str, Target], targets_dir: Optional[Path], rpc_tracker: Optional[str],
+                    options: CompileOptions, build_only: bool) -> Target:
+    """The target to compile for; to build only, it need not be reachable (so nothing can be searched on it)."""
     if build_only and options.prune_to_latency_ms is not None:
         raise ConfigError("--prune-to-latency-ms measures on the target, so it cannot go with --build-only; "
                           "use --prune RATIO")
     # issue 9: rpc targets need a tracker -- except to build only
-    resolved = _build_target(target, targets_dir) if build_only else _resolve_target(target, targets_dir, rpc_tracker)
-    check_emit(emit, resolved)
-    plans = plans_for(resolved, runtimes, options)
-    out = _output_folder(Path(output_dir))
-    candidates_dir = out / "candidates"
-    loaded = _load(model, input_shape, candidates_dir / "_input")
-    thread_count = _threads(resolved, threads)
-    prepared = _prepare(loaded, plans, options, profiles_dir or default_profiles_dir(resolved.name), rpc_tracker,
-                        progress)
-    if build_only:
-        return _compile_build_only(loaded, resolved, plans, out, thread_count, options, config, tolerance, prepared,
-                                   progress, emit)
+    return _build_target(target, targets_dir) if build_only else _resolve_target(target, targets_dir, rpc_tracker)
+
+
+def _compile_measured(job: _CompileJob, plans: Sequence[CandidatePlan], runtimes: Optional[Sequence[str]],
+                      results_path: Optional[Path], per_layer: bool, emit: Optional[str]) -> CompileResult:
+    """compile_model on the target: the prune ratio searched when asked, every candidate timed, the best kept."""
+    candidates_dir = job.out / "candidates"
     search = None
-    if options.prune_to_latency_ms is not None:
-        search = prune_to_latency(loaded, resolved, options, runtimes, candidates_dir / "_prune_search", thread_count,
-                                  prepared[1], config)
-        plans = plans_for(resolved, runtimes, with_searched_ratio(options, search))
-    evaluation = _measure(loaded, resolved, plans, candidates_dir, thread_count, options, config, tolerance,
-                          results_path, progress, prepared, None, options.sessions, None)
+    if job.options.prune_to_latency_ms is not None:
+        search = prune_to_latency(job.model, job.target, job.options, runtimes, candidates_dir / "_prune_search",
+                                  job.threads, job.prepared[1], job.config)
+        plans = plans_for(job.target, runtimes, with_searched_ratio(job.options, search))
+    evaluation = _measure(job.model, job.target, plans, candidates_dir, job.threads, job.options, job.config,
+                          job.tolerance, results_path, job.progress, job.prepared, None, job.options.sessions, None)
     evaluation.prune_search = search.to_dict() if search else None
-    winner, reason = select_winner(evaluation.results, options.objective)
+    winner, reason = select_winner(evaluation.results, job.options.objective)
     if per_layer and winner is not None:
-        _profile_layers(evaluation, rpc_tracker, progress, winner.name, out / "per-layer")
-    winner_file = artifact_file_name(loaded.name, winner.artifact.format) if winner and winner.artifact else ""
-    emitted = _emit(emit, winner, resolved, out, winner_file)
-    artifact, manifest = write_outputs(out, evaluation, winner, reason, config, tolerance, options,
+        _profile_layers(evaluation, job.rpc_tracker, job.progress, winner.name, job.out / "per-layer")
+    winner_file = artifact_file_name(job.model.name, winner.artifact.format) if winner and winner.artifact else ""
+    emitted = _emit(emit, winner, job.target, job.out, winner_file)
+    artifact, manifest = write_outputs(job.out, evaluation, winner, reason, job.config, job.tolerance, job.options,
                                        {"emitted": emitted} if emit else None)
-    result = CompileResult(evaluation, winner, reason, out, artifact, manifest, emitted=emitted)
+    result = CompileResult(evaluation, winner, reason, job.out, artifact, manifest, emitted=emitted)
     if winner is None:
         raise NoViableCandidateError(f"{reason}; details in {manifest}", result)
     return result
@@ -223,23 +251,22 @@ def _emit(emit: Optional[str], chosen: Optional[CandidateResult], target: Target
 
 
 
-def _compile_build_only(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan], out: Path, threads: int,
-                        options: CompileOptions, config: BenchConfig, tolerance: Tolerance,
-                        prepared: tuple[CompileData, LoweringContext], progress: Optional[Progress],
-                        emit: Optional[str]) -> CompileResult:
+def _compile_build_only(job: _CompileJob, plans: Sequence[CandidatePlan], emit: Optional[str]) -> CompileResult:
     """compile_model with ``build_only``: every artifact into out/artifacts/, a manifest that says "not measured"."""
-    data, context = prepared
-    evaluation = build_candidates(loaded, target, plans, out / "candidates", threads, context, options.qat, progress)
+    data, context = job.prepared
+    out, target = job.out, job.target
+    evaluation = build_candidates(job.model, target, plans, out / "candidates", job.threads, context, job.options.qat,
+                                  job.progress)
     evaluation.warnings.extend(data.warnings)
     evaluation.data.update(data.describe())
     (out / "artifacts").mkdir()
-    built = {r.name: f"artifacts/{copy_artifact(r.artifact, out / 'artifacts', f'{loaded.name}-{r.name}').name}"
+    built = {r.name: f"artifacts/{copy_artifact(r.artifact, out / 'artifacts', f'{job.model.name}-{r.name}').name}"
              for r in evaluation.results if r.status == BUILT and r.artifact is not None}
     chosen = first_built(evaluation.results, C_RUNTIMES)
     emitted = _emit(emit, chosen, target, out, Path(built[chosen.name]).name if chosen else "")
     reason = NOT_MEASURED_WHY if built else "no candidate could be built"
     extra = {"measured": False, "built_artifacts": built, **({"emitted": emitted} if emit else {})}
-    _, manifest = write_outputs(out, evaluation, None, reason, config, tolerance, options, extra)
+    _, manifest = write_outputs(out, evaluation, None, reason, job.config, job.tolerance, job.options, extra)
     result = CompileResult(evaluation, None, reason, out, None, manifest, False, built, emitted)
     if not built:
         raise NoViableCandidateError(f"no candidate could be built for {target.name}; details in {manifest}", result)
@@ -266,11 +293,13 @@ def _measure(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan]
     data, context = prepared
     first_round, deferred = split_qat(plans, options.qat)
     with ResultsStore(results_path) as store:
-        evaluation = evaluate_candidates(
+        evaluation = evaluate(EvaluationRequest(
             loaded, target, first_round, workdir, threads, run_id or new_run_id(git_commit()), config, tolerance,
             store, progress, context, quality=data.quality, max_accuracy_drop=options.max_accuracy_drop,
             repeat_sessions=sessions, labels=labels, deferred=deferred, skip_deferred=qat_skip_reason,
-        )
+        ))
+        if evaluation.interrupted:  # what was timed is stored; compile and bench stop as on any Ctrl-C
+            raise KeyboardInterrupt
     for result in evaluation.results:
         if result.plan in deferred and result.status != "skipped":
             result.details["qat_because"] = qat_trigger(result.plan, evaluation.results)

@@ -11,12 +11,12 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from edgetune.bench import BenchConfig
-from edgetune.errors import ConfigError, EdgetuneError, RunnerError
+from edgetune.errors import ConfigError, EdgetuneError, RunnerError, reraise_as
 from edgetune.predict._graph import Graph, to_onnx
 from edgetune.runners._base import Runner
 from edgetune.targets import Target
@@ -148,12 +148,8 @@ class GraphMeasurer:
             return onnx_path
         loaded = load_model(onnx_path, workdir=folder)
         context = LoweringContext(calibration=_random_calibration(graph), options={"calib_samples": 8})
-        try:
+        with reraise_as(RunnerError, f"cannot build {graph.name} for {self.runtime}", 200):  # one graph's lowering failed
             artifact = build_artifact(self.plan, loaded, self.target, folder / "build", context, {})
-        except EdgetuneError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a lowering failing on one graph is reported as such
-            raise RunnerError(f"cannot build {graph.name} for {self.runtime}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
         return artifact.path
 
     def measure(self, graphs: Sequence[Graph], nodes: bool = False) -> tuple[list[GraphTiming], bool]:
@@ -165,59 +161,80 @@ class GraphMeasurer:
         runtime that has a per-node profiler) each artifact is also run through that profiler,
         from the same build.
         """
-        from edgetune.bench import measure_interleaved, random_inputs
-        from edgetune.models import TensorSpec
-
         results: list[GraphTiming] = []
         for start in range(0, len(graphs), self.interleave):
             group = list(graphs[start:start + self.interleave])
             if self.reference is not None:
                 group.append(self.reference)
-            sessions, feeds, errors, artifacts = {}, {}, {}, {}
-            profiled: dict[str, tuple] = {}
             try:
-                self._built += 1  # a fresh folder per group: dlopen() hands back a library already loaded from the same path
-                for index, graph in enumerate(group):
-                    key = f"{index}:{graph.name}"
-                    folder = self.workdir / f"b{self._built}" / f"g{index}"
-                    folder.mkdir(parents=True, exist_ok=True)
-                    try:
-                        artifacts[key] = self._artifact(graph, folder)
-                        sessions[key] = self.runner.load(artifacts[key], self.threads)
-                    except EdgetuneError as exc:  # e.g. a simulator that only costs conv/FC layers
-                        errors[key] = str(exc)
-                        continue
-                    spec = TensorSpec("input", tuple(graph.input_shape), "float32")
-                    feeds[key] = random_inputs([spec], seed=index)[0]
-                timings = measure_interleaved(sessions, feeds, self.config) if sessions else {}
-                if nodes and self.profiles_nodes:
-                    for key in [k for k in sessions if not k.endswith(":reference")]:
-                        try:
-                            found = self.runner.node_times(artifacts[key], self.threads, feeds[key])
-                        except EdgetuneError:  # the end-to-end timing still counts; the network just lacks node times
-                            found = None
-                        profiled[key] = tuple((n.name, n.op_type, n.latency_ms, n.min_ms) for n in found or ())
+                timings, errors, profiled = self._time_group(group, nodes)
             except KeyboardInterrupt:
                 return results, True
-            finally:
-                for session in sessions.values():
-                    session.close()
-                shutil.rmtree(self.workdir / f"b{self._built}", ignore_errors=True)
             if any(t.interrupted for t in timings.values()) or len(timings) + len(errors) < len(group):
                 return results, True
-            ordered = [timings.get(f"{index}:{graph.name}") for index, graph in enumerate(group)]
-            last = ordered.pop() if self.reference is not None else None
-            ref = last.stats.min_ms if last is not None else None
-            for index, (graph, timing) in enumerate(zip(group, ordered)):
-                if timing is None:
-                    results.append(GraphTiming(graph.name, 0.0, 0.0, 0.0, 0, False, ref, error=errors[f"{index}:{graph.name}"]))
-                    continue
-                stats = timing.stats
-                results.append(GraphTiming(graph.name, stats.median_ms, stats.ci_low_ms, stats.ci_high_ms,
-                                           len(timing.samples_ms), timing.converged, ref,
-                                           float(np.percentile(timing.samples_ms, 10)), stats.min_ms,
-                                           nodes=profiled.get(f"{index}:{graph.name}", ())))
+            results += self._group_results(group, timings, errors, profiled)
         return results, False
+
+    def _time_group(self, group: list[Graph], nodes: bool) -> tuple[dict[str, Any], dict[str, str], dict[str, tuple]]:
+        """Build, load and time one group interleaved: (timings, why a graph could not run, node times), by
+        "index:name". The sessions are closed and the builds removed on every path."""
+        from edgetune.bench import measure_interleaved, random_inputs
+        from edgetune.models import TensorSpec
+
+        sessions: dict[str, Any] = {}
+        feeds, errors, artifacts = {}, {}, {}
+        profiled: dict[str, tuple] = {}
+        try:
+            self._built += 1  # a fresh folder per group: dlopen() hands back a library already loaded from the same path
+            for index, graph in enumerate(group):
+                key = f"{index}:{graph.name}"
+                folder = self.workdir / f"b{self._built}" / f"g{index}"
+                folder.mkdir(parents=True, exist_ok=True)
+                try:
+                    artifacts[key] = self._artifact(graph, folder)
+                    sessions[key] = self.runner.load(artifacts[key], self.threads)
+                except EdgetuneError as exc:  # e.g. a simulator that only costs conv/FC layers
+                    errors[key] = str(exc)
+                    continue
+                spec = TensorSpec("input", tuple(graph.input_shape), "float32")
+                feeds[key] = random_inputs([spec], seed=index)[0]
+            timings = measure_interleaved(sessions, feeds, self.config) if sessions else {}
+            if nodes and self.profiles_nodes:
+                profiled = self._node_times([k for k in sessions if not k.endswith(":reference")], artifacts, feeds)
+        finally:
+            for session in sessions.values():
+                session.close()
+            shutil.rmtree(self.workdir / f"b{self._built}", ignore_errors=True)
+        return timings, errors, profiled
+
+    def _node_times(self, keys: list[str], artifacts: dict[str, Path], feeds: dict[str, Any]) -> dict[str, tuple]:
+        """Each artifact run through the runtime's per-node profiler, from the same build."""
+        profiled = {}
+        for key in keys:
+            try:
+                found = self.runner.node_times(artifacts[key], self.threads, feeds[key])
+            except EdgetuneError:  # the end-to-end timing still counts; the network just lacks node times
+                found = None
+            profiled[key] = tuple((n.name, n.op_type, n.latency_ms, n.min_ms) for n in found or ())
+        return profiled
+
+    def _group_results(self, group: list[Graph], timings: dict[str, Any], errors: dict[str, str],
+                       profiled: dict[str, tuple]) -> list[GraphTiming]:
+        """One GraphTiming per graph of the group (the reference graph's time goes into each, not the list)."""
+        ordered = [timings.get(f"{index}:{graph.name}") for index, graph in enumerate(group)]
+        last = ordered.pop() if self.reference is not None else None
+        ref = last.stats.min_ms if last is not None else None
+        results = []
+        for index, (graph, timing) in enumerate(zip(group, ordered)):
+            if timing is None:
+                results.append(GraphTiming(graph.name, 0.0, 0.0, 0.0, 0, False, ref, error=errors[f"{index}:{graph.name}"]))
+                continue
+            stats = timing.stats
+            results.append(GraphTiming(graph.name, stats.median_ms, stats.ci_low_ms, stats.ci_high_ms,
+                                       len(timing.samples_ms), timing.converged, ref,
+                                       float(np.percentile(timing.samples_ms, 10)), stats.min_ms,
+                                       nodes=profiled.get(f"{index}:{graph.name}", ())))
+        return results
 
     @property
     def profiles_nodes(self) -> bool:

@@ -31,8 +31,9 @@ from edgetune.predict._base import ProfileError
 from edgetune.predict._borders import check_on_chains, fit_borders, save_borders
 from edgetune.predict._context import attribute_nodes, fit_context
 from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
-from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
+from edgetune.predict._graph import Graph, GraphBuilder, graph_to_dict
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
+from edgetune.predict._kernel_row import KernelRow
 from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._profile_store import ProfileStore
@@ -102,119 +103,189 @@ def profile(
     folder.path.mkdir(parents=True, exist_ok=True)
     own = measurer is None
     measurer = measurer or GraphMeasurer(target, runtime, threads or 1, interleave=6, rpc_tracker=rpc_tracker)
-    if measurer.reference is None:
-        measurer.reference = reference_graph()
     try:
-        return _run(target, runtime, budget_min, folder, measurer, seed, progress, environment)
+        if measurer.reference is None:
+            measurer.reference = reference_graph()
+        return KernelProfiler(target, runtime, budget_min, folder, measurer, seed, progress, environment).run()
     finally:
         if own:
             measurer.close()
 
 
-def _run(target: Target, runtime: str, budget_min: float, folder: ProfileStore, measurer: GraphMeasurer, seed: int,
-         progress: Callable[[str], None], environment: Callable) -> ProfileResult:
-    env = environment(target, measurer.threads, measurer.versions())
-    state = folder.read_json(folder.state_path)
-    if state is not None:
-        if state.get("schema") != SCHEMA_VERSION:
-            raise ProfileError(f"{folder.state_path} is from profile schema {state.get('schema')}, this edgetune writes "
-                               f"{SCHEMA_VERSION}; re-run with --fresh")
-        old = state["environment"]
-        changed = [k for k in ("cpu_model", "threads", "libraries") if old.get(k) != env.get(k)]
-        if changed:
-            raise ProfileError(f"the profile in {folder.path} was taken with different {', '.join(changed)}; "
-                               "re-run with --fresh to start over for this setup")
-    machine = current_machine() if target.transport == "local" else {}  # the CPU model and its ISA features
-    start = time.perf_counter()
-    spent_before = float(state["elapsed_s"]) if state else 0.0
-    budget_s = budget_min * 60.0
+def _check_resumable(state: Optional[dict], env: dict, folder: ProfileStore) -> None:
+    """ProfileError when the stored profile is another schema or was taken in another setup (not to be mixed)."""
+    if state is None:
+        return
+    if state.get("schema") != SCHEMA_VERSION:
+        raise ProfileError(f"{folder.state_path} is from profile schema {state.get('schema')}, this edgetune writes "
+                           f"{SCHEMA_VERSION}; re-run with --fresh")
+    old = state["environment"]
+    changed = [k for k in ("cpu_model", "threads", "libraries") if old.get(k) != env.get(k)]
+    if changed:
+        raise ProfileError(f"the profile in {folder.path} was taken with different {', '.join(changed)}; "
+                           "re-run with --fresh to start over for this setup")
 
-    def elapsed() -> float:
-        return spent_before + time.perf_counter() - start
 
-    def save_state(**extra: object) -> None:
-        nonlocal state
-        state = {**(state or {}), "schema": SCHEMA_VERSION, "environment": env, "elapsed_s": round(elapsed(), 2),
-                 "runtime": runtime, "target": target.name, "threads": measurer.threads, "machine": machine, **extra}
-        folder.write_json(folder.state_path, state)
+class KernelProfiler:
+    """One profiling run: resumes what ``folder`` holds, measures round after round (whole networks, border
+    pairs, single kernels) until the budget is spent or Ctrl-C, then trains the regressors.
 
-    try:
-        rules = _calibrate(folder, measurer, progress, save_state, env)
-    except KeyboardInterrupt:
-        if state is not None:
-            save_state()
-        return ProfileResult(folder.path, len(folder.rows()), 0, elapsed(), FusionRules(), {}, interrupted=True)
-    overhead = float(state["overhead_ms"])  # type: ignore[index]
-    hardware = ProfileHardware.for_target(target)
+    Every round appends what it measured and the state before the next starts, so an interrupted run
+    resumes from there.
+    """
 
-    def latency(t) -> float:  # type: ignore[no-untyped-def]
-        return max(t.latency_ms - overhead, hardware.floor_ms)
+    rules: FusionRules
+    hardware: ProfileHardware
+    overhead_ms: float
+    rows: list[KernelRow]
+    chains: list[dict]
+    borders: list[dict]
+    rng: np.random.Generator
+    heads: list[str]
 
-    interrupted = False
-    rows = folder.rows()
-    chains = folder.chains()
-    borders = folder.borders()
-    new_kernels = 0
-    rng = np.random.default_rng(seed + 7919 * len(rows) + 104729 * len(chains))
-    heads = [h for h in HEAD_SHARE if h not in (state or {}).get("uncosted", [])]
-    failures: dict[str, int] = {}
-    while not interrupted and elapsed() < budget_s:
-        new_chains, interrupted = _measure_networks(measurer, rng, rules, len(chains))
-        folder.append_lines(folder.chains_path, new_chains)
-        chains += new_chains
-        want_borders = _INITIAL_BORDERS if len(borders) < _INITIAL_BORDERS else _BORDERS_PER_ROUND
-        pairs = [sample_border_pair(rng, rules, len(borders) + i) for i in range(want_borders)]
-        timings, stopped = measurer.measure([g for _group, one, many in pairs for g in (one, many)])
+    def __init__(self, target: Target, runtime: str, budget_min: float, folder: ProfileStore, measurer: GraphMeasurer,
+                 seed: int, progress: Callable[[str], None], environment: Callable) -> None:
+        self.target, self.runtime, self.budget_min, self.folder = target, runtime, budget_min, folder
+        self.measurer, self.seed, self.progress = measurer, seed, progress
+        self.env = environment(target, measurer.threads, measurer.versions())
+        self.state = folder.read_json(folder.state_path)
+        _check_resumable(self.state, self.env, folder)
+        self.machine = current_machine() if target.transport == "local" else {}  # the CPU model and its ISA features
+        self.start = time.perf_counter()
+        self.spent_before = float(self.state["elapsed_s"]) if self.state else 0.0
+        self.budget_s = budget_min * 60.0
+        self.new_kernels = 0
+        self.failures: dict[str, int] = {}
+
+    def elapsed(self) -> float:
+        """Seconds spent on this profile, earlier runs included."""
+        return self.spent_before + time.perf_counter() - self.start
+
+    def save_state(self, **extra: object) -> None:
+        self.state = {**(self.state or {}), "schema": SCHEMA_VERSION, "environment": self.env,
+                      "elapsed_s": round(self.elapsed(), 2), "runtime": self.runtime, "target": self.target.name,
+                      "threads": self.measurer.threads, "machine": self.machine, **extra}
+        self.folder.write_json(self.folder.state_path, self.state)
+
+    def run(self) -> ProfileResult:
+        try:
+            rules = _calibrate(self.folder, self.measurer, self.progress, self.save_state, self.env)
+        except KeyboardInterrupt:
+            if self.state is not None:
+                self.save_state()
+            return ProfileResult(self.folder.path, len(self.folder.rows()), 0, self.elapsed(), FusionRules(), {},
+                                 interrupted=True)
+        self._resume(rules)
+        interrupted = False
+        while not interrupted and self.elapsed() < self.budget_s:
+            interrupted = self.measure_round()
+        if interrupted:
+            self.save_state()
+            return ProfileResult(self.folder.path, len(self.rows), self.new_kernels, self.elapsed(), self.rules, {},
+                                 interrupted=True)
+        return self.finish()
+
+    def _resume(self, rules: FusionRules) -> None:
+        """What earlier runs measured, and a random stream that continues from there."""
+        self.rules = rules
+        self.overhead_ms = float(self.state["overhead_ms"])  # type: ignore[index]
+        self.hardware = ProfileHardware.for_target(self.target)
+        self.rows = [KernelRow.from_csv(row) for row in self.folder.rows()]
+        self.chains = self.folder.chains()
+        self.borders = self.folder.borders()
+        self.rng = np.random.default_rng(self.seed + 7919 * len(self.rows) + 104729 * len(self.chains))
+        self.heads = [h for h in HEAD_SHARE if h not in (self.state or {}).get("uncosted", [])]
+
+    def measure_round(self) -> bool:
+        """Networks, border pairs, then kernels; True when Ctrl-C stopped the round."""
+        stopped = self.network_round()
+        stopped = self.border_round() or stopped
+        self.save_state()
+        if stopped:
+            return True
+        stopped = self.kernel_round(self.next_kernels())
+        self.progress(f"{len(self.rows)} kernels measured, {self.elapsed() / 60:.1f} of {self.budget_min:g} min")
+        return stopped
+
+    def network_round(self) -> bool:
+        """Whole random networks (see ``_measure_networks``), appended to chains.jsonl."""
+        new_chains, interrupted = _measure_networks(self.measurer, self.rng, self.rules, len(self.chains))
+        self.folder.append_lines(self.folder.chains_path, new_chains)
+        self.chains += new_chains
+        return interrupted
+
+    def border_round(self) -> bool:
+        """Pairs of one kernel and the same kernel repeated: what a border between kernels costs."""
+        want = _INITIAL_BORDERS if len(self.borders) < _INITIAL_BORDERS else _BORDERS_PER_ROUND
+        pairs = [sample_border_pair(self.rng, self.rules, len(self.borders) + i) for i in range(want)]
+        timings, stopped = self.measurer.measure([g for _group, one, many in pairs for g in (one, many)])
         new_borders = [{"group": group, "in_elems": one.ops[0].in_elems, "out_elems": one.ops[-1].out_elems,
-                        "single_ms": latency(a), "repeated_ms": latency(b), "repeats": len(many.ops) // max(len(one.ops), 1)}
+                        "single_ms": self._latency_ms(a), "repeated_ms": self._latency_ms(b),
+                        "repeats": len(many.ops) // max(len(one.ops), 1)}
                        for (group, one, many), a, b in zip(pairs, timings[0::2], timings[1::2]) if not (a.error or b.error)]
-        folder.append_lines(folder.borders_path, new_borders)
-        borders += new_borders
-        save_state()
-        if interrupted or stopped:
-            interrupted = True
-            break
-        counts = {h: sum(1 for r in rows if r["head"] == h) for h in heads}
+        self.folder.append_lines(self.folder.borders_path, new_borders)
+        self.borders += new_borders
+        return stopped
+
+    def next_kernels(self) -> list[Graph]:
+        """Kernels to measure next: the initial set of each head first, then where the regressors are least sure."""
+        counts = {h: sum(1 for r in self.rows if r.head == h) for h in self.heads}
         batch: list[Graph] = []
-        lacking = [h for h in heads if counts[h] < _INITIAL_PER_HEAD]
+        lacking = [h for h in self.heads if counts[h] < _INITIAL_PER_HEAD]
         if lacking:
             for h in lacking:
-                batch += [sample_kernel(h, rng, rules, len(rows) + len(batch) + i) for i in range(_INITIAL_PER_HEAD - counts[h])]
+                batch += [sample_kernel(h, self.rng, self.rules, len(self.rows) + len(batch) + i)
+                          for i in range(_INITIAL_PER_HEAD - counts[h])]
         else:
-            for h in heads:
+            for h in self.heads:
                 want = max(1, int(round(_ROUND * HEAD_SHARE[h])))
-                batch += _most_uncertain(h, rows, rng, rules, want, len(rows) + len(batch), hardware)
-        for chunk_start in range(0, len(batch), measurer.interleave):
-            if elapsed() >= budget_s:
+                batch += _most_uncertain(h, self.rows, self.rng, self.rules, want, len(self.rows) + len(batch),
+                                         self.hardware)
+        return batch
+
+    def kernel_round(self, batch: list[Graph]) -> bool:
+        """Time ``batch`` a group at a time, each group's rows stored before the next; True on Ctrl-C."""
+        for chunk_start in range(0, len(batch), self.measurer.interleave):
+            if self.elapsed() >= self.budget_s:
                 break
-            chunk = batch[chunk_start:chunk_start + measurer.interleave]
-            timings, interrupted = measurer.measure(chunk)
-            new_rows = [_row(len(rows) + i, g, t, latency(t), rules) for i, (g, t) in enumerate(zip(chunk, timings)) if not t.error]
-            for g, t in zip(chunk, timings):
-                if t.error:
-                    head = split_kernels(g, rules)[0].head.kind
-                    failures[head] = failures.get(head, 0) + 1
-                    if failures[head] >= _MAX_FAILURES and head in heads:
-                        heads.remove(head)
-                        progress(f"{head} kernels cannot run on {target.name}/{runtime} ({t.error[:120]}); not costed")
-                        save_state(uncosted=sorted(set(state.get("uncosted", [])) | {head}))  # type: ignore[union-attr]
-            folder.append(new_rows)
-            rows += new_rows
-            new_kernels += len(new_rows)
-            save_state()
+            chunk = batch[chunk_start:chunk_start + self.measurer.interleave]
+            timings, interrupted = self.measurer.measure(chunk)
+            new_rows = [KernelRow.measured(len(self.rows) + i, g, t, self._latency_ms(t), self.rules)
+                        for i, (g, t) in enumerate(zip(chunk, timings)) if not t.error]
+            self._count_failures(chunk, timings)
+            self.folder.append([row.to_csv() for row in new_rows])
+            self.rows += new_rows
+            self.new_kernels += len(new_rows)
+            self.save_state()
             if interrupted:
-                break
-        progress(f"{len(rows)} kernels measured, {elapsed() / 60:.1f} of {budget_min:g} min")
-    if interrupted:
-        save_state()
-        return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, {}, interrupted=True)
-    progress("training regressors")
-    metadata = train(folder.path, rows, chains, borders, rules, state, env, hardware)  # type: ignore[arg-type]
-    save_state()
-    if target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
-        progress("timing the reference networks (kept for `edgetune predict --calibrate`)")
-        store_references(folder.path, measurer.measure, measurer.threads, current_machine())
-    return ProfileResult(folder.path, len(rows), new_kernels, elapsed(), rules, metadata)
+                return True
+        return False
+
+    def _count_failures(self, chunk: list[Graph], timings: list) -> None:  # type: ignore[type-arg]
+        """A head whose kernels fail _MAX_FAILURES times cannot run here: it is left uncosted."""
+        for g, t in zip(chunk, timings):
+            if not t.error:
+                continue
+            head = split_kernels(g, self.rules)[0].head.kind
+            self.failures[head] = self.failures.get(head, 0) + 1
+            if self.failures[head] >= _MAX_FAILURES and head in self.heads:
+                self.heads.remove(head)
+                self.progress(f"{head} kernels cannot run on {self.target.name}/{self.runtime} ({t.error[:120]}); not costed")
+                self.save_state(uncosted=sorted(set(self.state.get("uncosted", [])) | {head}))  # type: ignore[union-attr]
+
+    def _latency_ms(self, timing) -> float:  # type: ignore[no-untyped-def]
+        return max(timing.latency_ms - self.overhead_ms, self.hardware.floor_ms)
+
+    def finish(self) -> ProfileResult:
+        """Train the regressors on everything measured; on a local target also time the reference networks."""
+        self.progress("training regressors")
+        metadata = train(self.folder.path, self.rows, self.chains, self.borders, self.rules, self.state,  # type: ignore[arg-type]
+                         self.env, self.hardware)
+        self.save_state()
+        if self.target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
+            self.progress("timing the reference networks (kept for `edgetune predict --calibrate`)")
+            store_references(self.folder.path, self.measurer.measure, self.measurer.threads, current_machine())
+        return ProfileResult(self.folder.path, len(self.rows), self.new_kernels, self.elapsed(), self.rules, metadata)
 
 
 def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: FusionRules,
@@ -275,27 +346,12 @@ def _calibrate(folder: ProfileStore, measurer: GraphMeasurer, progress: Callable
     return rules
 
 
-def _row(index: int, graph: Graph, timing, latency_ms: float, rules: FusionRules) -> dict:  # type: ignore[no-untyped-def]
-    kernel = split_kernels(graph, rules)[0]
-    return {"id": index, "head": kernel.head.kind, "kind": kernel.kind, "graph": json.dumps(graph_to_dict(graph), separators=(",", ":")),
-            "macs": kernel.head.macs, "raw_ms": timing.median_ms, "ci_low_ms": timing.ci_low_ms,
-            "ci_high_ms": timing.ci_high_ms, "samples": timing.samples, "converged": int(timing.converged),
-            "min_ms": timing.min_ms, "reference_ms": timing.reference_ms or "", "latency_ms": latency_ms,
-            "time": round(time.time(), 1)}
+def _matrix(rows: list[KernelRow], rules: FusionRules, hardware: ProfileHardware) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([r.features(rules, hardware) for r in rows], dtype=float),
+            np.array([r.latency_ms for r in rows], dtype=float))
 
 
-def _features_of(row: dict, rules: FusionRules, hardware: ProfileHardware) -> list[float]:
-    if "_x" not in row:
-        row["_x"] = hardware.features(split_kernels(graph_from_dict(json.loads(row["graph"])), rules)[0])
-    return row["_x"]
-
-
-def _matrix(rows: list[dict], rules: FusionRules, hardware: ProfileHardware) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([_features_of(r, rules, hardware) for r in rows], dtype=float),
-            np.array([r["latency_ms"] for r in rows], dtype=float))
-
-
-def _raw_latencies(rows: list[dict], overhead_ms: float, floor_ms: float) -> None:
+def _raw_latencies(rows: list[KernelRow], overhead_ms: float, floor_ms: float) -> None:
     """Kernel latency = fastest run minus the per-call overhead, not rescaled by the reference graph.
 
     Rescaling by a reference graph timed beside each group was tried: on this VM the small
@@ -303,14 +359,14 @@ def _raw_latencies(rows: list[dict], overhead_ms: float, floor_ms: float) -> Non
     stays in the CSV (reference_ms) for analysis.
     """
     for row in rows:
-        row["latency_ms"] = max(row["min_ms"] - overhead_ms, floor_ms)
+        row.latency_ms = max(row.min_ms - overhead_ms, floor_ms)
 
 
-def _most_uncertain(head: str, rows: list[dict], rng: np.random.Generator, rules: FusionRules, want: int,
+def _most_uncertain(head: str, rows: list[KernelRow], rng: np.random.Generator, rules: FusionRules, want: int,
                     first_index: int, hardware: ProfileHardware) -> list[Graph]:
     """``want`` new kernels of ``head``: a quarter at random, of the rest half next to the measured kernels
     the model errs on most (out of bag), half where a bagged ensemble disagrees most."""
-    mine = [r for r in rows if r["head"] == head]
+    mine = [r for r in rows if r.head == head]
     pool = [sample_kernel(head, rng, rules, first_index + i) for i in range(_POOL)]
     explore = want // 4
     if len(mine) < 5:
@@ -357,11 +413,11 @@ def retrain(folder: Path, target: Optional[Target] = None) -> dict:
     if state is None or fusion is None:
         raise ProfileError(f"{folder} holds no profile to retrain; run `edgetune profile` first")
     hardware = ProfileHardware.for_target(target or load_target(state["target"]))
-    return train(store.path, store.rows(), store.chains(), store.borders(), FusionRules.from_dict(fusion), state,
+    return train(store.path, [KernelRow.from_csv(row) for row in store.rows()], store.chains(), store.borders(), FusionRules.from_dict(fusion), state,
                  state["environment"], hardware)
 
 
-def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict], rules: FusionRules, state: dict,
+def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list[dict], rules: FusionRules, state: dict,
           env: dict, hardware: ProfileHardware = GENERIC_HARDWARE) -> dict:
     """Fit one regressor per head kind, the in-network correction, the FLOPs baseline; write models/ + metadata.json.
 
@@ -374,8 +430,8 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
         raise ProfileError(f"no kernel measurements in {folder}; give the profile a larger --budget")
     _raw_latencies(rows, float(state["overhead_ms"]), hardware.floor_ms)
     models, accuracy = [], {}
-    for head in sorted({r["head"] for r in rows}):
-        mine = [r for r in rows if r["head"] == head]
+    for head in sorted({r.head for r in rows}):
+        mine = [r for r in rows if r.head == head]
         x, y = _matrix(mine, rules, hardware)
         model, errors = fit_kind(head, x, y, terms=hardware.baseline_terms, floor_ms=hardware.floor_ms)
         models.append(model)
@@ -388,7 +444,7 @@ def train(folder: Path, rows: list[dict], chains: list[dict], borders: list[dict
     chain_accuracy = check_on_chains(chains, {m.kind: m for m in models}, rules, float(state["overhead_ms"]), correction,
                                      hardware)
     context = fit_context(folder / "models", chains, rules, hardware)
-    flops = fit_flops_baseline(np.array([r["macs"] for r in rows]), np.array([r["latency_ms"] for r in rows]))
+    flops = fit_flops_baseline(np.array([r.macs for r in rows]), np.array([r.latency_ms for r in rows]))
     metadata = {
         "schema": SCHEMA_VERSION,
         "target": state["target"], "runtime": state["runtime"], "threads": state["threads"],

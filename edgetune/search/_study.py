@@ -14,19 +14,21 @@ folder by default, PostgreSQL for several workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
-import socket
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from edgetune._lazy import require
-from edgetune.errors import ConfigError, EdgetuneError, InfeasibleError
+from edgetune.errors import ConfigError, EdgetuneError, InfeasibleError, one_line
+from edgetune.search._constraints import native_constraints, stored_constraints
+from edgetune.search._deploy import deploy_precisions
+from edgetune.search._objective import TrainingSplit, TrialObjective
 from edgetune.search._space import Candidate, SearchSpace, candidate_graph, candidate_module
-from edgetune.search._train import train_candidate
 from edgetune.targets import Target
 
 STRATEGIES = ("nsga2", "tpe", "gp", "random", "grid")
@@ -34,7 +36,6 @@ STRATEGIES = ("nsga2", "tpe", "gp", "random", "grid")
 # intermediate values of multi-objective trials, so learning-curve pruning applies to "accuracy" only.
 OBJECTIVES = ("accuracy-latency", "accuracy-latency-size", "accuracy")
 PRUNERS = ("median", "hyperband", "none")
-BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "int8": 1}
 HEARTBEAT_S = 10
 
 
@@ -152,8 +153,7 @@ def open_study(storage: str, study_name: str, directions: list[str], sampler: An
     except ValueError as exc:  # e.g. directions differ from the stored study's
         raise SearchError(f"study '{study_name}' in {redact(storage)} does not match this search: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/psycopg raise many types for a bad URL or server
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise SearchError(f"cannot open the study storage {redact(storage)}: {first}; check the URL and that the "
+        raise SearchError(f"cannot open the study storage {redact(storage)}: {one_line(exc, 200)}; check the URL and that the "
                           "database server is running") from None
 
 
@@ -181,50 +181,6 @@ def _pruner(name: str, multi: bool) -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
 
 
-def _constraints(trial: Any) -> list[float]:
-    return list(trial.user_attrs.get("constraints", [0.0]))
-
-
-CONSTRAINT_NAMES = ("latency", "sram", "flash")
-
-
-def _native_constraints() -> bool:
-    """Optuna >= 5 takes constraints from ``Trial.set_constraint`` (``constraints_func`` is deprecated)."""
-    optuna = require("optuna", "all")
-    return hasattr(optuna.trial.Trial, "set_constraint")
-
-
-def _set_constraints(trial: Any, violations: list[float], final: bool = False) -> None:
-    """Record constraint values (read back by _front and study_status); ``final`` also hands them to the
-    sampler, once per trial (Optuna keeps the first value set)."""
-    trial.set_user_attr("constraints", violations)
-    if final and _native_constraints():
-        for name, value in zip(CONSTRAINT_NAMES, violations):
-            trial.set_constraint(name, value)
-
-
-def _memory(graph: Any, precision: str = "int8") -> tuple[float, float]:
-    """(peak activation KB: largest input+output of an op, weights KB) at ``precision`` -- what the device must hold."""
-    peak = max(op.in_elems * max(1, len(op.inputs)) + op.out_elems for op in graph.ops)
-    width = BYTES_PER_VALUE.get(precision, 4)
-    return peak * width / 1024.0, graph.params * width / 1024.0
-
-
-def _violations(latency_ms: float, budget: Optional[float], act_kb: float, weight_kb: float, target: Target) -> list[float]:
-    """Optuna constraint values (> 0 violates): latency over budget, activations over SRAM, weights over flash."""
-    return [latency_ms - budget if budget is not None else -1.0,
-            act_kb - target.memory.sram_kb if target.memory.sram_kb else -1.0,
-            weight_kb - target.memory.flash_kb if target.memory.flash_kb else -1.0]
-
-
-def _reasons(v: list[float], latency_ms: float, source: str, budget: Optional[float], act_kb: float, weight_kb: float,
-             target: Target) -> str:
-    parts = [f"{source} {latency_ms:.3g} ms > {budget:g} ms" if v[0] > 0 else "",
-             f"activations {act_kb:.0f} KB > SRAM {target.memory.sram_kb} KB" if v[1] > 0 else "",
-             f"weights {weight_kb:.0f} KB > flash {target.memory.flash_kb} KB" if v[2] > 0 else ""]
-    return "; ".join(p for p in parts if p)
-
-
 def search(
     target: Union[str, Target] = "host-cpu",
     output_dir: Union[str, Path] = "edgetune-search",
@@ -237,8 +193,11 @@ def search(
     progress: Callable[[str], None] = lambda _m: None,
     profiles_dir: Optional[Path] = None,
 ) -> SearchResult:
-    """Run (or resume) the search and return the front, the verified winner and its compiled artifact."""
-    from edgetune.data import load_dataset
+    """Run (or resume) the search and return the front, the verified winner and its compiled artifact.
+
+    A ``predictor`` given stays the caller's; one made here is closed once the trials are done (a
+    measuring predictor holds its board connections until then).
+    """
     from edgetune.targets import load_target
 
     optuna = require("optuna", "all")
@@ -247,113 +206,87 @@ def search(
     space = space or SearchSpace()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(config.dataset)
-    if data.y is None:
-        raise ConfigError(f"dataset '{config.dataset}' has no labels; the search trains classifiers")
-    # one split for every worker and seed, so accuracies in a shared study compare (split seed 0)
-    train, val = data.split(config.val_fraction, 0)
-    in_ch, classes = int(data.x.shape[1]), int(data.y.max()) + 1
-    in_size = (int(data.x.shape[-2]), int(data.x.shape[-1]))  # the network resizes it to its resolution
-    if predictor is None:
-        from edgetune.predict import predictor_for
+    data = TrainingSplit.load(config)
+    with _study_predictor(predictor, resolved, config, profiles_dir, progress) as predictor:
+        threads = getattr(predictor, "threads", None) or 1  # measured latencies use the predictor's thread count
+        space = space.with_precisions(deploy_precisions(resolved, config.runtime))
+        _check_smallest(space, predictor, data, config.latency_budget_ms, resolved)
+        study, name, storage = _open_search_study(config, space, resolved, out)
+        (out / "trials").mkdir(exist_ok=True)
+        objective = TrialObjective(space, config, resolved, predictor, data, out / "trials", threads)
+        _optimize(study, objective, config, name, progress)
+        predictor_name = getattr(predictor, "name", type(predictor).__name__)
+    trials = [_summary(t) for t in study.trials]
+    front = [_summary(t) for t in _front(study, objective.multi)]
+    result = SearchResult(name, storage, trials, front, None, out, predictor_name)
+    _verify_and_pick(result, resolved, config, threads, top_k, data.in_channels, data.classes, progress, data.input_size)
+    if compile_winner and result.winner is not None:
+        result.compiled = _compile(result, resolved, config, data.in_channels, data.classes, compile_runtimes, progress)
+    from edgetune.search._report import write_outputs
 
-        # once per study: re-time the profile's reference networks (when it stores some for this machine)
-        predictor = predictor_for(resolved, config.runtime, profiles_dir, calibrate="auto")
-        if getattr(predictor, "calibration", None) is not None:
-            progress(predictor.calibration.message())
-    threads = getattr(predictor, "threads", None) or 1  # measured latencies use the predictor's thread count
-    from edgetune.search._deploy import deploy, deploy_precisions
+    write_outputs(result, config, space)
+    return result
 
-    space = space.with_precisions(deploy_precisions(resolved, config.runtime))
-    budget = config.latency_budget_ms
+
+@contextlib.contextmanager
+def _study_predictor(given: Any, target: Target, config: SearchConfig, profiles_dir: Optional[Path],
+                     progress: Callable[[str], None]) -> Iterator[Any]:
+    """``given`` as it is, else the target's predictor for this study, closed when the block ends."""
+    if given is not None:
+        yield given
+        return
+    from edgetune.predict import predictor_for
+
+    # once per study: re-time the profile's reference networks (when it stores some for this machine)
+    made = predictor_for(target, config.runtime, profiles_dir, calibrate="auto")
+    try:
+        if getattr(made, "calibration", None) is not None:
+            progress(made.calibration.message())
+        yield made
+    finally:
+        close = getattr(made, "close", None)
+        if close is not None:
+            close()
+
+
+def _check_smallest(space: SearchSpace, predictor: Any, data: TrainingSplit, budget: Optional[float],
+                    target: Target) -> None:
+    """InfeasibleError before any trial when even the smallest network of the space misses the budget."""
     small = space.smallest()
-    smallest = predictor.predict(candidate_graph(small, in_ch, classes, 1 - small.deploy["prune_ratio"], in_size))
+    graph = candidate_graph(small, data.in_channels, data.classes, 1 - small.deploy["prune_ratio"], data.input_size)
+    smallest = predictor.predict(graph)
     if budget is not None and smallest.total_ms > budget:
-        raise InfeasibleError(f"no network in the '{space.name}' space can meet {budget:g} ms on {resolved.name}: the "
+        raise InfeasibleError(f"no network in the '{space.name}' space can meet {budget:g} ms on {target.name}: the "
                               f"smallest is predicted at {smallest.total_ms:.3g} ms; raise --latency-budget-ms or narrow the space")
-    name = config.study_name or f"{space.name}-{resolved.name}-{Path(config.dataset).stem}"
+
+
+def _open_search_study(config: SearchConfig, space: SearchSpace, target: Target, out: Path) -> tuple[Any, str, str]:
+    """The study this search runs in (created or resumed), its name and its storage URL."""
+    name = config.study_name or f"{space.name}-{target.name}-{Path(config.dataset).stem}"
     storage = _storage_url(config, out)
     objectives = config.objective.split("-")
     multi = len(objectives) > 1
     study = open_study(storage, name, ["maximize"] + ["minimize"] * (len(objectives) - 1),
-                       _sampler(config.strategy, config.seed, None if _native_constraints() else _constraints),
+                       _sampler(config.strategy, config.seed, None if native_constraints() else stored_constraints),
                        _pruner(config.pruner, multi))
     study.set_user_attr("space", space.name)
-    (out / "trials").mkdir(exist_ok=True)
+    return study, name, storage
 
-    def values(accuracy: float, latency_ms: float, size_kb: float) -> Any:
-        named = {"accuracy": accuracy, "latency": latency_ms, "size": size_kb}
-        return tuple(named[o] for o in objectives) if multi else accuracy
 
-    def objective(trial: Any) -> Any:
-        cand = space.suggest(trial, discrete=config.strategy == "grid")
-        precision, ratio = cand.deploy["precision"], cand.deploy["prune_ratio"]
-        graph = candidate_graph(cand, in_ch, classes, input_size=in_size)
-        # before training: the fp32 network with its channels scaled by the prune ratio (an estimate;
-        # the pruned network itself is predicted again after pruning)
-        estimated = candidate_graph(cand, in_ch, classes, 1 - ratio, in_size) if ratio else graph
-        estimate = predictor.predict(estimated)
-        act_kb, weight_kb = _memory(estimated, precision)
-        violations = _violations(estimate.total_ms, budget, act_kb, weight_kb, resolved)
-        seed = config.seed * 100003 + trial.number
-        _set_constraints(trial, violations)
-        for key, value in (("predicted_ms", estimate.total_ms), ("latency_ms", estimate.total_ms),
-                           ("latency_source", "predicted"), ("predictor", estimate.predictor), ("size_kb", weight_kb),
-                           ("candidate", cand.to_dict()), ("seed", seed), ("worker", f"{socket.gethostname()}:{os.getpid()}")):
-            trial.set_user_attr(key, value)
-        if any(v > 0 for v in violations):
-            why = _reasons(violations, estimate.total_ms, "predicted", budget, act_kb, weight_kb, resolved)
-            trial.set_user_attr("rejected", f"{why} (not trained)")
-            _set_constraints(trial, violations, final=True)
-            return values(0.0, estimate.total_ms, weight_kb)
-        module = candidate_module(cand, in_ch, classes)
-
-        def report(epoch: int, accuracy: float) -> None:
-            if not multi:  # Optuna prunes single-objective studies only
-                trial.report(accuracy, epoch)
-                if trial.should_prune():
-                    _set_constraints(trial, violations, final=True)
-                    raise optuna.TrialPruned()
-
-        accuracy = train_candidate(module, cand, train, val, seed, report, config.max_epochs)
-        torch = require("torch", "torch")
-        stem = out / "trials" / f"trial-{trial.number}"
-        torch.save(module.state_dict(), f"{stem}.pt")
-        latency, source = estimate.total_ms, "predicted"
-        if precision != "fp32" or ratio:
-            try:
-                shipped = deploy(module, graph, cand.deploy, resolved, config.runtime, train,
-                                 val, seed, stem, config.fine_tune_epochs, threads=threads)
-            except EdgetuneError as exc:  # one candidate's build failing is that trial's result, not the search's
-                _set_constraints(trial, [1.0, *violations[1:]], final=True)
-                trial.set_user_attr("rejected", f"deployment failed: {exc}")
-                return values(0.0, estimate.total_ms, weight_kb)
-            trial.set_user_attr("trained_accuracy", accuracy)
-            accuracy = shipped.accuracy
-            predicted = predictor.predict(shipped.graph).total_ms  # the pruned fp32 network
-            latency, source = (predicted, "predicted") if precision == "fp32" else (shipped.measured_ms, "measured")
-            act_kb, weight_kb = _memory(shipped.graph, precision)
-            violations = _violations(latency, budget, act_kb, weight_kb, resolved)
-            _set_constraints(trial, violations)
-            for key, value in (("predicted_ms", predicted), ("latency_ms", latency), ("latency_source", source),
-                               ("size_kb", weight_kb), ("deploy_plan", shipped.plan),
-                               ("deploy", shipped.details)):
-                trial.set_user_attr(key, value)
-            if any(v > 0 for v in violations):
-                why = _reasons(violations, latency, source, budget, act_kb, weight_kb, resolved)
-                trial.set_user_attr("rejected", f"{why} (after {shipped.plan})")
-        _set_constraints(trial, violations, final=True)
-        return values(accuracy, latency, weight_kb)
-
-    done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+def _optimize(study: Any, objective: TrialObjective, config: SearchConfig, name: str,
+              progress: Callable[[str], None]) -> None:
+    """Run the trials the study still lacks (finished and pruned ones count), with a line of progress per trial."""
+    optuna = require("optuna", "all")
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = [t for t in study.trials if t.state in finished]
     remaining = config.trials - len(done)
     started = time.perf_counter()
 
     def tick(study: Any, trial: Any) -> None:
-        count = len([t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)])
+        count = len([t for t in study.trials if t.state in finished])
         per = (time.perf_counter() - started) / max(1, count - len(done))
         eta = max(0, config.trials - count) * per
-        front = _front(study, multi)
+        front = _front(study, objective.multi)
         best = max(front, key=lambda t: t.values[0], default=None)
         best_text = (f", best {best.values[0]:.3f} @ {best.user_attrs.get('latency_ms', 0):.3g} ms "
                      f"{best.user_attrs.get('latency_source', 'predicted')}") if best is not None else ""
@@ -362,18 +295,7 @@ def search(
     if remaining > 0:
         progress(f"study '{name}': {len(done)} trials stored, running {remaining} more ({config.strategy})")
         study.optimize(objective, n_trials=remaining, callbacks=[
-            optuna.study.MaxTrialsCallback(config.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)),
-            tick], gc_after_trial=True)
-    trials = [_summary(t) for t in study.trials]
-    front = [_summary(t) for t in _front(study, multi)]
-    result = SearchResult(name, storage, trials, front, None, out, getattr(predictor, "name", type(predictor).__name__))
-    _verify_and_pick(result, resolved, config, threads, top_k, in_ch, classes, progress, in_size)
-    if compile_winner and result.winner is not None:
-        result.compiled = _compile(result, resolved, config, in_ch, classes, compile_runtimes, progress)
-    from edgetune.search._report import write_outputs
-
-    write_outputs(result, config, space)
-    return result
+            optuna.study.MaxTrialsCallback(config.trials, states=finished), tick], gc_after_trial=True)
 
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -418,10 +340,8 @@ def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig,
     pruned or quantized one from the artifact its lowerings built. Both report the fastest of >= 30
     runs (the statistic the predictor is trained on).
     """
-    from edgetune.bench import isolated, measure_interleaved
     from edgetune.predict import GraphMeasurer
     from edgetune.predict._measure import NETWORK_CONFIG
-    from edgetune.runners import runner_for
 
     if not result.front:
         result.notes.append("no trial both finished and met the constraints")
@@ -439,20 +359,7 @@ def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig,
         for t, timing in zip(plain, timings):
             t.measured_ms = None if timing.error else timing.latency_ms
     if lowered:
-        runner = isolated(runner_for(config.runtime, target))
-        sessions = {str(t.number): runner.load(_deployed_artifact(result, t), threads) for t in lowered}  # type: ignore[arg-type]
-        try:
-            from edgetune.data import load_dataset
-
-            x = load_dataset(config.dataset).x[:1]
-            feeds = {k: {"input": x} for k in sessions}
-            timings_by = measure_interleaved(sessions, feeds, NETWORK_CONFIG)
-        finally:
-            for session in sessions.values():
-                session.close()
-        for t in lowered:
-            timing = timings_by[str(t.number)]
-            t.measured_ms = timing.stats.min_ms
+        _measure_lowered(result, lowered, target, config, threads)
     budget = config.latency_budget_ms
     meets = [t for t in top if t.measured_ms is not None and (budget is None or t.measured_ms <= budget)]
     if meets:
@@ -460,6 +367,27 @@ def _verify_and_pick(result: SearchResult, target: Target, config: SearchConfig,
     else:
         result.winner = None
         result.notes.append(f"none of the top {len(top)} met {budget:g} ms when measured on {target.name}; nothing compiled")
+
+
+def _measure_lowered(result: SearchResult, lowered: list[TrialSummary], target: Target, config: SearchConfig,
+                     threads: int) -> None:
+    """Time the artifacts the trials' lowerings built, interleaved in isolated workers (every session closed)."""
+    from edgetune.bench import isolated, measure_interleaved
+    from edgetune.data import load_dataset
+    from edgetune.predict._measure import NETWORK_CONFIG
+    from edgetune.runners import runner_for
+
+    runner = isolated(runner_for(config.runtime, target))
+    with ExitStack() as loaded:
+        sessions: dict[str, Any] = {}
+        for t in lowered:
+            sessions[str(t.number)] = runner.load(_deployed_artifact(result, t), threads)  # type: ignore[arg-type]
+            loaded.callback(sessions[str(t.number)].close)
+        x = load_dataset(config.dataset).x[:1]
+        feeds = {k: {"input": x} for k in sessions}
+        timings_by = measure_interleaved(sessions, feeds, NETWORK_CONFIG)
+    for t in lowered:
+        t.measured_ms = timings_by[str(t.number)].stats.min_ms
 
 
 def _compile(result: SearchResult, target: Target, config: SearchConfig, in_ch: int, classes: int,
@@ -493,7 +421,7 @@ def study_status(storage: str, study_name: Optional[str] = None) -> list[dict[st
         storage = sqlalchemy_url(storage)
         summaries = optuna.get_all_study_summaries(storage=storage)
     except Exception as exc:  # noqa: BLE001
-        raise SearchError(f"cannot open the study storage {redact(storage)}: {str(exc).splitlines()[0][:200]}") from None
+        raise SearchError(f"cannot open the study storage {redact(storage)}: {one_line(exc, 200)}") from None
     rows = []
     for s in summaries:
         if study_name and s.study_name != study_name:

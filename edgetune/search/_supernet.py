@@ -28,71 +28,87 @@ def _torch() -> Any:
 
 
 def build_supernet(space: SearchSpace, in_channels: int, classes: int) -> Any:
+    """The mobilenet space at the largest setting of every choice; ``net(x, arch)`` runs the sub-network ``arch``."""
     torch = _torch()
-    nn, F = torch.nn, torch.nn.functional
     c = space.choices
     if space.name != "mobilenet":
         raise ConfigError("the supernet covers the mobilenet space")
-    stages = c["stage_channels"][0]
-    kmax, emax, dmax, wmax = max(c["kernel"]), max(c["expand"]), max(c["depth"]), max(c["width"])
+    kmax = max(c["kernel"])
 
-    class SuperNet(nn.Module):
+    class SuperNet(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            stem = _ch(c["stem"][0] * wmax)
-            self.stem = nn.Conv2d(in_channels, stem, 3, 1, 1)
-            self.stem_bn = nn.BatchNorm2d(stem)
-            self.blocks = nn.ModuleList()
-            cin = stem
-            for base in stages:
-                cout = _ch(base * wmax)
-                stage = nn.ModuleList()
-                for d in range(dmax):
-                    hidden = (cin if d == 0 else cout) * emax
-                    b_in = cin if d == 0 else cout
-                    stage.append(nn.ModuleDict({
-                        "expand": nn.Conv2d(b_in, hidden, 1), "expand_bn": nn.BatchNorm2d(hidden),
-                        "dw": nn.Conv2d(hidden, hidden, kmax, 1, kmax // 2, groups=hidden), "dw_bn": nn.BatchNorm2d(hidden),
-                        "project": nn.Conv2d(hidden, cout, 1), "project_bn": nn.BatchNorm2d(cout)}))
-                self.blocks.append(stage)
-                cin = cout
-            self.fc = nn.Linear(cin, classes)
-
-        @staticmethod
-        def _bn(bn: Any, x: Any) -> Any:
-            n = x.shape[1]
-            return F.batch_norm(x, bn.running_mean[:n], bn.running_var[:n], bn.weight[:n], bn.bias[:n],
-                                bn.training, bn.momentum if bn.momentum is not None else 0.1, bn.eps)
+            _add_layers(self, torch.nn, c, in_channels, classes)
 
         def forward(self, x: Any, arch: dict) -> Any:
-            r = arch["resolution"]
-            if x.shape[-1] != r:
-                x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False)
-            stem = _ch(arch["stem"] * arch["width"])
-            x = F.relu(self._bn(self.stem_bn, F.conv2d(x, self.stem.weight[:stem], self.stem.bias[:stem], 1, 1)))
-            cin = stem
-            for i, (base, stage) in enumerate(zip(arch["stage_channels"], self.blocks)):
-                cout = _ch(base * arch["width"])
-                k, e = arch[f"kernel{i}"], arch[f"expand{i}"]
-                for d in range(arch[f"depth{i}"]):
-                    m = stage[d]
-                    stride = 2 if d == 0 and i > 0 else 1
-                    hidden = cin * e
-                    h = x
-                    if e != 1:
-                        h = F.relu6(self._bn(m["expand_bn"], F.conv2d(x, m["expand"].weight[:hidden, :cin], m["expand"].bias[:hidden])))
-                    else:
-                        hidden = cin
-                    off = (kmax - k) // 2
-                    w = m["dw"].weight[:hidden, :, off:off + k, off:off + k]
-                    h = F.relu6(self._bn(m["dw_bn"], F.conv2d(h, w, m["dw"].bias[:hidden], stride, k // 2, groups=hidden)))
-                    h = self._bn(m["project_bn"], F.conv2d(h, m["project"].weight[:cout, :hidden], m["project"].bias[:cout]))
-                    x = x + h if stride == 1 and cin == cout else h
-                    cin = cout
-            x = x.mean(dim=(2, 3))
-            return F.linear(x, self.fc.weight[:, :cin], self.fc.bias)
+            return _forward(self, torch.nn.functional, x, arch, kmax)
 
     return SuperNet()
+
+
+def _add_layers(net: Any, nn: Any, c: dict[str, Any], in_channels: int, classes: int) -> None:
+    """The largest network of the space on ``net``: every sub-network's weights are slices of these."""
+    stages = c["stage_channels"][0]
+    kmax, emax, dmax, wmax = max(c["kernel"]), max(c["expand"]), max(c["depth"]), max(c["width"])
+    stem = _ch(c["stem"][0] * wmax)
+    net.stem = nn.Conv2d(in_channels, stem, 3, 1, 1)
+    net.stem_bn = nn.BatchNorm2d(stem)
+    net.blocks = nn.ModuleList()
+    cin = stem
+    for base in stages:
+        cout = _ch(base * wmax)
+        stage = nn.ModuleList()
+        for d in range(dmax):
+            hidden = (cin if d == 0 else cout) * emax
+            b_in = cin if d == 0 else cout
+            stage.append(nn.ModuleDict({
+                "expand": nn.Conv2d(b_in, hidden, 1), "expand_bn": nn.BatchNorm2d(hidden),
+                "dw": nn.Conv2d(hidden, hidden, kmax, 1, kmax // 2, groups=hidden), "dw_bn": nn.BatchNorm2d(hidden),
+                "project": nn.Conv2d(hidden, cout, 1), "project_bn": nn.BatchNorm2d(cout)}))
+        net.blocks.append(stage)
+        cin = cout
+    net.fc = nn.Linear(cin, classes)
+
+
+def _bn(F: Any, bn: Any, x: Any) -> Any:
+    """Batch norm over the first channels of ``bn`` (as many as ``x`` has)."""
+    n = x.shape[1]
+    return F.batch_norm(x, bn.running_mean[:n], bn.running_var[:n], bn.weight[:n], bn.bias[:n],
+                        bn.training, bn.momentum if bn.momentum is not None else 0.1, bn.eps)
+
+
+def _forward(net: Any, F: Any, x: Any, arch: dict, kmax: int) -> Any:
+    """The sub-network ``arch`` of ``net``: the first blocks, channels and kernel centres of each stage."""
+    r = arch["resolution"]
+    if x.shape[-1] != r:
+        x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False)
+    stem = _ch(arch["stem"] * arch["width"])
+    x = F.relu(_bn(F, net.stem_bn, F.conv2d(x, net.stem.weight[:stem], net.stem.bias[:stem], 1, 1)))
+    cin = stem
+    for i, (base, stage) in enumerate(zip(arch["stage_channels"], net.blocks)):
+        cout = _ch(base * arch["width"])
+        k, e = arch[f"kernel{i}"], arch[f"expand{i}"]
+        for d in range(arch[f"depth{i}"]):
+            stride = 2 if d == 0 and i > 0 else 1
+            x = _block(F, stage[d], x, cin, cout, k, e, kmax, stride)
+            cin = cout
+    x = x.mean(dim=(2, 3))
+    return F.linear(x, net.fc.weight[:, :cin], net.fc.bias)
+
+
+def _block(F: Any, m: Any, x: Any, cin: int, cout: int, k: int, e: int, kmax: int, stride: int) -> Any:
+    """One inverted-residual block of a sub-network: expand (unless e = 1), k x k depthwise, project."""
+    hidden = cin * e
+    h = x
+    if e != 1:
+        h = F.relu6(_bn(F, m["expand_bn"], F.conv2d(x, m["expand"].weight[:hidden, :cin], m["expand"].bias[:hidden])))
+    else:
+        hidden = cin
+    off = (kmax - k) // 2
+    w = m["dw"].weight[:hidden, :, off:off + k, off:off + k]
+    h = F.relu6(_bn(F, m["dw_bn"], F.conv2d(h, w, m["dw"].bias[:hidden], stride, k // 2, groups=hidden)))
+    h = _bn(F, m["project_bn"], F.conv2d(h, m["project"].weight[:cout, :hidden], m["project"].bias[:cout]))
+    return x + h if stride == 1 and cin == cout else h
 
 
 @dataclass
