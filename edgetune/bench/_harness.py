@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from edgetune.bench._stats import LatencyStats, latency_stats
+from edgetune.bench._stats import LatencyStats, latency_stats, prepare_statistics
 from edgetune.errors import ConfigError, EdgetuneError
 from edgetune.models import TensorSpec
 from edgetune.runners import Session
@@ -169,6 +169,7 @@ def measure_interleaved(
     With ``failures`` given, a session whose run fails (its worker process crashed, hung or was killed)
     drops out with the reason recorded there and the others go on; without it the error propagates.
     """
+    prepare_statistics()  # scipy's import (0.5 s) before any clock starts, never inside a budget
     samplers = _warmed_up(sessions, feeds, config, failures)
     start = time.perf_counter()
     deadline = start + config.budget_s * max(1, len(samplers))
