@@ -206,7 +206,7 @@ def evaluate_candidates(
                 result.artifact = build_artifact(plan, model, target, workdir, context, cache)
                 result.artifact_hash = sha256_of(result.artifact.path)
                 if plan.runtime not in runners:
-                    runners[plan.runtime] = isolated(runner_for(plan.runtime, target, context.option("rpc_tracker"), say))
+                    runners[plan.runtime] = isolated(runner_for(plan.runtime, target, context.transport.rpc_tracker, say))
                 runner = runners[plan.runtime]
                 versions.update(runner.versions())
                 session, baseline_mb = _load(runner, result, threads)
