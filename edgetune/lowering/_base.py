@@ -201,6 +201,9 @@ class Lowering(ABC, Generic[OptionsT]):
     # False where the artifact computes a different function than the model (pruning): never checked
     # against the fp32 reference as exact, whatever its precision.
     preserves_outputs: ClassVar[bool] = True
+    # The lowering whose candidate this one's improves on at a cost (quantization-aware training for
+    # post-training int8): with --qat auto it is built only where that candidate missed the accuracy budget.
+    improves_on: ClassVar[Optional[str]] = None
     # Other formats the lowering converts from itself (e.g. a torch model quantized to .tflite first).
     also_accepts: ClassVar[tuple[str, ...]] = ()
 

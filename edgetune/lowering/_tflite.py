@@ -186,6 +186,7 @@ class TfliteQatInt8Lowering(Lowering[QatOptions]):
     modules = ("litert_torch", "ai_edge_litert", "torchao")
     extra = "litert"
     variants = (Variant("litert", "int8", "qat"),)  # only with --train; see pipeline/_qat.py for when
+    improves_on = "tflite-int8"
 
     @classmethod
     def expand(cls, candidates: list[NamedOptions], request: PlanRequest) -> list[NamedOptions]:

@@ -38,9 +38,11 @@ def test_build_sharing_keys_are_the_option_fields(name: str) -> None:
 
 @pytest.mark.parametrize("name", LOWERINGS)
 def test_variants_name_registered_lowerings_and_runtimes(name: str) -> None:
-    for variant in lowering_registry[name].variants:
+    cls = lowering_registry[name]
+    for variant in cls.variants:
         assert set(variant.after) <= set(lowering_registry), variant
         assert variant.runtime in runner_registry, variant
+    assert cls.improves_on is None or cls.improves_on in lowering_registry
 
 
 def test_option_keys_cannot_be_listed_by_hand() -> None:
