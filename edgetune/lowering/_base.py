@@ -17,12 +17,11 @@ is one module plus one entry in ``edgetune.lowering.LOWERINGS``:
 
 from __future__ import annotations
 
-import typing
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Generic, Mapping, Optional, Protocol, TypeVar, cast
+from typing import Any, Callable, ClassVar, Generic, Mapping, Optional, Protocol, TypeVar, cast, get_args, get_origin
 
 from edgetune._availability import Availability
 from edgetune.data import Dataset
@@ -213,8 +212,8 @@ class Lowering(ABC, Generic[OptionsT]):
             raise TypeError(f"{cls.__name__}: option_keys are the fields of its options dataclass "
                             "(class X(Lowering[XOptions])), not a list of their own")
         for base in cls.__dict__.get("__orig_bases__", ()):
-            if typing.get_origin(base) is Lowering:
-                (argument,) = typing.get_args(base)
+            if get_origin(base) is Lowering:
+                (argument,) = get_args(base)
                 if isinstance(argument, type) and issubclass(argument, LoweringOptions):
                     cls.options_type = argument
         cls.option_keys = cls.options_type.keys()
