@@ -11,6 +11,7 @@ from rich.table import Table
 from edgetune.cli import _options
 from edgetune.cli._render import out, print_json
 from edgetune.errors import ConfigError
+from edgetune.predict import predictor_registry
 
 if TYPE_CHECKING:
     from edgetune.predict import LatencyEstimate
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 @click.argument("model")
 @_options.target
 @click.option("--runtime", "-r", default="onnxruntime", show_default=True)
-@click.option("--predictor", "kind", type=click.Choice(["kernel", "flops"]), default="kernel", show_default=True,
+@click.option("--predictor", "kind", type=click.Choice(list(predictor_registry)), default="kernel", show_default=True,
               help="kernel: the profiled per-kernel regressors; flops: the MACs-proportional baseline.")
 @click.option("--profiles-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--top", type=int, default=15, show_default=True, help="Kernels listed in the breakdown (slowest first).")

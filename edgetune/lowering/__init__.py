@@ -1,9 +1,26 @@
-"""Lowerings: one module per transformation, each with declared input and output formats."""
+"""Lowerings: one module per transformation, each with declared input and output formats.
+
+Adding a lowering is one module (a ``Lowering`` subclass declaring its options, variants and
+formats; see ``_base.py``) and one entry in ``LOWERINGS``: the compile pipeline's candidates,
+build sharing and the conformance tests all follow from the registry.
+"""
 
 from __future__ import annotations
 
 from edgetune.errors import ConfigError
-from edgetune.lowering._base import Artifact, CalibrationData, Lowering, LoweringContext, derive
+from edgetune.lowering._base import (
+    Artifact,
+    CalibrationData,
+    CalibrationOptions,
+    Lowering,
+    LoweringContext,
+    LoweringOptions,
+    NamedOptions,
+    PlanRequest,
+    Transport,
+    Variant,
+    derive,
+)
 from edgetune.lowering._onnx import OnnxLowering
 from edgetune.lowering._openvino import NncfLowering, OpenVinoLowering
 from edgetune.lowering._prune import PruneLowering
@@ -15,9 +32,27 @@ from edgetune.lowering._tvm import TvmLowering, llvm_target
 from edgetune.lowering._tvm_tune import TvmTunedLowering
 from edgetune.lowering._vela import VelaLowering
 
-lowering_registry: dict[str, type[Lowering]] = {
-    cls.name: cls for cls in (OnnxLowering, OrtStaticInt8Lowering, OrtDynamicInt8Lowering, TvmLowering, TvmTunedLowering, TfliteLowering, TfliteInt8Lowering, TfliteQatInt8Lowering, TfliteFp16Lowering, PruneLowering, OpenVinoLowering, NncfLowering, VelaLowering, ScaleSimLowering, TflmLowering)
-}
+# Every lowering, in the order the compile pipeline lists their candidates. The first lowering
+# producing a format is its plain one (onnx before the quantizers, tvm before tvm-tuned, ...).
+LOWERINGS: tuple[type[Lowering], ...] = (
+    OnnxLowering,
+    OrtStaticInt8Lowering,
+    OrtDynamicInt8Lowering,
+    TvmLowering,
+    TvmTunedLowering,
+    OpenVinoLowering,
+    NncfLowering,
+    TfliteLowering,
+    TfliteFp16Lowering,
+    TfliteInt8Lowering,
+    TfliteQatInt8Lowering,
+    PruneLowering,
+    VelaLowering,
+    ScaleSimLowering,
+    TflmLowering,
+)
+
+lowering_registry: dict[str, type[Lowering]] = {cls.name: cls for cls in LOWERINGS}
 
 
 def get_lowering(name: str) -> Lowering:
@@ -31,8 +66,15 @@ def get_lowering(name: str) -> Lowering:
 __all__ = [
     "Artifact",
     "CalibrationData",
+    "CalibrationOptions",
+    "LOWERINGS",
     "Lowering",
     "LoweringContext",
+    "LoweringOptions",
+    "NamedOptions",
+    "PlanRequest",
+    "Transport",
+    "Variant",
     "derive",
     "get_lowering",
     "llvm_target",

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from edgetune.errors import ModelError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext, Variant
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -17,6 +17,7 @@ class OnnxLowering(Lowering):
     name = "onnx"
     input_format = "onnx"
     output_format = "onnx"
+    variants = (Variant("onnxruntime", "fp32"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         if model.onnx_path is None:

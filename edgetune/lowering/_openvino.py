@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -15,7 +16,15 @@ import numpy as np
 
 from edgetune.data import Dataset
 from edgetune.errors import ConfigError, ModelError, RunnerError, UnsupportedOperatorError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import (
+    Artifact,
+    Lowering,
+    LoweringContext,
+    LoweringOptions,
+    NamedOptions,
+    PlanRequest,
+    Variant,
+)
 from edgetune.models import LoadedModel
 from edgetune.runners._openvino import openvino_error_line
 from edgetune.targets import Target
@@ -73,6 +82,7 @@ class OpenVinoLowering(Lowering):
     output_format = "openvino"
     modules = ("openvino",)
     extra = "openvino"
+    variants = (Variant("openvino", "fp32"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()
@@ -81,7 +91,23 @@ class OpenVinoLowering(Lowering):
         return Artifact(out, "openvino", time.perf_counter() - start, {"precision": "fp32"})
 
 
-class NncfLowering(Lowering):
+@dataclass(frozen=True)
+class NncfOptions(LoweringOptions):
+    """NNCF's quantization preset, and whether (and within what top-1 drop) to control accuracy."""
+
+    nncf_preset: str = "performance"
+    accuracy_aware: bool = False
+    max_accuracy_drop: float = 1.0  # percentage points
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nncf_preset", str(self.nncf_preset).lower())
+        if self.nncf_preset not in _PRESETS:
+            raise ConfigError(f"nncf_preset must be one of {', '.join(_PRESETS)}, not '{self.nncf_preset}'")
+        object.__setattr__(self, "accuracy_aware", bool(self.accuracy_aware))
+        object.__setattr__(self, "max_accuracy_drop", float(self.max_accuracy_drop))
+
+
+class NncfLowering(Lowering[NncfOptions]):
     """ONNX -> OpenVINO -> NNCF post-training int8 quantization (optionally accuracy-controlled) -> IR.
 
     Options: ``nncf_preset`` (performance: symmetric activations, the fastest on CPU; mixed:
@@ -95,18 +121,23 @@ class NncfLowering(Lowering):
     output_format = "openvino"
     modules = ("openvino", "nncf")
     extra = "openvino"
-    option_keys = ("nncf_preset", "accuracy_aware", "max_accuracy_drop")
+    variants = (Variant("openvino", "int8", "nncf"),)
+
+    @classmethod
+    def expand(cls, candidates: list[NamedOptions], request: PlanRequest) -> list[NamedOptions]:
+        """With labelled validation data (--eval), each candidate also accuracy-aware, beside the plain one."""
+        if not request.eval:
+            return candidates
+        return [*candidates, *((f"{name}-accuracy-aware", {**options, "accuracy_aware": True})
+                               for name, options in candidates)]
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         import nncf
 
         calibration = context.require_calibration(self.name)
         samples = _checked_samples(calibration.x, model, "calibration data")
-        preset_name = str(context.option("nncf_preset", "performance")).lower()
-        if preset_name not in _PRESETS:
-            raise ConfigError(f"nncf_preset must be one of {', '.join(_PRESETS)}, not '{preset_name}'")
-        accuracy_aware = bool(context.option("accuracy_aware", False))
-        max_drop_pct = float(context.option("max_accuracy_drop", 1.0))
+        options = self.read_options(context)  # an unknown nncf_preset is a ConfigError
+        preset_name, accuracy_aware, max_drop_pct = options.nncf_preset, options.accuracy_aware, options.max_accuracy_drop
         validation = _validation_data(context.eval, model, self.name) if accuracy_aware else None
 
         start = time.perf_counter()

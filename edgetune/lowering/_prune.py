@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgetune._lazy import require
 from edgetune.errors import ConfigError, RunnerError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext, LoweringOptions, NamedOptions, PlanRequest
 from edgetune.lowering._distill import accuracy, check_data_matches, check_distill_options, distill
 from edgetune.lowering._torch_form import VIA_ONNX2TORCH, with_torch_form
 from edgetune.models import LoadedModel
@@ -22,8 +23,26 @@ NOT_PRUNABLE = (
 )
 
 
-class PruneLowering(Lowering):
-    """nn.Module -> channels removed by L2 magnitude (DepGraph keeps coupled layers consistent) -> .pt2."""
+@dataclass(frozen=True)
+class PruneOptions(LoweringOptions):
+    """The share of channels removed, and how the pruned network is distilled from the unpruned one."""
+
+    prune_ratio: float = 0.5
+    train_epochs: int = 3
+    distill_alpha: float = 0.7
+    distill_temperature: float = 4.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prune_ratio", _prune_ratio(self.prune_ratio))
+        check_distill_options(self.train_epochs, self.distill_alpha, self.distill_temperature)
+
+
+class PruneLowering(Lowering[PruneOptions]):
+    """nn.Module -> channels removed by L2 magnitude (DepGraph keeps coupled layers consistent) -> .pt2.
+
+    Runs on the source model before other chains: ``--prune R`` adds a pruned copy of every candidate.
+    """
 
     name = "prune"
     input_format = "torch"
@@ -31,16 +50,19 @@ class PruneLowering(Lowering):
     output_format = "torch"
     modules = ("torch", "torch_pruning")
     extra = "torch"
-    option_keys = ("prune_ratio", "train_epochs", "distill_alpha", "distill_temperature", "seed")
+    preserves_outputs = False
+
+    @classmethod
+    def prefixes(cls, request: PlanRequest) -> list[NamedOptions]:
+        """One pruned candidate per ratio asked for (``-pruned50`` for 0.5)."""
+        return [(f"pruned{round(ratio * 100)}", {"prune_ratio": ratio}) for ratio in request.prune_ratios]
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         torch = require("torch", "torch")
         start = time.perf_counter()
-        ratio = _prune_ratio(context.option("prune_ratio", 0.5))
-        epochs = context.option("train_epochs", 3)
-        alpha = context.option("distill_alpha", 0.7)
-        temperature = context.option("distill_temperature", 4.0)
-        check_distill_options(epochs, alpha, temperature)
+        options = self.read_options(context)  # bad ratios or distillation settings are ConfigErrors
+        ratio, epochs = options.prune_ratio, options.train_epochs
+        alpha, temperature = options.distill_alpha, options.distill_temperature
         if len(model.inputs) != 1:
             raise RunnerError(f"pruning takes single-input models; '{model.name}' has {len(model.inputs)} inputs")
         shape = model.inputs[0].shape
@@ -72,7 +94,7 @@ class PruneLowering(Lowering):
             context.progress(f"prune: distilling {model.name} for {epochs} epoch(s) on {train.name}")
             details["fine_tuned"] = True
             details["fine_tune"] = distill(student, teacher, train, epochs, alpha, temperature,
-                                           seed=int(context.option("seed", 0)), progress=context.progress)
+                                           seed=int(options.seed), progress=context.progress)
             if labelled_eval is not None:
                 details["val_accuracy_fine_tuned"] = accuracy(student, labelled_eval)
 

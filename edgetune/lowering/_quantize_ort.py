@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,7 +12,15 @@ import numpy as np
 
 from edgetune._quiet import quiet_fds
 from edgetune.errors import ConfigError, RunnerError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import (
+    Artifact,
+    Lowering,
+    LoweringContext,
+    LoweringOptions,
+    NamedOptions,
+    PlanRequest,
+    Variant,
+)
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -45,7 +54,21 @@ def _preprocess(source: Path, workdir: Path) -> Path:
         return source
 
 
-class OrtStaticInt8Lowering(Lowering):
+@dataclass(frozen=True)
+class StaticInt8Options(LoweringOptions):
+    """How static int8 is calibrated: the calibration method and how many samples it sees."""
+
+    calib_method: str = "minmax"
+    calib_samples: int = DEFAULT_CALIB_SAMPLES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "calib_samples", int(self.calib_samples))
+        object.__setattr__(self, "calib_method", str(self.calib_method))
+        if self.calib_method not in CALIBRATION_METHODS:
+            raise ConfigError(f"unknown calibration method '{self.calib_method}'; valid: {', '.join(CALIBRATION_METHODS)}")
+
+
+class OrtStaticInt8Lowering(Lowering[StaticInt8Options]):
     """QDQ int8 with per-channel symmetric int8 weights and uint8 activations (U8S8, x86-friendly)."""
 
     name = "ort-int8-static"
@@ -53,15 +76,21 @@ class OrtStaticInt8Lowering(Lowering):
     output_format = "onnx"
     modules = ("onnxruntime",)
     extra = "all"
-    option_keys = ("calib_method", "calib_samples")
+    variants = (Variant("onnxruntime", "int8", "static", after=("onnx",)),)
+
+    @classmethod
+    def expand(cls, candidates: list[NamedOptions], request: PlanRequest) -> list[NamedOptions]:
+        """One candidate per calibration method asked for (named after it when there are several)."""
+        methods = request.calib_methods
+        return [(f"{name}-{method}" if len(methods) > 1 else name, {**options, "calib_method": method})
+                for name, options in candidates for method in methods]
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-        calibration, samples = context.calibration_samples(self.name, model, DEFAULT_CALIB_SAMPLES)
-        method = str(context.option("calib_method", "minmax"))
-        if method not in CALIBRATION_METHODS:
-            raise ConfigError(f"unknown calibration method '{method}'; valid: {', '.join(CALIBRATION_METHODS)}")
+        calibration = context.checked_calibration(self.name, model)
+        options = self.read_options(context)  # an unknown calibration method is a ConfigError
+        samples, method = calibration.x[: options.calib_samples], options.calib_method
         start = time.perf_counter()
         source = _preprocess(model.onnx_path, workdir)  # type: ignore[arg-type]
         out = workdir / f"{model.name}.int8-static-{method}.onnx"
@@ -93,6 +122,7 @@ class OrtDynamicInt8Lowering(Lowering):
     output_format = "onnx"
     modules = ("onnxruntime",)
     extra = "all"
+    variants = (Variant("onnxruntime", "int8", "dynamic", after=("onnx",)),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         from onnxruntime.quantization import QuantType, quantize_dynamic

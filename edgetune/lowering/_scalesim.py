@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetune._availability import Availability
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext, Variant
 from edgetune.models import LoadedModel, sha256_of
 from edgetune.simulate._cache import cached_simulation, simulation_key
 from edgetune.simulate._estimate import SimulatedEstimate, write_estimate
@@ -32,6 +32,7 @@ class ScaleSimLowering(Lowering):
     output_format = "scalesim-onnx"
     modules = ("onnx", "onnxruntime")
     extra = "all"
+    variants = (Variant("scalesim", "int8", after=("onnx", "ort-int8-static")),)
 
     @classmethod
     def availability(cls) -> Availability:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,16 @@ import numpy as np
 
 from edgetune._quiet import quiet_fds
 from edgetune.errors import ConfigError, DatasetError, ModelError, RunnerError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import (
+    Artifact,
+    CalibrationOptions,
+    Lowering,
+    LoweringContext,
+    LoweringOptions,
+    NamedOptions,
+    PlanRequest,
+    Variant,
+)
 from edgetune.lowering._torch_form import VIA_ONNX2TORCH, with_torch_form
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
@@ -26,6 +36,7 @@ class TfliteLowering(Lowering):
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert")
     extra = "litert"
+    variants = (Variant("litert", "fp32"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()
@@ -55,7 +66,7 @@ def _example(model: LoadedModel) -> tuple:
     return tuple(torch.zeros(spec.shape) for spec in model.inputs)
 
 
-class TfliteInt8Lowering(Lowering):
+class TfliteInt8Lowering(Lowering[CalibrationOptions]):
     """PyTorch PT2E static int8 (symmetric, per-channel weights) -> full-integer .tflite via litert-torch.
 
     Inputs and outputs stay float32 (quantize/dequantize at the edges), so it drops into the same
@@ -68,13 +79,14 @@ class TfliteInt8Lowering(Lowering):
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert", "torchao")
     extra = "litert"
-    option_keys = ("calib_samples",)
+    variants = (Variant("litert", "int8"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         model = with_torch_form(model)
         if model.torch_module is None:
             raise ModelError(f"model '{model.name}' has no PyTorch form to quantize with PT2E")
-        calibration, samples = context.calibration_samples(self.name, model)
+        calibration = context.checked_calibration(self.name, model)
+        samples = calibration.x[: self.read_options(context).calib_samples]
         start = time.perf_counter()
         out = workdir / f"{model.name}.int8.tflite"
         try:
@@ -111,6 +123,7 @@ class TfliteFp16Lowering(Lowering):
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert")
     extra = "litert"
+    variants = (Variant("litert", "fp16"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         model = with_torch_form(model)
@@ -152,7 +165,15 @@ def fold_batchnorm(module: Any) -> Any:
     return module
 
 
-class TfliteQatInt8Lowering(Lowering):
+@dataclass(frozen=True)
+class QatOptions(LoweringOptions):
+    """Quantization-aware fine-tuning: epochs of distillation, and the seed they shuffle with."""
+
+    train_epochs: int = 3
+    seed: int = 0
+
+
+class TfliteQatInt8Lowering(Lowering[QatOptions]):
     """Quantization-aware fine-tuning (PT2E QAT, distilled from the fp32 model) -> full-integer int8 .tflite.
 
     For when post-training int8 loses too much accuracy: fake-quantized training lets the weights
@@ -164,7 +185,13 @@ class TfliteQatInt8Lowering(Lowering):
     output_format = "tflite"
     modules = ("litert_torch", "ai_edge_litert", "torchao")
     extra = "litert"
-    option_keys = ("train_epochs", "seed")
+    variants = (Variant("litert", "int8", "qat"),)  # only with --train; see pipeline/_qat.py for when
+    improves_on = "tflite-int8"
+
+    @classmethod
+    def expand(cls, candidates: list[NamedOptions], request: PlanRequest) -> list[NamedOptions]:
+        """Only with training data, and not with --qat never."""
+        return candidates if request.train and request.qat != "never" else []
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         import copy
@@ -181,7 +208,8 @@ class TfliteQatInt8Lowering(Lowering):
         from edgetune.lowering._distill import check_data_matches, distill, set_mode
 
         check_data_matches(context.train, model.inputs[0].shape, "training")
-        epochs = int(context.option("train_epochs", 3))
+        options = self.read_options(context)
+        epochs = int(options.train_epochs)
         start = time.perf_counter()
         out = workdir / f"{model.name}.int8-qat.tflite"
         teacher = model.torch_module
@@ -204,7 +232,7 @@ class TfliteQatInt8Lowering(Lowering):
 
             quantizer = _FoldedQatQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))
             prepared = prepare_qat_pt2e(exported, quantizer)
-            stats = distill(prepared, teacher, context.train, epochs, seed=int(context.option("seed", 0)),
+            stats = distill(prepared, teacher, context.train, epochs, seed=int(options.seed),
                             progress=context.progress)
             quantized = convert_pt2e(prepared, fold_quantize=False)
             with quiet_fds():

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetune.errors import InfeasibleError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import Artifact, CalibrationOptions, Lowering, LoweringContext, Variant
 from edgetune.lowering._vela import int8_tflite_input
 from edgetune.models import LoadedModel, sha256_of
 from edgetune.simulate._cache import cached_simulation, simulation_key
@@ -20,12 +20,13 @@ from edgetune.targets import Target
 DEFAULT_CLOCK_MHZ = 100.0
 
 
-class TflmLowering(Lowering):
+class TflmLowering(Lowering[CalibrationOptions]):
     """int8 .tflite -> TFLite Micro: arena size measured by TFLM, flash = the flatbuffer, latency from MACs.
 
     Latency = conv/depthwise/FC MACs x the core's cycles per MAC (CMSIS-NN figure, see
     edgetune/simulate/_tflite_ops.py) / CPU clock; other operators are not counted. A model
     whose arena or flatbuffer exceeds the board's SRAM or flash is an InfeasibleError.
+    Its options are those of ``tflite-int8``, which quantizes a PyTorch or ONNX model for it.
     """
 
     name = "tflm"
@@ -34,7 +35,7 @@ class TflmLowering(Lowering):
     output_format = "tflm-tflite"
     modules = ("tflite_micro", "ai_edge_litert")
     extra = "mcu"
-    option_keys = ("calib_samples",)
+    variants = (Variant("tflm", "int8"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetune.errors import MissingDependencyError, RunnerError, UnsupportedOperatorError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import Artifact, Lowering, LoweringContext, Variant
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
 
@@ -104,6 +104,7 @@ class TvmLowering(Lowering):
     output_format = "tvm-lib"
     modules = ("tvm",)
     extra = "tvm"
+    variants = (Variant("tvm", "fp32"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         import tvm

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from edgetune.errors import ConfigError, EdgetuneError, RunnerError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import (
+    Artifact,
+    Lowering,
+    LoweringContext,
+    LoweringOptions,
+    NamedOptions,
+    PlanRequest,
+    Variant,
+)
 from edgetune.lowering._tvm import export_library, import_onnx, llvm_target
 from edgetune.lowering._tvm_remote import MeasureOn, measure_on
 from edgetune.models import LoadedModel
@@ -62,21 +70,31 @@ def records_dir(tvm_target: Any, profiles_dir: Optional[Path], workdir: Path) ->
     return Path(profiles_dir) / "tvm" / key, True
 
 
-def _trials(context: LoweringContext) -> int:
-    value = context.option("tune_trials", DEFAULT_TRIALS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"tune_trials must be a non-negative integer, got {value!r}")
-    return value
+@dataclass(frozen=True)
+class TuneOptions(LoweringOptions):
+    """How many MetaSchedule trials to measure, and an explicit records folder (``--tuning-records``)."""
+
+    tune_trials: int = DEFAULT_TRIALS
+    tuning_records: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        value = self.tune_trials
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"tune_trials must be a non-negative integer, got {value!r}")
+
+    def records_folder(self) -> Optional[Path]:
+        """The ``tuning_records`` folder; one that exists as a file is a ConfigError (checked when tuning starts)."""
+        if self.tuning_records is None:
+            return None
+        folder = Path(self.tuning_records)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"--tuning-records '{folder}' is a file; give a folder (it holds MetaSchedule's JSON database)")
+        return folder
 
 
 def _records_option(context: LoweringContext) -> Optional[Path]:
-    value = context.option("tuning_records")
-    if value is None:
-        return None
-    folder = Path(value)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--tuning-records '{folder}' is a file; give a folder (it holds MetaSchedule's JSON database)")
-    return folder
+    """The ``tuning_records`` folder of ``context``'s options (see TuneOptions.records_folder)."""
+    return TuneOptions.of(context.options).records_folder()
 
 
 def _candidate_build(cross_compiler: Optional[str] = None) -> Callable[[Any, Any], str]:
@@ -292,7 +310,7 @@ def tune_with_records(fused: Any, tvm_target: Any, db_dir: Path, trials: int, lo
     return database, TuningOutcome(len(tasks), len(pending) - missing, reused, missing, measured, tuning_s)
 
 
-class TvmTunedLowering(Lowering):
+class TvmTunedLowering(Lowering[TuneOptions]):
     """ONNX -> Relax -> MetaSchedule tuning (records per target, reused) -> tvm.compile -> .so."""
 
     name = "tvm-tuned"
@@ -300,16 +318,27 @@ class TvmTunedLowering(Lowering):
     output_format = "tvm-lib"
     modules = ("tvm", "xgboost")  # xgboost: MetaSchedule's cost model
     extra = "tvm"
-    option_keys = ("tune_trials", "tuning_records")
+    variants = (Variant("tvm", "fp32", "tuned"),)
+
+    @classmethod
+    def expand(cls, candidates: list[NamedOptions], request: PlanRequest) -> list[NamedOptions]:
+        """Only with --tune-trials above 0, which the candidates take (and --tuning-records when given)."""
+        if request.tune_trials <= 0:
+            return []
+        tune: dict[str, Any] = {"tune_trials": request.tune_trials}
+        if request.tuning_records is not None:
+            tune["tuning_records"] = request.tuning_records
+        return [(name, {**options, **tune}) for name, options in candidates]
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         import tvm
         from tvm import relax
 
         start = time.perf_counter()
-        trials = _trials(context)
-        measure = measure_on(target, context.option("rpc_tracker"))
-        records = _records_option(context)
+        options = self.read_options(context)  # tune_trials that is not a count is a ConfigError
+        trials = options.tune_trials
+        measure = measure_on(target, context.transport.rpc_tracker)
+        records = options.records_folder()
         tvm_target = llvm_target(target)
         fused = relax.get_pipeline("zero")(import_onnx(model))
         db_dir, shared = (records, True) if records is not None else records_dir(tvm_target, context.profiles_dir, workdir)

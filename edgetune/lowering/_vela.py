@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetune.errors import InfeasibleError
-from edgetune.lowering._base import Artifact, Lowering, LoweringContext
+from edgetune.lowering._base import Artifact, CalibrationOptions, Lowering, LoweringContext, Variant
 from edgetune.models import LoadedModel, sha256_of
 from edgetune.simulate._cache import cached_simulation, simulation_key
 from edgetune.simulate._estimate import SimulatedEstimate, write_estimate
@@ -28,12 +28,12 @@ def ethos_u_config(target: Target) -> EthosUConfig:
     return EthosUConfig(npu.accelerator_config, npu.system_config, npu.memory_mode)
 
 
-class VelaLowering(Lowering):
+class VelaLowering(Lowering[CalibrationOptions]):
     """int8 .tflite -> Vela -> Ethos-U command stream in a .tflite, with cycles, memory and placement.
 
     A PyTorch model is first quantized through the ``tflite-int8`` lowering (so both meet in one
     place); without calibration data it is converted in float32, which Vela leaves entirely on
-    the CPU (recorded in the details).
+    the CPU (recorded in the details). Its options are those of ``tflite-int8``, which reads them.
     """
 
     name = "vela"
@@ -42,7 +42,8 @@ class VelaLowering(Lowering):
     output_format = "vela-tflite"
     modules = ("ethosu", "ai_edge_litert")
     extra = "vela"
-    option_keys = ("calib_samples",)
+    # simulated devices: Vela quantizes a PyTorch model through tflite-int8 itself (or takes an int8 .tflite)
+    variants = (Variant("vela", "int8"),)
 
     def apply(self, model: LoadedModel, target: Target, workdir: Path, context: LoweringContext) -> Artifact:
         start = time.perf_counter()

@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 from edgetune.bench import Timing
 from edgetune.bench._layers import LayerProfile
 from edgetune.errors import ConfigError
-from edgetune.lowering import Artifact, lowering_registry
+from edgetune.lowering import Artifact, NamedOptions, lowering_registry
 from edgetune.pipeline._fidelity import Fidelity
 from edgetune.pipeline._options import CompileOptions
 from edgetune.targets import Target
@@ -29,8 +29,10 @@ class CandidatePlan:
 
     @property
     def exact(self) -> bool:
-        """fp32 and unpruned: must match the reference within the numeric tolerance."""
-        return self.precision == "fp32" and "prune" not in self.lowerings
+        """fp32 and every lowering keeps the model's outputs (not pruned): must match the reference within the
+        numeric tolerance."""
+        return self.precision == "fp32" and all(
+            lowering_registry[name].preserves_outputs for name in self.lowerings if name in lowering_registry)
 
 
 @dataclass(frozen=True)
@@ -41,54 +43,32 @@ class _Base:
     suffix: str = ""
 
 
-# runtime x precision; pruning levels multiply these. Lowerings not registered here are left out.
-BASE_PLANS: tuple[_Base, ...] = (
-    _Base("onnxruntime", "fp32", ("onnx",)),
-    _Base("onnxruntime", "int8", ("onnx", "ort-int8-static"), "static"),
-    _Base("onnxruntime", "int8", ("onnx", "ort-int8-dynamic"), "dynamic"),
-    _Base("tvm", "fp32", ("tvm",)),
-    _Base("tvm", "fp32", ("tvm-tuned",), "tuned"),
-    _Base("openvino", "fp32", ("openvino",)),
-    _Base("openvino", "int8", ("openvino-nncf-int8",), "nncf"),
-    _Base("litert", "fp32", ("tflite",)),
-    _Base("litert", "fp16", ("tflite-fp16",)),
-    _Base("litert", "int8", ("tflite-int8",)),
-    _Base("litert", "int8", ("tflite-int8-qat",), "qat"),  # only with --train; see _qat.py for when
-    # simulated devices: Vela quantizes a PyTorch model through tflite-int8 itself (or takes an int8 .tflite)
-    _Base("vela", "int8", ("vela",)),
-    _Base("scalesim", "int8", ("onnx", "ort-int8-static", "scalesim")),
-    _Base("tflm", "int8", ("tflm",)),
-)
+def _base_plans() -> tuple[_Base, ...]:
+    """runtime x precision, from every lowering's variants in registry order; prune ratios multiply these."""
+    return tuple(_Base(v.runtime, v.precision, (*v.after, cls.name), v.suffix)
+                 for cls in lowering_registry.values() for v in cls.variants)
+
+
+BASE_PLANS: tuple[_Base, ...] = _base_plans()  # those of the lowerings registered at import
 PLANS = BASE_PLANS  # kept for callers that list what exists
 
 
 def _expand(base: _Base, options: CompileOptions) -> list[CandidatePlan]:
+    """The plans of one base: its chain's lowerings pick the variants, source steps (pruning) multiply them."""
     name = "-".join(p for p in (base.runtime, base.precision, base.suffix) if p)
-    common = {"seed": options.seed, "calib_samples": options.calib_samples, "train_epochs": options.train_epochs,
-              "max_accuracy_drop": options.max_accuracy_drop}
-    if "tflite-int8-qat" in base.lowerings and (not options.train or options.qat == "never"):
-        return []
-    if "tvm-tuned" in base.lowerings:
-        if options.tune_trials <= 0:
-            return []
-        common["tune_trials"] = options.tune_trials
-        if options.tuning_records is not None:
-            common["tuning_records"] = options.tuning_records
-    variants: list[tuple[str, dict[str, Any]]] = [(name, {})]
-    if "openvino-nncf-int8" in base.lowerings and options.eval:
-        # NNCF's accuracy-aware variant needs labelled validation data: tried beside the plain one
-        variants.append((f"{name}-accuracy-aware", {"accuracy_aware": True}))
-    if "ort-int8-static" in base.lowerings:
-        variants = [(f"{name}-{m}" if len(options.calib_methods) > 1 else name, {"calib_method": m})
-                    for m in options.calib_methods]
+    common = options.lowering_options()
+    variants: list[NamedOptions] = [(name, {})]
+    for lowering in base.lowerings:
+        variants = lowering_registry[lowering].expand(variants, options)
+    steps = [(cls.name, step) for cls in lowering_registry.values() for step in cls.prefixes(options)]
     plans = []
     for variant_name, extra in variants:
         plans.append(CandidatePlan(variant_name, base.runtime, base.lowerings, base.precision,
                                    tuple(sorted({**common, **extra}.items()))))
-        for ratio in options.prune_ratios:
+        for step_name, (suffix, step_options) in steps:
             plans.append(CandidatePlan(
-                f"{variant_name}-pruned{round(ratio * 100)}", base.runtime, ("prune", *base.lowerings), base.precision,
-                tuple(sorted({**common, **extra, "prune_ratio": ratio}.items())),
+                f"{variant_name}-{suffix}", base.runtime, (step_name, *base.lowerings), base.precision,
+                tuple(sorted({**common, **extra, **step_options}.items())),
             ))
     return plans
 
@@ -106,13 +86,11 @@ def plans_for(target: Target, runtimes: Optional[Sequence[str]] = None,
             )
     wanted = list(runtimes) if runtimes else list(target.runtimes)
     plans: list[CandidatePlan] = []
-    for base in BASE_PLANS:
+    for base in _base_plans():
         if base.runtime not in wanted or base.precision not in target.precisions:
             continue
-        if not set(base.lowerings) <= set(lowering_registry):
+        if not set(base.lowerings) <= set(lowering_registry):  # a variant after a lowering not registered
             continue
-        if (options.prune_ratios or options.prune_to_latency_ms) and "prune" not in lowering_registry:
-            raise ConfigError("pruning was asked for but no 'prune' lowering is installed")
         plans.extend(_expand(base, options))
     return plans
 

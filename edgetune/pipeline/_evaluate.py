@@ -301,7 +301,7 @@ class _CandidateChecks:
 
     def _runner(self, runtime: str) -> Runner:
         if runtime not in self.runners:
-            self.runners[runtime] = isolated(runner_for(runtime, self.request.target, self.context.option("rpc_tracker"),
+            self.runners[runtime] = isolated(runner_for(runtime, self.request.target, self.context.transport.rpc_tracker,
                                                         self.say))
         return self.runners[runtime]
 

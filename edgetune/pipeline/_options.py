@@ -6,10 +6,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, Optional
 
 from edgetune.errors import ConfigError
+from edgetune.lowering._quantize_ort import CALIBRATION_METHODS
 
 Objective = Literal["latency", "size", "memory"]
 OBJECTIVES = ("latency", "size", "memory")
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # auto: quantization-aware training only where post-training int8 missed the accuracy budget
 QatMode = Literal["auto", "always", "never"]
 QAT_MODES = ("auto", "always", "never")
@@ -63,6 +63,11 @@ class CompileOptions:
             raise ConfigError("--tune-trials and --train-epochs must be >= 0")
         if self.budget_s <= 0:
             raise ConfigError(f"--budget-s must be positive, got {self.budget_s}")
+
+    def lowering_options(self) -> dict[str, Any]:
+        """The lowering options every candidate's plan carries (and its manifest shows); variants add their own."""
+        return {"seed": self.seed, "calib_samples": self.calib_samples, "train_epochs": self.train_epochs,
+                "max_accuracy_drop": self.max_accuracy_drop}
 
 
 PRESETS: dict[str, dict[str, Any]] = {

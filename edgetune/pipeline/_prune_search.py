@@ -133,7 +133,7 @@ class _RatioMeter:
                  context: LoweringContext, config: BenchConfig, seed: int) -> None:
         self.model, self.target, self.plan, self.workdir = model, target, plan, workdir
         self.threads, self.context, self.config, self.seed = threads, context, config, seed
-        self.runner = isolated(runner_for(plan.runtime, target, context.option("rpc_tracker"), context.progress))
+        self.runner = isolated(runner_for(plan.runtime, target, context.transport.rpc_tracker, context.progress))
         self.feeds = random_inputs(model.inputs, seed=0)[0]
 
     def __call__(self, ratio: float) -> tuple[float, int]:

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from edgetune.lowering import lowering_registry
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult
 
-QAT_LOWERING = "tflite-int8-qat"
-PTQ_LOWERING = "tflite-int8"
+
+def _improves_on(lowering: str) -> Optional[str]:
+    """The post-training lowering that ``lowering`` (quantization-aware training) replaces, else None."""
+    cls = lowering_registry.get(lowering)
+    return cls.improves_on if cls is not None else None
 
 
 def is_qat(plan: CandidatePlan) -> bool:
     """Whether ``plan`` fine-tunes with quantization-aware training."""
-    return QAT_LOWERING in plan.lowerings
+    return any(_improves_on(name) for name in plan.lowerings)
 
 
 def split_qat(plans: Sequence[CandidatePlan], mode: str) -> tuple[list[CandidatePlan], list[CandidatePlan]]:
@@ -30,7 +34,7 @@ def split_qat(plans: Sequence[CandidatePlan], mode: str) -> tuple[list[Candidate
 
 def counterpart(plan: CandidatePlan, results: Sequence[CandidateResult]) -> Optional[CandidateResult]:
     """The post-training int8 candidate that ``plan`` (a QAT plan) would replace: same runtime and pruning."""
-    lowerings = tuple(PTQ_LOWERING if name == QAT_LOWERING else name for name in plan.lowerings)
+    lowerings = tuple(_improves_on(name) or name for name in plan.lowerings)
     ratio = plan.option_dict().get("prune_ratio")
     for result in results:
         if (result.plan.runtime == plan.runtime and result.plan.lowerings == lowerings

@@ -14,7 +14,7 @@ from edgetune.models import LoadedModel, load_model
 from edgetune.models._spec import ShapeArg
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult, plans_for
 from edgetune.pipeline._evaluate import Evaluation, EvaluationRequest, Progress, evaluate
-from edgetune.lowering import LoweringContext
+from edgetune.lowering import LoweringContext, Transport
 from edgetune.pipeline._data import CompileData, prepare_data
 from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
@@ -281,7 +281,7 @@ def _prepare(loaded: LoadedModel, plans: Sequence[CandidatePlan], options: Compi
     for warning in data.warnings:
         say(f"warning: {warning}")
     context = LoweringContext(calibration=data.calibration, train=data.train, eval=data.eval,
-                              profiles_dir=profiles_dir, progress=say, options=_remote_options(rpc_tracker))
+                              profiles_dir=profiles_dir, progress=say, transport=Transport(rpc_tracker))
     return data, context
 
 
@@ -321,11 +321,6 @@ def _profile_layers(evaluation: Evaluation, rpc_tracker: Optional[str], progress
         from edgetune.report._layers import write_layers_report
 
         write_layers_report(profiles, folder, title=f"{evaluation.model.name} on {evaluation.target.name}: per layer")
-
-
-def _remote_options(rpc_tracker: Optional[str]) -> dict[str, Any]:
-    # issue 9: the tracker reaches the runner through the context (runner_for reads "rpc_tracker")
-    return {"rpc_tracker": rpc_tracker} if rpc_tracker else {}
 
 
 def default_profiles_dir(target: str) -> Path:

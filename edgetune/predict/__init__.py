@@ -12,11 +12,15 @@ from edgetune.predict._calibrate import Calibration, calibrate
 from edgetune.predict._fusion import CANDIDATE_PAIRS, FusionRules, Kernel, detect_fusion, split_kernels
 from edgetune.predict._graph import OP_KINDS, Graph, GraphBuilder, Op, graph_from_onnx, to_onnx
 from edgetune.predict._measure import GraphMeasurer, GraphTiming, reference_graph
-from edgetune.predict._predictors import FlopsPredictor, KernelPredictor, MeasuringPredictor, predictor_for
+from edgetune.predict._predictors import (
+    FlopsPredictor,
+    KernelPredictor,
+    MeasuringPredictor,
+    predictor_for,
+    predictor_registry,
+)
 from edgetune.predict._profile import ProfileError, ProfileResult, profile, profile_folder
 from edgetune.predict._references import reference_networks
-
-predictor_registry = {cls.name: cls for cls in (KernelPredictor, FlopsPredictor, MeasuringPredictor)}
 
 
 def predict(model: ModelLike, target: str = "host-cpu", runtime: str = "onnxruntime", profiles_dir=None,  # type: ignore[no-untyped-def]

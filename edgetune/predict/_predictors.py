@@ -174,6 +174,13 @@ class MeasuringPredictor(Predictor):
         self.measurer.close()
 
 
+# The predictors chosen by name (``predictor_for(kind=...)``, ``edgetune predict --predictor``), each built from
+# a trained profile folder; MeasuringPredictor is not among them: it is the fallback where there is no profile.
+predictor_registry: dict[str, type[Union[KernelPredictor, FlopsPredictor]]] = {
+    cls.name: cls for cls in (KernelPredictor, FlopsPredictor)
+}
+
+
 def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", profiles_dir: Optional[Path] = None,
                   kind: str = "kernel", fallback: bool = True, calibrate: Union[bool, str] = False) -> Predictor:
     """The predictor the search queries for ``target``/``runtime``.
@@ -190,15 +197,15 @@ def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", prof
 
     resolved = load_target(target) if isinstance(target, str) else target
     folder = profile_folder(resolved.name, runtime, profiles_dir)
-    if kind not in ("kernel", "flops"):
-        raise ConfigError(f"unknown predictor '{kind}'; valid predictors: flops, kernel")
+    if kind not in predictor_registry:
+        raise ConfigError(f"unknown predictor '{kind}'; valid predictors: {', '.join(sorted(predictor_registry))}")
     if calibrate not in (True, False, "auto"):
         raise ConfigError(f"calibrate must be true, false or 'auto', got {calibrate!r}")
     if not (folder / "metadata.json").exists() and fallback:
         warnings.warn(f"no latency profile for {resolved.name}/{runtime} in {folder}: measuring each network instead "
                       f"(run `edgetune profile --target {resolved.name}` for millisecond predictions)", stacklevel=2)
         return MeasuringPredictor(resolved, runtime)
-    predictor = KernelPredictor(folder) if kind == "kernel" else FlopsPredictor(folder)
+    predictor = predictor_registry[kind](folder)
     if resolved.transport != "local":
         if calibrate is True:
             raise ConfigError(f"--calibrate re-times networks here; target '{resolved.name}' is {resolved.transport}")

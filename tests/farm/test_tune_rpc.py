@@ -12,7 +12,7 @@ pytest.importorskip("tornado")
 pytest.importorskip("xgboost")
 
 from edgetune.errors import ConfigError, RemoteError  # noqa: E402
-from edgetune.lowering import LoweringContext, get_lowering  # noqa: E402
+from edgetune.lowering import LoweringContext, Transport, get_lowering  # noqa: E402
 from edgetune.lowering._tvm_remote import measure_on  # noqa: E402
 from edgetune.models import load_model  # noqa: E402
 from edgetune.runners import get_runner  # noqa: E402
@@ -26,8 +26,8 @@ TRIALS = 4
 def _tune(farm: Farm, tiny_onnx: Path, folder: Path, records: Path, trials: int = TRIALS):
     model = load_model(tiny_onnx, workdir=folder)
     target = load_target(KEY, farm.targets_dir)
-    context = LoweringContext(options={"tune_trials": trials, "rpc_tracker": str(farm.tracker),
-                                       "tuning_records": str(records)})
+    context = LoweringContext(options={"tune_trials": trials, "tuning_records": str(records)},
+                              transport=Transport(str(farm.tracker)))
     return model, get_lowering("tvm-tuned").apply(model, target, folder, context)
 
 
