@@ -10,12 +10,13 @@ import json
 import os
 import re
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-from edgetune.errors import ResultsStoreError
+from edgetune.errors import ResultsStoreError, one_line
 
 RESULTS_ENV = "EDGETUNE_RESULTS"
 
@@ -179,7 +180,8 @@ class ResultsStore:
         except ResultsStoreError:
             raise
         except Exception as exc:  # sqlite3.Error, OSError, psycopg.Error
-            message = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            # the whole line, redacted: a line cut short first could end inside a URL's password, past redact's pattern
+            message = redact(one_line(exc, limit=sys.maxsize))
             raise ResultsStoreError(
                 f"cannot open results store '{self.location}': {message}; pass --results with a writable path or URL"
             ) from None
@@ -219,7 +221,7 @@ class ResultsStore:
         try:
             return self._db.insert(row)
         except Exception as exc:
-            raise ResultsStoreError(f"cannot write to results store '{self.location}': {redact(str(exc))[:300]}") from None
+            raise ResultsStoreError(f"cannot write to results store '{self.location}': {redact(one_line(exc, limit=sys.maxsize))}") from None
 
     def rows(self, run_id: Optional[str] = None, target: Optional[str] = None) -> list[dict[str, Any]]:
         """Stored measurements, oldest first, optionally filtered by run or target."""

@@ -32,7 +32,7 @@ import numpy as np
 
 from edgetune.bench._harness import BenchConfig, SamplingSession, TimingSampler
 from edgetune.bench._memory import current_rss_mb, peak_rss_mb, reset_peak_rss
-from edgetune.errors import EdgetuneError, RunnerError
+from edgetune.errors import EdgetuneError, RunnerError, one_line
 from edgetune.runners import NodeTime, Runner, Session
 
 CALL_TIMEOUT_S = 300.0  # one request (a load, a block of runs); past it the worker is taken as hung
@@ -471,8 +471,7 @@ def _serve(conn: Connection) -> None:
         except EdgetuneError as exc:
             conn.send((type(exc).__name__, str(exc)))
         except Exception as exc:  # noqa: BLE001 - a runtime's own error fails this request, not the worker
-            text = str(exc).splitlines()[0][:300] if str(exc) else ""
-            conn.send(("RunnerError", f"{type(exc).__name__}: {text}"))
+            conn.send(("RunnerError", f"{type(exc).__name__}: {one_line(exc)}"))
 
 
 def main(argv: Sequence[str]) -> None:

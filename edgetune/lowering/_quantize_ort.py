@@ -10,7 +10,7 @@ from typing import Any, Optional
 import numpy as np
 
 from edgetune._quiet import quiet_fds
-from edgetune.errors import ConfigError, RunnerError
+from edgetune.errors import ConfigError, RunnerError, one_line
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
@@ -77,7 +77,7 @@ class OrtStaticInt8Lowering(Lowering):
                     extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
                 )
         except Exception as exc:
-            raise RunnerError(f"ONNX Runtime static quantization failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"ONNX Runtime static quantization failed: {one_line(exc)}") from None
         return Artifact(out, "onnx", time.perf_counter() - start, {
             "quantization": "static int8 QDQ, per-channel weights (U8S8)",
             "calibration_method": method,
@@ -103,5 +103,5 @@ class OrtDynamicInt8Lowering(Lowering):
         try:
             quantize_dynamic(str(source), str(out), per_channel=True, weight_type=QuantType.QInt8)
         except Exception as exc:
-            raise RunnerError(f"ONNX Runtime dynamic quantization failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"ONNX Runtime dynamic quantization failed: {one_line(exc)}") from None
         return Artifact(out, "onnx", time.perf_counter() - start, {"quantization": "dynamic int8, per-channel weights"})

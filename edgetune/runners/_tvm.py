@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from edgetune.errors import RunnerError
+from edgetune.errors import RunnerError, one_line
 from edgetune.runners._base import NodeTime, Runner, Session
 
 _NODE_BUDGET_S = 3.0  # per-node profiling of one network: at most about this long once 5 runs are in
@@ -92,7 +92,7 @@ class TvmRunner(Runner):
             return TvmSession(relax.VirtualMachine(lib, device), device)
         except Exception as exc:
             release_threads()
-            raise RunnerError(f"TVM cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"TVM cannot load '{artifact.name}': {one_line(exc)}") from None
 
     def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
                    warmup: int = 10) -> Optional[list[NodeTime]]:
