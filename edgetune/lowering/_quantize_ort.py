@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from edgetune._quiet import quiet_fds
+from edgetune._quiet import quiet_fds, quiet_logger
 from edgetune.errors import ConfigError, RunnerError, one_line
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext
 from edgetune.models import LoadedModel
@@ -65,9 +64,9 @@ class OrtStaticInt8Lowering(Lowering):
         start = time.perf_counter()
         source = _preprocess(model.onnx_path, workdir)  # type: ignore[arg-type]
         out = workdir / f"{model.name}.int8-static-{method}.onnx"
-        logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs per-node info on the root logger
         try:
-            with quiet_fds():  # the percentile/entropy calibrators print progress
+            # the quantizer logs per-node info on the root logger; the percentile/entropy calibrators print progress
+            with quiet_logger(), quiet_fds():
                 quantize_static(
                     str(source), str(out), _reader(model.inputs[0].name, samples),
                     quant_format=QuantFormat.QDQ, per_channel=True,

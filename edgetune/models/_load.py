@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from edgetune._lazy import require
+from edgetune._quiet import quiet_logger
 from edgetune.errors import InputShapeError, ModelError, one_line, reraise_as
 from edgetune.models._spec import LoadedModel, ShapeArg, TensorSpec, check_shape, sha256_of
 
@@ -274,11 +275,8 @@ def _from_torchscript(path: Path, input_shape: ShapeArg, workdir: Path) -> Loade
 
 
 def _export_onnx(export: Any, source: str) -> None:
-    import logging
-
     # the exporter logs one warning per missing optional op library (torchvision ...) on every call
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
+    with quiet_logger("torch.onnx"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with reraise_as(ModelError, f"cannot export '{source}' to ONNX"):
             export()
