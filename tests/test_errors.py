@@ -44,3 +44,8 @@ def test_reraise_as_passes_edgetune_errors_and_interrupts_unchanged() -> None:
     with pytest.raises(KeyboardInterrupt):
         with reraise_as(RunnerError, "TVM build failed"):
             raise KeyboardInterrupt
+
+
+def test_one_line_typed_names_the_exception_once() -> None:
+    assert one_line(ValueError("bad\nmore"), typed=True) == "ValueError: bad"
+    assert one_line(AssertionError(), typed=True) == "AssertionError"  # not "AssertionError: " nor twice

@@ -475,7 +475,7 @@ def _serve(conn: Connection) -> None:
             except EdgetuneError as exc:
                 conn.send((type(exc).__name__, str(exc)))
             except Exception as exc:  # noqa: BLE001 - a runtime's own error fails this request, not the worker
-                conn.send(("RunnerError", f"{type(exc).__name__}: {one_line(exc)}"))
+                conn.send(("RunnerError", one_line(exc, typed=True)))
     finally:  # the parent said exit, or is gone: the loaded session is closed either way
         state.unload()
 

@@ -108,7 +108,7 @@ def _prunable_copy(model: LoadedModel) -> Any:
     try:
         return copy.deepcopy(module).eval()
     except Exception as exc:
-        raise RunnerError(f"cannot copy '{model.source}' for pruning: {type(exc).__name__}: {one_line(exc)}") from None
+        raise RunnerError(f"cannot copy '{model.source}' for pruning: {one_line(exc, typed=True)}") from None
 
 
 def _output_layers(module: Any, example: Any) -> list[Any]:
@@ -147,7 +147,7 @@ def _prune(module: Any, example: Any, ratio: float, name: str) -> list[str]:
             with torch.no_grad():
                 produced = tuple(module(example).shape)
     except Exception as exc:
-        raise RunnerError(f"torch-pruning failed on '{name}': {type(exc).__name__}: {one_line(exc)}") from None
+        raise RunnerError(f"torch-pruning failed on '{name}': {one_line(exc, typed=True)}") from None
     if produced != expected:
         raise RunnerError(f"pruning changed the output of '{name}' from {expected} to {produced}; the model is not prunable")
     names = {id(m): n for n, m in module.named_modules()}

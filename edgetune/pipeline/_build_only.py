@@ -51,7 +51,7 @@ def _build_one(plan: CandidatePlan, model: LoadedModel, target: Target, workdir:
     except EdgetuneError as exc:
         result.status, result.reason = "failed", str(exc)
     except Exception as exc:  # a backend bug must not take the other candidates down
-        result.status, result.reason = "failed", f"{type(exc).__name__}: {one_line(exc)}"
+        result.status, result.reason = "failed", one_line(exc, typed=True)
     return result
 
 
