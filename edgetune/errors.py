@@ -77,17 +77,25 @@ class InfeasibleError(EdgetuneError):
     """A model or design does not fit the target (memory, DSP slices, bandwidth); the message gives the numbers."""
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
+def one_line(exc: BaseException, limit: int = 300, *, last: bool = False, skip: tuple[str, ...] = (),
+             typed: bool = False) -> str:
     """The first non-empty line of an exception's message, cut to ``limit`` characters.
 
-    Falls back to the exception's type name when the message is empty, so a user error never
-    ends in a colon and nothing raises IndexError on an empty message.
+    ``last=True`` takes the last non-empty line instead: a TVM RPC error carries the remote
+    traceback first and the board's own message last. Lines starting with one of ``skip`` (a
+    library's boilerplate prefixes) are passed over unless no other line is left. ``typed=True``
+    puts the exception's type name before the line (``ValueError: ...``), for errors that are not
+    a library's own report (a backend bug). Falls back to the type name alone when the message is
+    empty, so a user error never ends in a colon and nothing raises IndexError on an empty message.
     """
-    for line in str(exc).splitlines():
-        if line.strip():
-            text = line.strip()
-            return text if len(text) <= limit else text[: limit - 3] + "..."
-    return type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if skip:
+        lines = [line for line in lines if not line.startswith(skip)] or lines
+    if not lines:
+        return type(exc).__name__
+    text = lines[-1] if last else lines[0]
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if typed else text
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ of the same machine. Each session loads both afresh, so load-to-load noise stays
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -99,15 +100,12 @@ def _one_session(pair: RetimePair, index: int, config: BenchConfig, runners: Map
     specs = [TensorSpec(i["name"], tuple(i["shape"]), i["dtype"]) for i in pair.current.inputs]
     feed = random_inputs(specs, seed=0)[0]
     sides = ("baseline", "candidate") if index % 2 == 0 else ("candidate", "baseline")  # who goes first alternates
-    sessions = {}
-    try:
+    with contextlib.ExitStack() as opened:  # every loaded session is closed, also when a later load, a close or a run fails
+        sessions = {}
         for side in sides:
             artifact = pair.baseline if side == "baseline" else pair.current
-            sessions[side] = runners[side].load(artifact.path, pair.threads)
+            sessions[side] = opened.enter_context(runners[side].load(artifact.path, pair.threads))
         return measure_interleaved(sessions, {side: feed for side in sessions}, config)
-    finally:
-        for session in sessions.values():
-            session.close()
 
 
 def _row(pair: RetimePair, side: str, index: int, samples: Sequence[float]) -> dict[str, Any]:

@@ -141,8 +141,12 @@ def _open(engine: Any, table: Any) -> None:
 
 
 def _message(exc: BaseException) -> str:
-    """The database driver's own message (SQLAlchemy wraps it with the SQL and a link), one line, redacted."""
-    return redact(one_line(getattr(exc, "orig", None) or exc, 300))
+    """The database driver's own message (SQLAlchemy wraps it with the SQL and a link), one line, redacted.
+
+    Redacted before it is cut: a line cut short first could end inside a URL's password, past redact's pattern.
+    """
+    text = redact(one_line(getattr(exc, "orig", None) or exc, limit=100_000))
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class ResultsStore:

@@ -32,7 +32,7 @@ import numpy as np
 
 from edgetune.bench._harness import BenchConfig, SamplingSession, TimingSampler
 from edgetune.bench._memory import current_rss_mb, peak_rss_mb, reset_peak_rss
-from edgetune.errors import EdgetuneError, RunnerError
+from edgetune.errors import EdgetuneError, RunnerError, one_line
 from edgetune.runners import NodeTime, Runner, Session
 
 CALL_TIMEOUT_S = 300.0  # one request (a load, a block of runs); past it the worker is taken as hung
@@ -98,7 +98,11 @@ class WorkerProcess:
         child_sock.close()
         self._conn = Connection(parent_sock.detach())
         self.failure = ""  # why the process is gone, once it is
-        self._conn.send(runner)  # the runner itself (a small picklable object), rebuilt there
+        try:
+            self._conn.send(runner)  # the runner itself (a small picklable object), rebuilt there
+        except BaseException:  # e.g. a runner that does not pickle: no process is left waiting for it
+            self.kill()
+            raise
 
     @property
     def pid(self) -> int:
@@ -458,21 +462,22 @@ def _serve(conn: Connection) -> None:
     except (EOFError, OSError):
         return
     state = _Worker(runner)
-    while True:
-        try:
-            command, args = conn.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
-            return
-        if command == "exit":
-            state.unload()
-            return
-        try:
-            conn.send(("ok", state.handlers[command](*args)))
-        except EdgetuneError as exc:
-            conn.send((type(exc).__name__, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a runtime's own error fails this request, not the worker
-            text = str(exc).splitlines()[0][:300] if str(exc) else ""
-            conn.send(("RunnerError", f"{type(exc).__name__}: {text}"))
+    try:
+        while True:
+            try:
+                command, args = conn.recv()
+            except (EOFError, OSError, KeyboardInterrupt):
+                return
+            if command == "exit":
+                return
+            try:
+                conn.send(("ok", state.handlers[command](*args)))
+            except EdgetuneError as exc:
+                conn.send((type(exc).__name__, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a runtime's own error fails this request, not the worker
+                conn.send(("RunnerError", one_line(exc, typed=True)))
+    finally:  # the parent said exit, or is gone: the loaded session is closed either way
+        state.unload()
 
 
 def main(argv: Sequence[str]) -> None:

@@ -92,7 +92,11 @@ class BoardMeasurer:
         self._unload(path)
         # each loaded artifact in a worker process of its own, stopped while another one runs
         session = isolated(get_runner(runtime, device)).load(Path(path), threads)
-        loaded = _Loaded((runtime, device, threads), session, sampler_for(session))
+        try:
+            loaded = _Loaded((runtime, device, threads), session, sampler_for(session))
+        except BaseException:
+            session.close()
+            raise
         self._loaded[path] = loaded
         return loaded
 
@@ -105,8 +109,6 @@ class BoardMeasurer:
                 *inputs: Any) -> str:
         """Load ``artifact`` on ``device`` (once; again on LOAD_ONLY), bind ``inputs`` if given, then time
         ``repeat`` runs (0: run once, LOAD_ONLY: none, UNLOAD: free it)."""
-        from edgetune.bench._harness import BenchConfig
-
         path, repeat, how = _workpath(artifact), int(repeat), (runtime, device, int(threads))
         if repeat == UNLOAD:
             self._unload(path)
@@ -114,6 +116,15 @@ class BoardMeasurer:
         loaded = self._loaded.get(path)
         if loaded is None or loaded.how != how or repeat == LOAD_ONLY:
             loaded = self._load(path, *how)
+        try:
+            return self._run(loaded, repeat, names, inputs)
+        except BaseException:  # a session that failed is not kept for the next call: closed now, loaded anew then
+            self._unload(path)
+            raise
+
+    def _run(self, loaded: _Loaded, repeat: int, names: str, inputs: tuple[Any, ...]) -> str:
+        from edgetune.bench._harness import BenchConfig
+
         if inputs:
             loaded.session.set_inputs({name: np.asarray(t.numpy()) for name, t in zip(json.loads(names), inputs)})
             loaded.warm = False

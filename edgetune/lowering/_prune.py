@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetune._lazy import require
-from edgetune.errors import ConfigError, RunnerError
+from edgetune.errors import ConfigError, RunnerError, one_line
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext, LoweringOptions, NamedOptions, PlanRequest
 from edgetune.lowering._distill import accuracy, check_data_matches, check_distill_options, distill
 from edgetune.lowering._torch_form import VIA_ONNX2TORCH, with_torch_form
@@ -130,7 +130,7 @@ def _prunable_copy(model: LoadedModel) -> Any:
     try:
         return copy.deepcopy(module).eval()
     except Exception as exc:
-        raise RunnerError(f"cannot copy '{model.source}' for pruning: {type(exc).__name__}: {exc}"[:300]) from None
+        raise RunnerError(f"cannot copy '{model.source}' for pruning: {one_line(exc, typed=True)}") from None
 
 
 def _output_layers(module: Any, example: Any) -> list[Any]:
@@ -169,7 +169,7 @@ def _prune(module: Any, example: Any, ratio: float, name: str) -> list[str]:
             with torch.no_grad():
                 produced = tuple(module(example).shape)
     except Exception as exc:
-        raise RunnerError(f"torch-pruning failed on '{name}': {type(exc).__name__}: {str(exc)[:300]}") from None
+        raise RunnerError(f"torch-pruning failed on '{name}': {one_line(exc, typed=True)}") from None
     if produced != expected:
         raise RunnerError(f"pruning changed the output of '{name}' from {expected} to {produced}; the model is not prunable")
     names = {id(m): n for n, m in module.named_modules()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +9,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from edgetune._quiet import quiet_fds
-from edgetune.errors import ConfigError, RunnerError
+from edgetune._quiet import quiet_fds, quiet_logger
+from edgetune.errors import ConfigError, RunnerError, one_line
 from edgetune.lowering._base import (
     Artifact,
     Lowering,
@@ -94,9 +93,9 @@ class OrtStaticInt8Lowering(Lowering[StaticInt8Options]):
         start = time.perf_counter()
         source = _preprocess(model.onnx_path, workdir)  # type: ignore[arg-type]
         out = workdir / f"{model.name}.int8-static-{method}.onnx"
-        logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs per-node info on the root logger
         try:
-            with quiet_fds():  # the percentile/entropy calibrators print progress
+            # the quantizer logs per-node info on the root logger; the percentile/entropy calibrators print progress
+            with quiet_logger(), quiet_fds():
                 quantize_static(
                     str(source), str(out), _reader(model.inputs[0].name, samples),
                     quant_format=QuantFormat.QDQ, per_channel=True,
@@ -106,7 +105,7 @@ class OrtStaticInt8Lowering(Lowering[StaticInt8Options]):
                     extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
                 )
         except Exception as exc:
-            raise RunnerError(f"ONNX Runtime static quantization failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"ONNX Runtime static quantization failed: {one_line(exc)}") from None
         return Artifact(out, "onnx", time.perf_counter() - start, {
             "quantization": "static int8 QDQ, per-channel weights (U8S8)",
             "calibration_method": method,
@@ -133,5 +132,5 @@ class OrtDynamicInt8Lowering(Lowering):
         try:
             quantize_dynamic(str(source), str(out), per_channel=True, weight_type=QuantType.QInt8)
         except Exception as exc:
-            raise RunnerError(f"ONNX Runtime dynamic quantization failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"ONNX Runtime dynamic quantization failed: {one_line(exc)}") from None
         return Artifact(out, "onnx", time.perf_counter() - start, {"quantization": "dynamic int8, per-channel weights"})

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgetune._quiet import quiet_fds
-from edgetune.errors import ConfigError, DatasetError, ModelError, RunnerError
+from edgetune.errors import ConfigError, DatasetError, ModelError, RunnerError, one_line
 from edgetune.lowering._base import (
     Artifact,
     CalibrationOptions,
@@ -56,7 +56,7 @@ class TfliteLowering(Lowering):
 
                 litert_torch.convert(model.torch_module, example).export(str(out))
         except Exception as exc:
-            raise RunnerError(f"litert-torch conversion failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"litert-torch conversion failed: {one_line(exc)}") from None
         return Artifact(out, "tflite", time.perf_counter() - start)
 
 
@@ -107,7 +107,7 @@ class TfliteInt8Lowering(Lowering[CalibrationOptions]):
                 quantized = convert_pt2e(prepared, fold_quantize=False)
                 litert_torch.convert(quantized, _example(model), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(out))
         except Exception as exc:
-            raise RunnerError(f"PT2E int8 -> TFLite conversion failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"PT2E int8 -> TFLite conversion failed: {one_line(exc)}") from None
         return Artifact(out, "tflite", time.perf_counter() - start, {
             "quantization": "PT2E static int8, symmetric per-channel weights",
             **context.calibration_details(calibration, samples),
@@ -140,7 +140,7 @@ class TfliteFp16Lowering(Lowering):
                 config = quant_recipes.full_fp16_recipe()  # a QuantConfig with an fp16 weight recipe
                 litert_torch.convert(model.torch_module, _example(model), quant_config=config).export(str(out))
         except Exception as exc:
-            raise RunnerError(f"fp16 TFLite conversion failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"fp16 TFLite conversion failed: {one_line(exc)}") from None
         return Artifact(out, "tflite", time.perf_counter() - start, {"precision": "fp16 weights"})
 
 
@@ -242,7 +242,7 @@ class TfliteQatInt8Lowering(Lowering[QatOptions]):
         except (ConfigError, DatasetError):
             raise
         except Exception as exc:
-            raise RunnerError(f"PT2E quantization-aware training failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"PT2E quantization-aware training failed: {one_line(exc)}") from None
         return Artifact(out, "tflite", time.perf_counter() - start, {
             "quantization": "PT2E quantization-aware training, symmetric per-channel int8, distilled from fp32",
             "fine_tune": stats, "training_data": context.train.name,

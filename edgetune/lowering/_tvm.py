@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgetune.errors import MissingDependencyError, RunnerError, UnsupportedOperatorError
+from edgetune.errors import MissingDependencyError, RunnerError, UnsupportedOperatorError, one_line
 from edgetune.lowering._base import Artifact, Lowering, LoweringContext, Variant
 from edgetune.models import LoadedModel
 from edgetune.targets import Target
@@ -90,9 +90,9 @@ def import_onnx(model: LoadedModel) -> Any:
         text = str(exc)
         found = _UNSUPPORTED_RE.search(text)
         if found or "not supported" in text.lower() or isinstance(exc, NotImplementedError):
-            ops = found.group(1).strip() if found else text.splitlines()[0][:200]
+            ops = found.group(1).strip() if found else one_line(exc, 200)
             raise UnsupportedOperatorError(f"TVM's ONNX frontend cannot lower operator(s) {ops}") from None
-        raise RunnerError(f"TVM cannot import the model: {text.splitlines()[0][:300] if text else type(exc).__name__}") from None
+        raise RunnerError(f"TVM cannot import the model: {one_line(exc)}") from None
     return relax.transform.DecomposeOpsForInference()(mod)
 
 
@@ -116,7 +116,7 @@ class TvmLowering(Lowering):
             with tvm.transform.PassContext(opt_level=3):
                 executable = tvm.compile(mod, target=build_target)
         except Exception as exc:
-            raise RunnerError(f"TVM build failed: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"TVM build failed: {one_line(exc)}") from None
         out = workdir / f"{model.name}.tvm.so"
         details = export_library(executable, out, target)
         return Artifact(out, "tvm-lib", time.perf_counter() - start, {"tvm_target": str(build_target), **details})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from edgetune.errors import ConfigError, EdgetuneError, RunnerError
+from edgetune.errors import ConfigError, EdgetuneError, RunnerError, one_line
 from edgetune.lowering._base import (
     Artifact,
     Lowering,
@@ -280,7 +280,7 @@ def _open_database(db_dir: Path) -> Any:
     try:
         return ms.database.JSONDatabase(work_dir=str(db_dir))
     except Exception as exc:  # a truncated or foreign file: TVM's parser error, whatever its type
-        reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc, 200, last=True)
         raise ConfigError(f"tuning records in '{db_dir}' are not a MetaSchedule JSON database "
                           f"(database_workload.json, database_tuning_record.json): {reason}") from None
 
@@ -353,7 +353,7 @@ class TvmTunedLowering(Lowering[TuneOptions]):
         except EdgetuneError:
             raise
         except Exception as exc:
-            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            reason = one_line(exc)
             raise RunnerError(f"TVM tuning or build failed: {reason} (logs in {log_dir})") from None
         out = Path(workdir) / f"{model.name}.tvm-tuned.so"
         details: dict[str, Any] = export_library(executable, out, target)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from edgetune._lazy import require
-from edgetune.errors import InputShapeError, ModelError
+from edgetune._quiet import quiet_logger
+from edgetune.errors import InputShapeError, ModelError, one_line, reraise_as
 from edgetune.models._spec import LoadedModel, ShapeArg, TensorSpec, check_shape, sha256_of
 
 FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -73,8 +74,7 @@ def _from_onnx(path: Path, input_shape: ShapeArg, workdir: Path, source: Optiona
         proto = onnx.load(str(path))
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"'{path}' is not a valid ONNX model ({reason[:200]}); export it again or check the file") from None
+        raise ModelError(f"'{path}' is not a valid ONNX model ({one_line(exc, 200)}); export it again or check the file") from None
     initializers = {init.name for init in proto.graph.initializer}
     graph_inputs = [i for i in proto.graph.input if i.name not in initializers]
     if isinstance(input_shape, Mapping):
@@ -154,10 +154,8 @@ def _from_tflite(path: Path, input_shape: ShapeArg) -> LoadedModel:
     if len(head) < 8 or head[4:8] != b"TFL3":
         raise ModelError(f"'{path}' is not a TFLite flatbuffer (missing TFL3 identifier); convert the model again")
     interpreter_mod = require("ai_edge_litert.interpreter", "litert")
-    try:
+    with reraise_as(ModelError, f"'{path}' cannot be read by LiteRT", 200):
         interp = interpreter_mod.Interpreter(model_path=str(path))
-    except Exception as exc:
-        raise ModelError(f"'{path}' cannot be read by LiteRT: {str(exc).splitlines()[0][:200]}") from None
     inputs = tuple(
         TensorSpec(d["name"], tuple(int(x) for x in d["shape"]), d["dtype"].__name__)
         for d in interp.get_input_details()
@@ -277,19 +275,11 @@ def _from_torchscript(path: Path, input_shape: ShapeArg, workdir: Path) -> Loade
 
 
 def _export_onnx(export: Any, source: str) -> None:
-    import logging
-
     # the exporter logs one warning per missing optional op library (torchvision ...) on every call
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
+    with quiet_logger("torch.onnx"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
+        with reraise_as(ModelError, f"cannot export '{source}' to ONNX"):
             export()
-        except ModelError:
-            raise
-        except Exception as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot export '{source}' to ONNX: {message[:300]}") from None
 
 
 def _module_hash(module: Any) -> str:

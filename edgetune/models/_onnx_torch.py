@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from edgetune._lazy import available, require
-from edgetune.errors import MissingDependencyError, ModelError, UnsupportedOperatorError
+from edgetune.errors import MissingDependencyError, ModelError, UnsupportedOperatorError, one_line
 from edgetune.models._spec import TensorSpec
 
 ONNX2TORCH_VERSION = "1.5.15"  # the adapters below are written against this release
@@ -241,7 +241,7 @@ def onnx_to_torch(onnx_path: Path, inputs: Sequence[TensorSpec], name: str) -> A
         raise UnsupportedOperatorError(f"ONNX -> PyTorch (onnx2torch) cannot convert '{name}': {exc}") from None
     except Exception as exc:
         raise ModelError(f"ONNX -> PyTorch (onnx2torch) failed on '{name}': "
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+                         f"{one_line(exc, 200, typed=True)}") from None
     _freeze_constant_inputs(module, inputs)
     _check_against_onnxruntime(module, onnx_path, inputs, name)
     return module
@@ -324,7 +324,7 @@ def _check_against_onnxruntime(module: Any, onnx_path: Path, inputs: Sequence[Te
             produced = module(*(torch.from_numpy(feeds[spec.name]) for spec in inputs))
     except Exception as exc:
         raise ModelError(f"the PyTorch form of '{name}' (onnx2torch) fails to run: "
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+                         f"{one_line(exc, 200, typed=True)}") from None
     produced = produced if isinstance(produced, (tuple, list)) else (produced,)
     for index, (want, got) in enumerate(zip(expected, produced)):
         got_np = got.detach().numpy()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from edgetune.bench import environment, git_commit, new_run_id
-from edgetune.errors import EdgetuneError
+from edgetune.errors import EdgetuneError, one_line
 from edgetune.lowering import LoweringContext
 from edgetune.models import LoadedModel, sha256_of
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult
@@ -51,8 +51,7 @@ def _build_one(plan: CandidatePlan, model: LoadedModel, target: Target, workdir:
     except EdgetuneError as exc:
         result.status, result.reason = "failed", str(exc)
     except Exception as exc:  # a backend bug must not take the other candidates down
-        first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        result.status, result.reason = "failed", f"{type(exc).__name__}: {first}"
+        result.status, result.reason = "failed", one_line(exc, typed=True)
     return result
 
 

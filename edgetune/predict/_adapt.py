@@ -210,10 +210,10 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
     own = measurer is None
     measurer = measurer or GraphMeasurer(target, runtime, source.threads, interleave=4,
                                          config=reference_config(budget_min * 60.0, len(graphs)))
-    if measurer.threads != source.threads:
-        raise ConfigError(f"the profile predicts {source.threads}-thread latencies; adapt it at {source.threads} thread(s), "
-                          f"not {measurer.threads}")
     try:
+        if measurer.threads != source.threads:
+            raise ConfigError(f"the profile predicts {source.threads}-thread latencies; adapt it at {source.threads} "
+                              f"thread(s), not {measurer.threads}")
         progress(f"timing {len(graphs)} reference networks, two passes")
         started = time.perf_counter()
         records, stopped = measure_references(measurer.measure, graphs)

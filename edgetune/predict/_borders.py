@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgetune.errors import one_line
 from edgetune.predict._base import ProfileError
 from edgetune.predict._fusion import FusionRules, split_kernels
 from edgetune.predict._graph import graph_from_dict
@@ -77,7 +78,7 @@ def load_borders(folder: Path, groups: list) -> dict:
         try:
             out[group] = lgb.Booster(model_str=path.read_text())
         except Exception as exc:  # noqa: BLE001
-            raise ProfileError(f"cannot read {path}: {str(exc).splitlines()[0][:200] if str(exc) else 'missing'}; "
+            raise ProfileError(f"cannot read {path}: {one_line(exc, 200)}; "
                                "re-run `edgetune profile --retrain`") from None
     return out
 

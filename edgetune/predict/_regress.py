@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from edgetune._lazy import require
-from edgetune.errors import ModelError
+from edgetune.errors import ModelError, one_line
 
 FLOOR_MS = 5e-4  # below half a microsecond a kernel is wall-clock timer noise (a simulator's floor is a cycle)
 ROOFLINE_TERMS = ("1", "macs", "moved")
@@ -110,7 +110,7 @@ class KindModel:
         try:
             booster = _lgb().Booster(model_str=path.read_text())
         except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error type
-            raise ModelError(f"cannot read regressor {path}: {str(exc).splitlines()[0][:200]}; "
+            raise ModelError(f"cannot read regressor {path}: {one_line(exc, 200)}; "
                              "re-run `edgetune profile` for this target to rebuild it") from None
         return cls(kind, booster, float(meta["rel_rmse"]), int(meta["samples"]), list(meta["baseline"]),
                    tuple(meta.get("terms", ROOFLINE_TERMS)), float(meta.get("floor_ms", FLOOR_MS)))

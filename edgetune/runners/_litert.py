@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgetune._quiet import quiet_fds
-from edgetune.errors import RunnerError
+from edgetune.errors import RunnerError, reraise_as
 from edgetune.runners._base import Runner, Session
 
 
@@ -67,12 +67,10 @@ class LiteRtRunner(Runner):
     def load(self, artifact: Path, threads: int) -> Session:
         from ai_edge_litert.interpreter import Interpreter
 
-        try:
+        with reraise_as(RunnerError, f"LiteRT cannot load '{artifact.name}'"):
             with quiet_fds():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on every load
                 interpreter = Interpreter(model_path=str(artifact), num_threads=threads)
                 interpreter.allocate_tensors()
-        except Exception as exc:
-            raise RunnerError(f"LiteRT cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
         return LiteRtSession(interpreter)
 
     def versions(self) -> dict[str, str]:

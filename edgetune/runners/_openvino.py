@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from edgetune.errors import RunnerError
+from edgetune.errors import RunnerError, one_line
 from edgetune.runners._base import NodeTime, Runner, Session
 
 # Lines OpenVINO prefixes to every error (source locations, check macros): not for users.
@@ -16,9 +16,7 @@ _BOILERPLATE = ("Exception from ", "Check '", "FrontEnd API failed")
 
 def openvino_error_line(exc: BaseException) -> str:
     """The first informative line of an OpenVINO exception message, at most 300 characters."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(_BOILERPLATE)]
-    return (useful or lines or [type(exc).__name__])[0][:300]
+    return one_line(exc, skip=_BOILERPLATE)
 
 
 class OpenVinoSession(Session):

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from edgetune.errors import RunnerError
+from edgetune.errors import RunnerError, reraise_as
 from edgetune.runners._base import NodeTime, Runner, Session
 
 ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # per Runner device
@@ -69,10 +69,8 @@ class OrtRunner(Runner):
             options.profile_file_prefix = profile_prefix
         # the CPU provider stays listed after CUDA: nodes CUDA has no kernel for run there, as ONNX Runtime intends
         providers = list(dict.fromkeys([self.provider, ORT_PROVIDERS["cpu"]]))
-        try:
+        with reraise_as(RunnerError, f"ONNX Runtime cannot load '{artifact.name}'"):
             session = ort.InferenceSession(str(artifact), options, providers=providers)
-        except Exception as exc:
-            raise RunnerError(f"ONNX Runtime cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
         started = session.get_providers()
         if not started or started[0] != self.provider:  # e.g. CUDA/cuDNN libraries missing: ORT logs and goes on on the CPU
             raise RunnerError(f"ONNX Runtime did not start its {self.provider} for '{artifact.name}' (the session runs on "

@@ -20,7 +20,7 @@ from typing import Any, Callable, ContextManager, Mapping, Optional, TypeVar
 import numpy as np
 
 from edgetune.runners._protocol import BOARD_ENVIRONMENT_KEY
-from edgetune.errors import ConfigError, RemoteError, RunnerError
+from edgetune.errors import ConfigError, RemoteError, RunnerError, one_line
 from edgetune.runners._tracker import Board, KeyStatus, farm_status, require_key
 from edgetune.runners._tracker_address import HOW_TO_CONFIGURE, TrackerAddress, resolve_tracker
 from edgetune.runners._base import Runner, Session, device_for
@@ -38,12 +38,6 @@ _FAULT_MARKERS = (
     "Broken pipe", "connection", "Socket", "socket", "closed", "RPCServerLoop",
 )
 T = TypeVar("T")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else type(exc).__name__
 
 
 def _is_board_fault(exc: BaseException) -> bool:
@@ -150,8 +144,8 @@ class BoardSession(Session):
                     hint = ""
                     if what == "loading the artifact" and self._built_for:
                         hint = f"; check that the board is {self._built_for} as the target says"
-                    raise RunnerError(f"board {address} (key '{self._key}'): {what} failed: {_first_line(exc)}{hint}") from None
-                fault = f"board {address} (key '{self._key}') failed while {what}: {_first_line(exc)}"
+                    raise RunnerError(f"board {address} (key '{self._key}'): {what} failed: {one_line(exc, last=True)}{hint}") from None
+                fault = f"board {address} (key '{self._key}') failed while {what}: {one_line(exc, last=True)}"
                 self.faults.append(fault)
                 if attempt == attempts:
                     raise RemoteError(f"{fault}; gave up after {attempts} attempt(s)") from None

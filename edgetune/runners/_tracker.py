@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from edgetune._lazy import require
-from edgetune.errors import RemoteError
+from edgetune.errors import RemoteError, one_line
 from edgetune.runners._tracker_address import TrackerAddress
 
 CONNECT_TIMEOUT_S = 5.0
@@ -193,10 +193,5 @@ def request_board(tracker: TrackerAddress, key: str, wait_s: float = 60.0, sessi
     try:
         session = rpc.connect(host, port, match_key, session_timeout=session_timeout_s)
     except Exception as exc:  # tvm raises RuntimeError/TVMError subclasses for refused or dropped connections
-        raise RemoteError(f"board {host}:{port} (key '{key}') did not accept the session: {_first_line(exc)}") from None
+        raise RemoteError(f"board {host}:{port} (key '{key}') did not accept the session: {one_line(exc)}") from None
     return Board(key, f"{host}:{port}", session)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from edgetune.errors import RunnerError
+from edgetune.errors import RunnerError, one_line
 from edgetune.runners._base import NodeTime, Runner, Session
 
 _NODE_BUDGET_S = 3.0  # per-node profiling of one network: at most about this long once 5 runs are in
@@ -19,25 +19,38 @@ _AFFINITY_BIG = 1
 # TVM's config_threadpool also pins the calling thread to one core, and everything that runs in
 # that thread later (OpenVINO, which caps its threads at the affinity it sees, or a process it
 # starts) would inherit the pin: the affinity found before the first open session is put back
-# when the last one closes.
-_PINNED: dict[str, object] = {"open": 0, "saved": None}
+# when the last one closes. TVM_NUM_THREADS likewise holds while a session is open, and the
+# value from before (or its absence) comes back after the last one.
+_PINNED: dict[str, object] = {"open": 0, "saved": None, "env": None}
+_THREADS_ENV = "TVM_NUM_THREADS"
 
 
 def configure_threads(threads: int) -> None:
     """Pin TVM's runtime thread pool to ``threads`` workers."""
     import tvm
 
-    os.environ["TVM_NUM_THREADS"] = str(threads)  # read by pools created later (e.g. RPC workers)
-    if _PINNED["open"] == 0 and hasattr(os, "sched_getaffinity"):
-        _PINNED["saved"] = os.sched_getaffinity(0)
+    if _PINNED["open"] == 0:
+        _PINNED["env"] = os.environ.get(_THREADS_ENV)
+        if hasattr(os, "sched_getaffinity"):
+            _PINNED["saved"] = os.sched_getaffinity(0)
+    os.environ[_THREADS_ENV] = str(threads)  # read by pools created later (e.g. RPC workers)
     _PINNED["open"] = int(_PINNED["open"]) + 1  # type: ignore[call-overload]
     tvm.get_global_func("runtime.config_threadpool")(_AFFINITY_BIG, threads)
 
 
 def release_threads() -> None:
-    """One session fewer pins the thread; the last one to close gives the thread its affinity back."""
-    _PINNED["open"] = max(0, int(_PINNED["open"]) - 1)  # type: ignore[call-overload]
-    if _PINNED["open"] == 0 and _PINNED["saved"] is not None:
+    """One session fewer pins the thread; the last one to close gives the thread its affinity and TVM_NUM_THREADS back."""
+    if _PINNED["open"] == 0:
+        return  # nothing pinned: an extra release must not clear a value set outside edgetune
+    _PINNED["open"] = int(_PINNED["open"]) - 1  # type: ignore[call-overload]
+    if _PINNED["open"] > 0:
+        return
+    previous = _PINNED["env"]
+    if previous is None:
+        os.environ.pop(_THREADS_ENV, None)
+    else:
+        os.environ[_THREADS_ENV] = str(previous)
+    if _PINNED["saved"] is not None:
         try:
             os.sched_setaffinity(0, _PINNED["saved"])  # type: ignore[arg-type]
         except OSError:  # pragma: no cover - cores taken away meanwhile (cgroup change)
@@ -92,7 +105,7 @@ class TvmRunner(Runner):
             return TvmSession(relax.VirtualMachine(lib, device), device)
         except Exception as exc:
             release_threads()
-            raise RunnerError(f"TVM cannot load '{artifact.name}': {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"TVM cannot load '{artifact.name}': {one_line(exc)}") from None
 
     def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,
                    warmup: int = 10) -> Optional[list[NodeTime]]:
@@ -118,20 +131,20 @@ class TvmRunner(Runner):
                 calls.append((str(symbol), (time.perf_counter() - started.pop()) * 1e3))
             return relax.VMInstrumentReturnKind.NO_OP
 
-        session._vm.set_instrument(instrument)
-        session.set_inputs(feeds)
         per_run: list[list[tuple[str, float]]] = []
-        begin = time.perf_counter()
-        for run in range(warmup + runs):
-            calls.clear()
-            session.invoke()
-            per_run.append([c for c in calls if not c[0].startswith("vm.builtin.")])
-            elapsed = time.perf_counter() - begin
-            if run + 1 < warmup and elapsed > _NODE_BUDGET_S / 3:
-                warmup = run + 1  # untuned TVM can take 100s of ms a run: a shorter warm-up, then at least 5 runs
-            if run + 1 >= warmup + 5 and elapsed > _NODE_BUDGET_S:
-                break
-        session.close()
+        with session:  # closed (its thread pin released) also when a run fails
+            session._vm.set_instrument(instrument)
+            session.set_inputs(feeds)
+            begin = time.perf_counter()
+            for run in range(warmup + runs):
+                calls.clear()
+                session.invoke()
+                per_run.append([c for c in calls if not c[0].startswith("vm.builtin.")])
+                elapsed = time.perf_counter() - begin
+                if run + 1 < warmup and elapsed > _NODE_BUDGET_S / 3:
+                    warmup = run + 1  # untuned TVM can take 100s of ms a run: a shorter warm-up, then at least 5 runs
+                if run + 1 >= warmup + 5 and elapsed > _NODE_BUDGET_S:
+                    break
         kept = per_run[warmup:] or per_run
         out = []
         for position, (symbol, _ms) in enumerate(kept[0]):

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgetune._lazy import require
 from edgetune.data import Dataset
-from edgetune.errors import ConfigError, EdgetuneError
+from edgetune.errors import ConfigError, EdgetuneError, reraise_as
 from edgetune.predict import Graph
 from edgetune.targets import Target
 
@@ -102,12 +102,9 @@ def deploy(module: Any, graph: Graph, deploy_choice: dict[str, Any], target: Tar
         context = LoweringContext(calibration=CalibrationData(train.x[:128], f"{train.name} (training split)"),
                                   train=train, eval=val, options={"calib_samples": 128})
         cache: dict[Any, Any] = {}
-        try:
+        # the pipeline's skip/lowering failures become one trial's failure
+        with reraise_as(EdgetuneError, f"cannot build {plan.name}", 200):
             artifact = build_artifact(plan, loaded, target, work / "build", context, cache)
-        except EdgetuneError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the pipeline's skip/lowering failures become one trial's failure
-            raise EdgetuneError(f"cannot build {plan.name}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
         pruned = module
         details: dict[str, Any] = {"lowerings": list(plan.lowerings)}
         if ratio > 0:

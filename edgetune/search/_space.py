@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from edgetune._lazy import require
-from edgetune.errors import ConfigError
+from edgetune.errors import ConfigError, one_line
 from edgetune.predict import Graph, GraphBuilder
 
 # Every choice a space offers; a YAML file may replace any list (and nothing else).
@@ -98,7 +98,7 @@ class SearchSpace:
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read search space {path}: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"cannot read search space {path}: {one_line(exc)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"search space {path} must be a mapping with 'space:' and choices")
         hp, deploy = data.pop("hp", None) or {}, data.pop("deploy", None) or {}

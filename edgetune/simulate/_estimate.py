@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgetune.errors import RunnerError
+from edgetune.errors import RunnerError, one_line
 
 SUFFIX = ".sim.json"
 
@@ -59,7 +59,7 @@ def read_estimate(artifact: Path) -> SimulatedEstimate:
         raise RunnerError(f"'{artifact.name}' has no simulator estimate beside it ({path.name}); "
                           "build it with edgetune's lowering for this target") from None
     except (ValueError, TypeError) as exc:
-        raise RunnerError(f"simulator estimate {path.name} is malformed: {str(exc)[:200]}") from None
+        raise RunnerError(f"simulator estimate {path.name} is malformed: {one_line(exc, 200)}") from None
     if not (estimate.latency_ms >= 0):
         raise RunnerError(f"simulator estimate {path.name} has no valid latency")
     functional = artifact.with_name(estimate.functional_model)

@@ -165,16 +165,21 @@ def run_scalesim(layers: Sequence[ArrayLayer], array: ArrayConfig, folder: Path,
     jobs = jobs or max(1, min(os.cpu_count() or 1, 4))
     groups = _chunks(layers, array, jobs)
     runs = []
-    for number, group in enumerate(groups):
-        run_dir = folder / f"run{number}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        files = _write_inputs([layers[i] for i in group], array, run_dir)
-        log = open(run_dir / "scalesim.log", "w")
-        process = subprocess.Popen([str(scalesim_python()), str(WORKER), *map(str, files), str(run_dir / "out")],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=run_dir)
-        runs.append((group, run_dir, process, log))
     rows: dict[int, dict[str, float]] = {}
     try:
+        # started inside the try: a group that fails to start ends the ones already running
+        for number, group in enumerate(groups):
+            run_dir = folder / f"run{number}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            files = _write_inputs([layers[i] for i in group], array, run_dir)
+            log = open(run_dir / "scalesim.log", "w")
+            try:
+                process = subprocess.Popen([str(scalesim_python()), str(WORKER), *map(str, files), str(run_dir / "out")],
+                                           stdout=log, stderr=subprocess.STDOUT, cwd=run_dir)
+            except BaseException:
+                log.close()
+                raise
+            runs.append((group, run_dir, process, log))
         for group, run_dir, process, log in runs:
             try:
                 code = process.wait(timeout=TIMEOUT_S)
@@ -188,10 +193,11 @@ def run_scalesim(layers: Sequence[ArrayLayer], array: ArrayConfig, folder: Path,
     except subprocess.TimeoutExpired:
         raise RunnerError(f"SCALE-Sim did not finish within {TIMEOUT_S} s") from None
     finally:
-        for _, _, process, _ in runs:
+        for _, _, process, log in runs:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            log.close()  # the groups after a failed one were never waited on
     if len(rows) != len(layers):
         raise RunnerError(f"SCALE-Sim reported {len(rows)} layers for {len(layers)} simulated")
     return [rows[i] for i in range(len(layers))]

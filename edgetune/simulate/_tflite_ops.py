@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgetune._quiet import quiet_fds
-from edgetune.errors import ModelError
+from edgetune.errors import ModelError, reraise_as
 
 CMSIS_NN_M7_CYCLES_PER_MAC = 99.1e-3 * 216e6 / 12.3e6  # = 1.74
 
@@ -42,13 +42,10 @@ def _prod(values: list[int]) -> int:
 
 def tflite_ops(path: Path) -> list[TfliteOp]:
     """The operators of ``path`` in execution order, with MACs for conv, depthwise conv and FC."""
-    try:
-        with quiet_fds():
-            from ai_edge_litert.interpreter import Interpreter
+    with reraise_as(ModelError, f"cannot read '{path.name}' as TFLite", 200), quiet_fds():
+        from ai_edge_litert.interpreter import Interpreter
 
-            interpreter = Interpreter(model_path=str(path))
-    except Exception as exc:
-        raise ModelError(f"cannot read '{path.name}' as TFLite: {str(exc).splitlines()[0][:200]}") from None
+        interpreter = Interpreter(model_path=str(path))
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
     ops = []
     for detail in interpreter._get_ops_details():  # the only op-level view LiteRT exposes

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pytest
 
 from edgetune.bench import BenchConfig, ResultsStore, compare, gate, kept_root
 from edgetune.bench._inject import SlowedRunner
-from edgetune.errors import ConfigError
+from edgetune.bench._kept import KeptArtifact
+from edgetune.bench._retime import RetimePair, retime
+from edgetune.errors import ConfigError, RunnerError
 from edgetune.pipeline import benchmark
-from edgetune.runners import get_runner
+from edgetune.runners import Runner, Session, get_runner
 from tests.bench.test_compare import _rows
 
 QUICK = BenchConfig(warmup_runs=5, warmup_s=0.05, min_repeats=50, budget_s=0.3)
@@ -76,3 +79,50 @@ def test_a_suite_wide_confidence_widens_each_entrys_interval() -> None:
     per_suite = {c.entry: c for c in compare(base, cand)}
     for name, c in per_suite.items():
         assert c.ci_low < per_entry[name].ci_low and c.ci_high > per_entry[name].ci_high
+
+
+class _FailingSession(Session):
+    """Every run fails; closing it is recorded (and the baseline's close fails too)."""
+
+    def __init__(self, side: str, closed: list[str]) -> None:
+        self.side, self.closed = side, closed
+
+    def set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
+        pass
+
+    def invoke(self) -> None:
+        raise RunnerError(f"{self.side} run failed")
+
+    def outputs(self) -> list[np.ndarray]:
+        return []
+
+    def close(self) -> None:
+        self.closed.append(self.side)
+        if self.side == "baseline":
+            raise RunnerError("baseline close failed")
+
+
+class _FailingRunner(Runner):
+    name = "failing"
+    artifact_format = "onnx"
+    host_timed = False  # no worker process: the sessions live here, where the test sees them closed
+
+    def __init__(self, side: str, closed: list[str]) -> None:
+        self.side, self.closed = side, closed
+
+    def load(self, artifact: Path, threads: int) -> Session:
+        return _FailingSession(self.side, self.closed)
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+
+def test_a_pair_whose_run_fails_closes_both_sessions_even_when_a_close_fails(tmp_path: Path) -> None:
+    inputs = ({"name": "input", "shape": [1, 1, 8, 8], "dtype": "float32"},)
+    kept = {side: KeptArtifact(side, tmp_path / f"{side}.onnx", "failing", inputs) for side in ("baseline", "current")}
+    pair = RetimePair("tiny", "onnxruntime-fp32", kept["baseline"], kept["current"], 1)
+    closed: list[str] = []
+    base_rows, cand_rows, failed = retime([pair], sessions=1, config=RETIME,
+                                          runner_for=lambda _pair, side: _FailingRunner(side, closed))
+    assert base_rows == cand_rows == [] and "failed" in failed[("tiny", "onnxruntime-fp32")]
+    assert sorted(closed) == ["baseline", "candidate"]

@@ -146,3 +146,25 @@ def test_boards_and_simulators_are_not_wrapped() -> None:
 def test_cpu_ranges_read_as_a_person_writes_them() -> None:
     assert describe_cpus((0, 1, 2, 5, 7, 8)) == "0-2,5,7-8"
     assert describe_cpus((3,)) == "3"
+
+
+class _UnsendableRunner(BusyRunner):
+    """A runner holding a lambda: it does not pickle, so no worker process can be sent it."""
+
+    def __init__(self) -> None:
+        self.hook = lambda: None
+
+
+def test_a_runner_that_cannot_be_sent_to_its_worker_leaves_no_process(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", recording)
+    with pytest.raises(Exception, match="pickle|lambda"):
+        isolated(_UnsendableRunner()).load(artifact(tmp_path, "a"), 1)
+    assert len(started) == 1 and started[0].poll() is not None  # killed and reaped, not left waiting for a runner

@@ -56,3 +56,15 @@ def test_static_int8_errors(digits, tmp_path: Path) -> None:
     bad_method = LoweringContext(calibration=CalibrationData(data.x[:10], "digits"), options={"calib_method": "vibes"})
     with pytest.raises(ConfigError, match="calibration method"):
         get_lowering("ort-int8-static").apply(model, load_target("host-cpu"), tmp_path, bad_method)
+
+
+def test_static_int8_leaves_the_root_logger_as_it_was(tiny_onnx: Path, tmp_path: Path) -> None:
+    import logging
+
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    model = load_model(tiny_onnx, workdir=tmp_path / "model")
+    samples = np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32)
+    context = LoweringContext(calibration=CalibrationData(samples, "random", is_random=True))
+    get_lowering("ort-int8-static").apply(model, load_target("host-cpu"), tmp_path, context)
+    assert (root.level, root.handlers) == before  # the quantizer is quieted for its own call only

@@ -134,3 +134,20 @@ def test_summary_counts_macs_and_params(tmp_path: Path) -> None:
     assert 2.9e8 < summary.macs < 3.1e8
     assert summary.op_counts["Conv"] == 52
     assert summary.to_dict()["inputs"][0]["shape"] == [1, 3, 224, 224]
+
+
+def test_a_failing_export_is_one_line_and_leaves_the_exporter_logger_as_it_was(tmp_path: Path) -> None:
+    import logging
+
+    import torch
+
+    class Untraceable(torch.nn.Module):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            raise ValueError("this module cannot be traced\nsecond line")
+
+    exporter = logging.getLogger("torch.onnx")
+    before = exporter.level
+    with pytest.raises(ModelError, match="cannot export") as raised:
+        load_model(Untraceable(), input_shape=(1, 3), workdir=tmp_path)
+    assert "\n" not in str(raised.value)
+    assert exporter.level == before  # quieted for the export only
