@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edgetune.bench import BenchConfig, ResultsStore, gate, kept_root, load_suite  # noqa: E402
-from edgetune.pipeline import run_suite  # noqa: E402
 from edgetune.bench._inject import SlowedRunner  # noqa: E402
+from edgetune.pipeline import run_suite  # noqa: E402
 from edgetune.runners import get_runner  # noqa: E402
 from edgetune.targets import detect_host  # noqa: E402
 

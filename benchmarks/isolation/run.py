@@ -154,6 +154,7 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _machine_load import cpu_snapshot, other_load
+
     from benchmarks.isolation.networks import NETWORKS
     from edgetune.targets import detect_host
 

@@ -189,8 +189,7 @@ def main() -> int:
     from edgetune.bench import BenchConfig, isolated, random_inputs
     from edgetune.models import load_model
     from edgetune.predict import to_onnx
-    from edgetune.runners import get_runner, runner_for
-    from edgetune.runners import require_runnable
+    from edgetune.runners import get_runner, require_runnable, runner_for
     from edgetune.targets import detect_host, load_target
 
     target = load_target(args.target)

@@ -167,7 +167,7 @@ def _compare_entry(entry: str, name: str, base_rows: Rows, cand_rows: Rows, thre
                    seed: int) -> EntryComparison:
     """The verdict for one (entry, candidate): missing, new, broken, or the bootstrap interval against the threshold."""
     base_ok, cand_ok = _ok(base_rows), _ok(cand_rows)
-    common = dict(entry=entry, candidate=name, threshold=threshold, baseline_sessions=len(base_ok),
+    common: dict[str, Any] = dict(entry=entry, candidate=name, threshold=threshold, baseline_sessions=len(base_ok),
                   candidate_sessions=len(cand_ok))
     if not cand_rows:
         return _without_ratio("missing", "in the baseline but not measured in the candidate run", common)

@@ -10,13 +10,13 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+# A runner that measures on another machine (an RPC board) reports that machine's
+# machine_environment() as JSON under BOARD_ENVIRONMENT_KEY of Runner.versions(); environment()
+# records it in place of the workstation's CPU, cores and libraries.
+from edgetune.runners import BOARD_ENVIRONMENT_KEY
 from edgetune.targets import Target, detect_host
 
 _GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-# A runner that measures on another machine (an RPC board) reports that machine's
-# machine_environment() as JSON under this key of Runner.versions(); environment() records it
-# in place of the workstation's CPU, cores and libraries.
-from edgetune.runners import BOARD_ENVIRONMENT_KEY
 
 
 def machine_environment() -> dict[str, Any]:

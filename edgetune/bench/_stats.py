@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -14,7 +14,7 @@ def prepare_statistics() -> None:
     import scipy.stats  # noqa: F401
 
 
-def median_ci(samples: Sequence[float], confidence_level: float = 0.95) -> tuple[float, float]:
+def median_ci(samples: Union[Sequence[float], np.ndarray], confidence_level: float = 0.95) -> tuple[float, float]:
     """CI of the median from order statistics: exact (binomial, scipy's quantile_test), no normality assumed.
 
     Below 6 samples no pair of order statistics reaches 95%: the full range is returned.

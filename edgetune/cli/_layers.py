@@ -17,7 +17,7 @@ def layers_table(profile: LayerProfile, top: int) -> Table:
                         f"{len(profile.layers)} layers ({profile.source})", title_justify="left")
     for column, justify in (("#", "right"), ("layer", "left"), ("op", "left"), ("ms", "right"), ("min ms", "right"),
                             ("of layers", "right"), ("of end-to-end", "right")):
-        table.add_column(column, justify=justify, overflow="fold")
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for rank, layer in enumerate(profile.top(top), start=1):
         of_end = f"{layer.latency_ms / profile.end_to_end_ms:.1%}" if profile.end_to_end_ms else "-"
         table.add_row(str(rank), layer.name, layer.op_type, f"{layer.latency_ms:.4f}", f"{layer.min_ms:.4f}",

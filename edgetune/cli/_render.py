@@ -68,7 +68,7 @@ def candidates_table(results: Sequence[CandidateResult], title: str, winner: str
     if any(_figures(results, target).values()):
         columns.append(("device", "left"))
     for column, justify in columns:
-        table.add_column(column, justify=justify, overflow="fold")
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     add_candidate_rows(table, results, winner, batch, shape, fixed_count, target)
     return table
 

@@ -22,13 +22,13 @@ from edgetune.bench import (
     ResultsStore,
     export_baseline,
     gate,
-    kept_root,
     junit_xml,
+    kept_root,
     load_side,
     load_suite,
 )
-from edgetune.cli import _options
 from edgetune.bench._fixed_count import fixed_count
+from edgetune.cli import _options
 from edgetune.cli._layers import print_layers
 from edgetune.cli._render import add_candidate_rows, candidates_table, out, print_json, progress_reporter, styled
 from edgetune.errors import EXIT_ERROR, EXIT_REGRESSION, ConfigError

@@ -100,8 +100,8 @@ def status_command(tracker: Optional[str], as_json: bool) -> None:
     for key in status.keys:
         table.add_row(key.key, str(key.boards), str(key.free), str(key.pending))
     out.print(table)
-    for key, address in status.boards:
-        out.print(f"  {key}: {address}")
+    for board_key, address in status.boards:
+        out.print(f"  {board_key}: {address}")
     if not status.keys:
         out.print("no board registered yet: run `edgetune farm serve --tracker "
                   f"{status.tracker} --key KEY` on a board")

@@ -9,7 +9,8 @@ from typing import Optional, Sequence
 import click
 
 from edgetune import __version__
-from edgetune.cli import bench, compile as compile_verb, farm, inspect, predict, profile, report, search, targets, zoo
+from edgetune.cli import bench, farm, inspect, predict, profile, report, search, targets, zoo
+from edgetune.cli import compile as compile_verb
 from edgetune.errors import EdgetuneError
 
 

@@ -109,8 +109,8 @@ def _adapt(target: "Target", runtime: str, budget_min: float, profiles_dir: Opti
 
 def _use_boards(target: "Target", runtime: str, rpc_tracker: Optional[str]) -> None:
     """Fail now, with one line, when the boards of rpc ``target`` cannot run ``runtime``."""
-    from edgetune.runners._rpc import check_boards, remote_unsupported
     from edgetune.runners import require_runnable
+    from edgetune.runners._rpc import check_boards, remote_unsupported
 
     reason = remote_unsupported(runtime)
     if reason:

@@ -135,9 +135,9 @@ def supernet(dataset: str, space_name: str, samples: int, standalone: int, epoch
     table = Table(title=f"{samples} architectures ranked by the supernet")
     for column in ("rank", "supernet top-1", "alone top-1", "architecture"):
         table.add_column(column)
-    order = sorted(range(len(rows)), key=lambda i: -rows[i]["supernet_accuracy"])
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["supernet_accuracy"])  # type: ignore[operator]
     for rank, i in enumerate(order, 1):
-        arch = ", ".join(f"{k}={v}" for k, v in rows[i]["arch"].items() if k not in ("stage_channels", "stem"))
+        arch = ", ".join(f"{k}={v}" for k, v in rows[i]["arch"].items() if k not in ("stage_channels", "stem"))  # type: ignore[union-attr]
         alone = rows[i]["standalone_accuracy"]
         table.add_row(str(rank), f"{rows[i]['supernet_accuracy']:.3f}", f"{alone:.3f}" if alone is not None else "-", arch)
     out.print(table)

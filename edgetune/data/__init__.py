@@ -60,9 +60,9 @@ def load_image_folder(path: Path, shape: Optional[Sequence[int]] = None) -> Data
     for file, _ in files:
         try:
             with Image.open(file) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
+                image = image.convert("L" if channels == 1 else "RGB")  # type: ignore[assignment]
                 if height and width:
-                    image = image.resize((width, height))
+                    image = image.resize((width, height))  # type: ignore[assignment]
                 arrays.append(np.asarray(image, dtype=np.float32) / 255.0)
         except (UnidentifiedImageError, OSError) as exc:
             raise DatasetError(f"image '{file}' cannot be read: {exc}") from None

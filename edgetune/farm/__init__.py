@@ -4,6 +4,14 @@ The engine is TVM's RPC tracker and server; this package starts them, reports th
 hands out a board per measurement with one-line errors when the tracker or a key is missing.
 """
 
+from edgetune.farm._serve import (
+    RunningServer,
+    RunningTracker,
+    start_server,
+    start_tracker,
+    stop_sessions,
+    wait_until_stopped,
+)
 from edgetune.runners._tracker import (  # the workstation's side of the farm lives with the runners that use it
     Board,
     FarmStatus,
@@ -22,14 +30,6 @@ from edgetune.runners._tracker_address import (
     exposure_notice,
     is_loopback,
     resolve_tracker,
-)
-from edgetune.farm._serve import (
-    RunningServer,
-    RunningTracker,
-    start_server,
-    start_tracker,
-    stop_sessions,
-    wait_until_stopped,
 )
 
 __all__ = [

@@ -19,8 +19,8 @@ from typing import Any, Callable, Optional
 
 from edgetune._lazy import require
 from edgetune.errors import ConfigError, RemoteError
-from edgetune.runners._tracker_address import DEFAULT_SERVER_PORT, DEFAULT_TRACKER_PORT, TrackerAddress
 from edgetune.runners._tracker import TrackerConnection
+from edgetune.runners._tracker_address import DEFAULT_SERVER_PORT, DEFAULT_TRACKER_PORT, TrackerAddress
 
 Notify = Callable[[str], None]
 

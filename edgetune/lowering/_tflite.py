@@ -91,12 +91,11 @@ class TfliteInt8Lowering(Lowering[CalibrationOptions]):
         out = workdir / f"{model.name}.int8.tflite"
         try:
             with quiet_fds():
+                import litert_torch
                 import torch
                 from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
                 from litert_torch.quantize.quant_config import QuantConfig
                 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-                import litert_torch
 
                 quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
                 exported = torch.export.export(model.torch_module, _example(model)).module()
@@ -133,9 +132,8 @@ class TfliteFp16Lowering(Lowering):
         out = workdir / f"{model.name}.fp16.tflite"
         try:
             with quiet_fds():
-                from litert_torch.generative.quantize import quant_recipes
-
                 import litert_torch
+                from litert_torch.generative.quantize import quant_recipes
 
                 config = quant_recipes.full_fp16_recipe()  # a QuantConfig with an fp16 weight recipe
                 litert_torch.convert(model.torch_module, _example(model), quant_config=config).export(str(out))

@@ -272,9 +272,9 @@ def _freeze_constant_inputs(module: Any, inputs: Sequence[TensorSpec]) -> None:
             continue
         if isinstance(inner, OnnxReshape):
             meta = node.args[0].meta.get("tensor_meta") if hasattr(node.args[0], "meta") else None
-            replacement: Any = _StaticReshape(constants[0], tuple(meta.shape) if meta is not None else None)
+            replacement: Any = _StaticReshape(constants[0], tuple(meta.shape) if meta is not None else None)  # type: ignore[arg-type]
         else:  # OnnxPadDynamic
-            value = float(constants[1]) if len(constants) > 1 and not isinstance(constants[1], list) else 0.0
+            value = float(constants[1]) if len(constants) > 1 and not isinstance(constants[1], list) else 0.0  # type: ignore[arg-type]
             replacement = OnnxPadStatic.create_from_onnx_params(constants[0], _onnx_pad_mode(inner.mode), value)
         module.add_submodule(node.target, replacement)
         node.args = node.args[:1]

@@ -33,7 +33,7 @@ def mobilenet_v2_like(width_mult: float = 1.0, num_classes: int = 1000) -> Any:
         layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
         return nn.Sequential(*layers, nn.ReLU6(inplace=True)) if act else nn.Sequential(*layers)
 
-    class InvertedResidual(nn.Module):
+    class InvertedResidual(nn.Module):  # type: ignore[name-defined]
         def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
             super().__init__()
             hidden = cin * expand

@@ -11,12 +11,12 @@ import numpy as np
 
 from edgetune.bench import (
     BenchConfig,
-    WorkerSession,
-    isolated,
-    measurement_mode,
     ResultsStore,
+    WorkerSession,
     current_rss_mb,
     environment,
+    isolated,
+    measurement_mode,
     peak_rss_mb,
     random_inputs,
     reset_peak_rss,

@@ -45,9 +45,9 @@ def compare_outputs(
         if len(outs) != len(refs):
             return Fidelity(float("inf"), float("inf"), 0.0, 0.0, False, reference_name)
         for out, ref in zip(outs, refs):
-            out = np.asarray(out, dtype=np.float64).reshape(ref.shape) if out.size == ref.size else None
-            if out is None:
+            if out.size != ref.size:
                 return Fidelity(float("inf"), float("inf"), 0.0, 0.0, False, reference_name)
+            out = np.asarray(out, dtype=np.float64).reshape(ref.shape)
             ref = np.asarray(ref, dtype=np.float64)
             err = float(np.max(np.abs(out - ref))) if ref.size else 0.0
             scale = float(np.max(np.abs(ref))) if ref.size else 0.0

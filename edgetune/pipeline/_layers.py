@@ -6,10 +6,10 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from edgetune.bench import isolated
 from edgetune.bench._layers import LayerProfile, layer_profile
 from edgetune.errors import EdgetuneError
 from edgetune.pipeline._candidates import CandidateResult
-from edgetune.bench import isolated
 from edgetune.runners import runner_for
 from edgetune.targets import Target
 

@@ -10,16 +10,16 @@ from typing import Any, Optional, Sequence, Union
 
 from edgetune.bench import BenchConfig, ResultsStore, git_commit, new_run_id
 from edgetune.errors import ConfigError, EdgetuneError
+from edgetune.lowering import LoweringContext, Transport
 from edgetune.models import LoadedModel, load_model
 from edgetune.models._spec import ShapeArg
+from edgetune.pipeline._build_only import BUILT, NOT_MEASURED_WHY, build_candidates, first_built
 from edgetune.pipeline._candidates import CandidatePlan, CandidateResult, plans_for
-from edgetune.pipeline._evaluate import Evaluation, EvaluationRequest, Progress, evaluate
-from edgetune.lowering import LoweringContext, Transport
 from edgetune.pipeline._data import CompileData, prepare_data
+from edgetune.pipeline._emit_c import C_RUNTIMES, check_emit, write_c_sources
+from edgetune.pipeline._evaluate import Evaluation, EvaluationRequest, Progress, evaluate
 from edgetune.pipeline._fidelity import Tolerance
 from edgetune.pipeline._options import CompileOptions
-from edgetune.pipeline._build_only import BUILT, NOT_MEASURED_WHY, build_candidates, first_built
-from edgetune.pipeline._emit_c import C_RUNTIMES, check_emit, write_c_sources
 from edgetune.pipeline._output import artifact_file_name, copy_artifact, write_outputs
 from edgetune.pipeline._prune_search import prune_to_latency, with_searched_ratio
 from edgetune.pipeline._qat import qat_skip_reason, qat_trigger, split_qat
@@ -79,7 +79,7 @@ def benchmark(
     input_shape: ShapeArg = None,
     config: BenchConfig = BenchConfig(),
     tolerance: Tolerance = Tolerance(),
-    results_path: Optional[Path] = None,
+    results_path: Union[str, Path, None] = None,
     targets_dir: Optional[Path] = None,
     progress: Optional[Progress] = None,
     precisions: Optional[Sequence[str]] = None,
@@ -130,7 +130,7 @@ def compile_model(
     input_shape: ShapeArg = None,
     config: Optional[BenchConfig] = None,
     tolerance: Tolerance = Tolerance(),
-    results_path: Optional[Path] = None,
+    results_path: Union[str, Path, None] = None,
     targets_dir: Optional[Path] = None,
     progress: Optional[Progress] = None,
     options: Optional[CompileOptions] = None,
@@ -201,7 +201,7 @@ def _compile_target(target: Union[str, Target], targets_dir: Optional[Path], rpc
 
 
 def _compile_measured(job: _CompileJob, plans: Sequence[CandidatePlan], runtimes: Optional[Sequence[str]],
-                      results_path: Optional[Path], per_layer: bool, emit: Optional[str]) -> CompileResult:
+                      results_path: Union[str, Path, None], per_layer: bool, emit: Optional[str]) -> CompileResult:
     """compile_model on the target: the prune ratio searched when asked, every candidate timed, the best kept."""
     candidates_dir = job.out / "candidates"
     search = None
@@ -286,7 +286,7 @@ def _prepare(loaded: LoadedModel, plans: Sequence[CandidatePlan], options: Compi
 
 
 def _measure(loaded: LoadedModel, target: Target, plans: Sequence[CandidatePlan], workdir: Path, threads: int,
-             options: CompileOptions, config: BenchConfig, tolerance: Tolerance, results_path: Optional[Path],
+             options: CompileOptions, config: BenchConfig, tolerance: Tolerance, results_path: Union[str, Path, None],
              progress: Optional[Progress], prepared: tuple[CompileData, LoweringContext], run_id: Optional[str],
              sessions: int, labels: Optional[dict[str, Any]]) -> Evaluation:
     """What compile and bench share: the measured candidates, QAT deferred to where post-training int8 fell short."""

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
-
 from edgetune.errors import ConfigError, ModelError
 
 # Op kinds the predictor understands. Shape-only ops ("flatten") cost nothing; "other" is an operator
@@ -368,7 +366,7 @@ def _row(op: Op) -> list[Any]:
     """An op as a list of its fields (_OP_FIELDS, then the window fields it needs)."""
     names = _OP_FIELDS + _WINDOW_FIELDS
     while len(names) > len(_OP_FIELDS) and getattr(op, names[-1]) == _DEFAULTS[names[-1]]:
-        names = names[:-1]
+        names = names[:-1]  # type: ignore[assignment]
     return [list(v) if isinstance(v, tuple) else v for v in (getattr(op, f) for f in names)]
 
 
@@ -380,7 +378,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 def graph_from_dict(data: dict[str, Any]) -> Graph:
     """Inverse of graph_to_dict."""
     try:
-        ops = tuple(Op(**{f: (tuple(v) if f == "inputs" or (f in _OPTIONAL_TUPLES and v is not None) else v)
+        ops = tuple(Op(**{f: (tuple(v) if f == "inputs" or (f in _OPTIONAL_TUPLES and v is not None) else v)  # type: ignore[arg-type]
                           for f, v in zip(_OP_FIELDS + _WINDOW_FIELDS, row)}) for row in data["ops"])
         return Graph(str(data["name"]), tuple(int(d) for d in data["input_shape"]), ops)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError) as exc:

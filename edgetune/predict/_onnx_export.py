@@ -75,7 +75,7 @@ def _relu6(w: _Writer, op: Op, ins: list[str]) -> None:
 
 
 def _activation(w: _Writer, op: Op, ins: list[str]) -> None:
-    attrs = {"axis": 1} if op.kind == "softmax" else {}
+    attrs: dict[str, Any] = {"axis": 1} if op.kind == "softmax" else {}
     if op.kind == "hsigmoid":
         attrs = {"alpha": 1.0 / 6.0, "beta": 0.5}  # PyTorch's Hardsigmoid
     w.node(_ACTS[op.kind], ins[:1], [op.name], op.name, **attrs)

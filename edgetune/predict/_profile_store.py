@@ -64,7 +64,7 @@ class ProfileStore:
             for row in reader:
                 try:
                     rows.append({k: (v if k in _TEXT else float(v or 0.0)) for k, v in row.items()})
-                    json.loads(rows[-1]["graph"])
+                    json.loads(rows[-1]["graph"])  # type: ignore[arg-type]
                 except (TypeError, ValueError):
                     continue  # a row cut short by a kill mid-write: measured again
             return rows

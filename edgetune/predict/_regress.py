@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -164,7 +164,8 @@ def bagged_ensemble(x_train: np.ndarray, y_ms: np.ndarray, x_pool: np.ndarray, m
     member saw): where the ensemble is unsure, and where it is wrong on kernels it was not fitted on."""
     coef = fit_baseline(x_train, y_ms, terms, floor_ms)
     ratio = y_ms / baseline_ms(x_train, coef, terms, floor_ms)
-    preds, errors = [], [[] for _ in range(len(x_train))]
+    preds: list[Any] = []
+    errors: list[list[float]] = [[] for _ in range(len(x_train))]
     for seed in range(members):
         booster = fit_booster(x_train, ratio, seed, subsample=0.8, rounds=150)
         preds.append(booster.predict(x_pool, num_threads=1))

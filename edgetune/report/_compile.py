@@ -64,7 +64,7 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
     ]
     metric_names = {c["accuracy"]["metric"] for c in candidates if c.get("accuracy")}
     metric = "top-1 accuracy" if "top1_accuracy" in metric_names else "top-1 agreement with fp32"
-    front = pareto_front(points)
+    front = pareto_front(points)  # type: ignore[arg-type]
     target = manifest["target"]
     simulated = " (SIMULATED)" if target.get("simulated") else ""
     noisy = (manifest.get("timing_noise") or {}).get("warning")
@@ -76,7 +76,7 @@ def write_compile_report(path: Path, manifest: dict[str, Any]) -> Path:
         modes=sorted({c["measurement_mode"] for c in candidates if c.get("measurement_mode")}),
         winner=winner, reason=(manifest.get("winner") or {}).get("reason") or manifest.get("no_winner_reason") or "",
         warnings=[*(manifest.get("warnings") or []), *([noisy] if noisy else [])], metric=metric,
-        plot=svg_markup(latency_quality_svg(points, front, winner, metric)) if points else None,
+        plot=svg_markup(latency_quality_svg(points, front, winner, metric)) if points else None,  # type: ignore[arg-type]
         rows=[_row(c, winner, front) for c in candidates],
         layer_profiles=section_context([c["per_layer"] for c in candidates if c.get("per_layer")], DEFAULT_TOP),
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 # Text as <text> elements (searchable, small); a fixed salt makes the SVG's ids, and so the files, reproducible;
 # no mathtext, since layer and candidate names may hold "$".
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "edgetune", "text.parse_math": False, "font.size": 9,
+_RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "edgetune", "text.parse_math": False, "font.size": 9,
        "axes.spines.top": False, "axes.spines.right": False}
 FRONT, WINNER, OTHER, TRIAL = "#2a7", "#d33", "#888", "#1f77b4"
 
@@ -28,7 +28,7 @@ def _figure(width_px: float, height_px: float) -> Iterator[Any]:
     import matplotlib
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         yield Figure(figsize=(width_px / 96, height_px / 96), dpi=96, layout="constrained")
 
 

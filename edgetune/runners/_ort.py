@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import json
 import tempfile
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import numpy as np

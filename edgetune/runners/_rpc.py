@@ -19,12 +19,12 @@ from typing import Any, Callable, ContextManager, Mapping, Optional, TypeVar
 
 import numpy as np
 
-from edgetune.runners._protocol import BOARD_ENVIRONMENT_KEY
 from edgetune.errors import ConfigError, RemoteError, RunnerError, one_line
-from edgetune.runners._tracker import Board, KeyStatus, farm_status, require_key
-from edgetune.runners._tracker_address import HOW_TO_CONFIGURE, TrackerAddress, resolve_tracker
 from edgetune.runners._base import Runner, Session, device_for
 from edgetune.runners._board_pool import DEFAULT_SESSION_TIMEOUT_S, DEFAULT_WAIT_S, BoardPool
+from edgetune.runners._protocol import BOARD_ENVIRONMENT_KEY
+from edgetune.runners._tracker import Board, KeyStatus, farm_status, require_key
+from edgetune.runners._tracker_address import HOW_TO_CONFIGURE, TrackerAddress, resolve_tracker
 from edgetune.targets import Target
 
 REMOTE_RUNTIMES = ("tvm", "onnxruntime", "litert")

@@ -16,13 +16,13 @@ from typing import Any, Callable, ClassVar, ContextManager, Optional
 import numpy as np
 
 from edgetune.errors import RemoteError
+from edgetune.runners._base import Runner
+from edgetune.runners._board_pool import DEFAULT_SESSION_TIMEOUT_S, DEFAULT_WAIT_S, PLAIN_SERVER, BoardPool
+from edgetune.runners._ort import ORT_PROVIDERS
 from edgetune.runners._protocol import LOAD_ONLY, MEASURE, OUTPUT, RUNTIME_VERSIONS, UNLOAD
+from edgetune.runners._rpc import DEFAULT_RETRIES, BoardSession, board_versions
 from edgetune.runners._tracker import Board
 from edgetune.runners._tracker_address import TrackerAddress
-from edgetune.runners._base import Runner
-from edgetune.runners._ort import ORT_PROVIDERS
-from edgetune.runners._board_pool import DEFAULT_SESSION_TIMEOUT_S, DEFAULT_WAIT_S, PLAIN_SERVER, BoardPool
-from edgetune.runners._rpc import DEFAULT_RETRIES, BoardSession, board_versions
 
 
 class RemoteRuntimeSession(BoardSession):

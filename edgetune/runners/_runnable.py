@@ -30,8 +30,8 @@ def runnability(target: Target, rpc_tracker: Optional[str] = None) -> Runnabilit
     host = detect_host()
     if target.cpu.arch not in ("auto", host.arch):
         return Runnability(False, f"needs a {target.cpu.arch} CPU; this machine is {host.arch}")
-    from edgetune.runners._base import device_for
     from edgetune.runners import runner_registry
+    from edgetune.runners._base import device_for
 
     usable = [r for r in target.runtimes if r in runner_registry and runner_registry[r].availability().ok]
     if not usable:

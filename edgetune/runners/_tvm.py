@@ -43,7 +43,7 @@ def release_threads() -> None:
     if _PINNED["open"] == 0:
         return  # nothing pinned: an extra release must not clear a value set outside edgetune
     _PINNED["open"] = int(_PINNED["open"]) - 1  # type: ignore[call-overload]
-    if _PINNED["open"] > 0:
+    if int(_PINNED["open"]) > 0:  # type: ignore[call-overload]
         return
     previous = _PINNED["env"]
     if previous is None:

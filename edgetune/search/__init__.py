@@ -1,10 +1,19 @@
 """Hardware-constrained NAS + HPO: search spaces, constraints from the target, Optuna studies, the verified winner."""
 
 from edgetune.search._deploy import Deployment, deploy_precisions
-from edgetune.search._space import (DEFAULT_CHOICES, DEPLOY_CHOICES, HP_CHOICES, Candidate, SearchSpace, candidate_graph,
-                                    candidate_module)
-from edgetune.search._study import (OBJECTIVES, PRUNERS, STRATEGIES, SearchConfig, SearchError, SearchResult,
-                                    TrialSummary, open_study, search, study_status)
+from edgetune.search._space import DEFAULT_CHOICES, DEPLOY_CHOICES, HP_CHOICES, Candidate, SearchSpace, candidate_graph, candidate_module
+from edgetune.search._study import (
+    OBJECTIVES,
+    PRUNERS,
+    STRATEGIES,
+    SearchConfig,
+    SearchError,
+    SearchResult,
+    TrialSummary,
+    open_study,
+    search,
+    study_status,
+)
 
 
 def sample_graphs(count: int, seed: int = 0, space: str = "mobilenet", in_channels: int = 3, classes: int = 10):  # type: ignore[no-untyped-def]

@@ -140,9 +140,9 @@ def _run_artifact(path: Path, input_name: str, target: Target, runtime: str, val
     runner = isolated(runner_for(runtime, target))
     with runner.load(path, threads) as session:
         outputs = session.run_many([{input_name: val.x[i:i + 1]} for i in range(len(val.x))])
-        correct = sum(int(np.argmax(out[0]) == val.y[i]) for i, out in enumerate(outputs))  # type: ignore[index]
+        correct = sum(int(np.argmax(out[0]) == val.y[i]) for i, out in enumerate(outputs))  # type: ignore[index, misc]
         measured = None
         if measure:
-            timing = time_session(session, {input_name: val.x[:1]}, BenchConfig(**TRIAL_BENCH))
+            timing = time_session(session, {input_name: val.x[:1]}, BenchConfig(**TRIAL_BENCH))  # type: ignore[arg-type]
             measured = timing.stats.min_ms  # the fastest run, as the predictor and the final check report
     return correct / len(val.x), measured

@@ -153,16 +153,16 @@ class TrialObjective:
         predicted = self.predictor.predict(shipped.graph).total_ms  # the pruned fp32 network
         latency, source = (predicted, "predicted") if precision == "fp32" else (shipped.measured_ms, "measured")
         act_kb, weight_kb = memory_kb(shipped.graph, precision)
-        violations = violations_of(latency, budget, act_kb, weight_kb, self.target)
+        violations = violations_of(latency, budget, act_kb, weight_kb, self.target)  # type: ignore[arg-type]
         set_constraints(trial, violations)
         for key, value in (("predicted_ms", predicted), ("latency_ms", latency), ("latency_source", source),
                            ("size_kb", weight_kb), ("deploy_plan", shipped.plan), ("deploy", shipped.details)):
             trial.set_user_attr(key, value)
         if any(v > 0 for v in violations):
-            why = rejection_reasons(violations, latency, source, budget, act_kb, weight_kb, self.target)
+            why = rejection_reasons(violations, latency, source, budget, act_kb, weight_kb, self.target)  # type: ignore[arg-type]
             trial.set_user_attr("rejected", f"{why} (after {shipped.plan})")
         set_constraints(trial, violations, final=True)
-        return self.values(shipped.accuracy, latency, weight_kb)
+        return self.values(shipped.accuracy, latency, weight_kb)  # type: ignore[arg-type]
 
     def _stem(self, trial: Any) -> Path:
         return self.trials_dir / f"trial-{trial.number}"

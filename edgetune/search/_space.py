@@ -254,7 +254,7 @@ def candidate_module(cand: Candidate, in_channels: int, classes: int) -> Any:
         layers = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups), nn.BatchNorm2d(cout)]
         return layers + ([act] if act is not None else [])
 
-    class Block(nn.Module):
+    class Block(nn.Module):  # type: ignore[name-defined]
         def __init__(self, cin: int, cout: int, k: int, s: int, e: int) -> None:
             super().__init__()
             hidden = cin * e
@@ -266,7 +266,7 @@ def candidate_module(cand: Candidate, in_channels: int, classes: int) -> Any:
         def forward(self, x: Any) -> Any:
             return x + self.body(x) if self.residual else self.body(x)
 
-    class Net(nn.Module):
+    class Net(nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.resolution = cand.arch["resolution"]

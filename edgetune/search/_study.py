@@ -241,7 +241,7 @@ def _study_predictor(given: Any, target: Target, config: SearchConfig, profiles_
     made = predictor_for(target, config.runtime, profiles_dir, calibrate="auto")
     try:
         if getattr(made, "calibration", None) is not None:
-            progress(made.calibration.message())
+            progress(made.calibration.message())  # type: ignore[attr-defined]
         yield made
     finally:
         close = getattr(made, "close", None)

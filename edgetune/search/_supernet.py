@@ -35,7 +35,7 @@ def build_supernet(space: SearchSpace, in_channels: int, classes: int) -> Any:
         raise ConfigError("the supernet covers the mobilenet space")
     kmax = max(c["kernel"])
 
-    class SuperNet(torch.nn.Module):
+    class SuperNet(torch.nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             _add_layers(self, torch.nn, c, in_channels, classes)

@@ -59,7 +59,7 @@ def detect_host() -> HostInfo:
     """Read /proc/cpuinfo (Linux) or fall back to the platform module."""
     arch = platform.machine() or "unknown"
     logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    model, features = platform.processor() or arch, ()
+    model, features = platform.processor() or arch, tuple[str, ...]()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         fields = _cpuinfo_fields(cpuinfo.read_text(errors="replace"))

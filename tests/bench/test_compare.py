@@ -19,8 +19,8 @@ from edgetune.bench import (
     measure,
     ratio_interval,
 )
-from edgetune.errors import ConfigError
 from edgetune.bench._inject import SlowedSession
+from edgetune.errors import ConfigError
 from edgetune.runners import get_runner
 
 ENV = {"cpu_model": "X", "arch": "x86_64", "threads": 2, "libraries": {"onnxruntime": "1"}, "governor": "g",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgetune.bench import ResultsStore, load_suite
-from edgetune.pipeline import run_suite
 from edgetune.errors import ConfigError
+from edgetune.pipeline import run_suite
 from tests.cli.test_cli import edgetune
 
 SUITE = """

@@ -17,9 +17,11 @@ from edgetune.bench import BenchConfig, ResultsStore  # noqa: E402
 from edgetune.errors import EdgetuneError, RemoteError  # noqa: E402
 from edgetune.farm import exposure_notice, farm_status, request_board  # noqa: E402
 from edgetune.pipeline import benchmark  # noqa: E402
-from edgetune.runners import Runner  # noqa: E402
+from edgetune.runners import (
+    Runner,  # noqa: E402
+    runnability,  # noqa: E402
+)
 from edgetune.runners._rpc import RemoteTvmRunner, remote_runner  # noqa: E402
-from edgetune.runners import runnability  # noqa: E402
 from edgetune.targets import load_target  # noqa: E402
 from tests.farm._farm import ARTIFACT_FIXTURES, KEY, Farm, free_port, loopback_farm  # noqa: E402
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from edgetune.lowering import LoweringContext
-
 from pathlib import Path
 
 import pytest
 
 from edgetune.errors import ConfigError, UnsupportedOperatorError
-from edgetune.lowering import get_lowering, llvm_target, lowering_registry
+from edgetune.lowering import LoweringContext, get_lowering, llvm_target, lowering_registry
 from edgetune.models import load_model
 from edgetune.runners import get_runner, runner_registry
 from edgetune.targets import load_target

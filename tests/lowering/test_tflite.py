@@ -63,10 +63,10 @@ def test_int8_needs_matching_calibration(digits, tmp_path: Path) -> None:
 
 
 def test_quantization_aware_training_keeps_accuracy(tmp_path: Path) -> None:
+    import torch
+
     from edgetune.models._train import train_classifier
     from edgetune.models.zoo import digits_cnn
-
-    import torch
 
     torch.manual_seed(0)
     data = load_dataset("digits")

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from edgetune.lowering import LoweringContext
-
 import json
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import pytest
 from edgetune import benchmark, compile_model
 from edgetune.bench import BenchConfig, ResultsStore
 from edgetune.errors import ConfigError, TargetNotRunnableError, UnknownTargetError
+from edgetune.lowering import LoweringContext
 from edgetune.pipeline import CompileOptions, NoViableCandidateError, Tolerance, options_from, plans_for, select_winner
 from edgetune.targets import load_target
 

@@ -11,8 +11,7 @@ import pytest
 from edgetune import compile_model
 from edgetune.bench import BenchConfig
 from edgetune.errors import ConfigError, InfeasibleError
-from edgetune.pipeline import CompileOptions, options_from
-from edgetune.pipeline import _prune_search
+from edgetune.pipeline import CompileOptions, _prune_search, options_from
 from edgetune.pipeline._prune_search import MAX_RATIO, search_ratio
 
 QUICK = BenchConfig(warmup_runs=3, warmup_s=0.0, min_repeats=10, budget_s=0.3)

@@ -11,8 +11,7 @@ import pytest
 from edgetune import compile_model
 from edgetune.bench import BenchConfig
 from edgetune.errors import ConfigError
-from edgetune.pipeline import CandidatePlan, CandidateResult, CompileOptions, plans_for
-from edgetune.pipeline import _evaluate
+from edgetune.pipeline import CandidatePlan, CandidateResult, CompileOptions, _evaluate, plans_for
 from edgetune.pipeline._qat import qat_skip_reason, qat_trigger, split_qat
 from edgetune.targets import load_target
 

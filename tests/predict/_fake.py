@@ -12,8 +12,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from edgetune.predict import FusionRules, graph_from_onnx, split_kernels
-from edgetune.predict import Predictor
+from edgetune.predict import FusionRules, Predictor, graph_from_onnx, split_kernels
 from edgetune.runners import Runner, Session
 
 FAKE_RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu"), ("dwconv", "bn"), ("dwconv", "relu")}))

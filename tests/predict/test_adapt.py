@@ -17,7 +17,6 @@ from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import KERNEL_CONFIG
 from edgetune.predict._references import measure_references, reference_networks
 from edgetune.targets import load_target
-
 from tests.predict._fake import ExactFakePredictor, ScaledFakeRunner
 
 MULTIPLES = {"conv": 1.6, "dwconv": 0.7, "fc": 1.25, "elementwise": 2.0, "movement": 1.5, "pool": 1.0, "call": 1.0}

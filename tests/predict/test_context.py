@@ -14,7 +14,6 @@ from edgetune.predict._graph import graph_from_dict
 from edgetune.predict._measure import KERNEL_CONFIG
 from edgetune.runners._ort import OrtRunner, parse_node_events
 from edgetune.targets import load_target
-
 from tests.predict._fake import FakeNodeRunner, fake_latency_ms
 
 RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu"), ("dwconv", "bn")}))

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from edgetune.predict import FusionRules, GraphBuilder, detect_fusion, split_kernels
 from edgetune.predict._fusion import CANDIDATE_PAIRS
-
 from tests.predict._fake import FAKE_RULES, fake_latency_ms
 
 

@@ -6,8 +6,17 @@ import pytest
 
 from edgetune.bench import BenchConfig
 from edgetune.errors import ConfigError
-from edgetune.predict import (FlopsPredictor, GraphBuilder, GraphMeasurer, KernelPredictor, MeasuringPredictor,
-                              ProfileError, predict, predictor_for, reference_graph)
+from edgetune.predict import (
+    FlopsPredictor,
+    GraphBuilder,
+    GraphMeasurer,
+    KernelPredictor,
+    MeasuringPredictor,
+    ProfileError,
+    predict,
+    predictor_for,
+    reference_graph,
+)
 from edgetune.targets import load_target
 
 QUICK = BenchConfig(warmup_runs=2, warmup_s=0.0, min_repeats=5, budget_s=0.2)
@@ -99,7 +108,6 @@ def _legacy_copy(fake_profile: Path, tmp_path: Path, drop: tuple[str, ...]) -> P
 
 def test_every_newly_costed_kind_is_predicted_from_onnx(fake_profile: Path, tmp_path: Path) -> None:
     from edgetune.predict import to_onnx
-
     from tests.predict.test_graph import _real_network_ops
 
     path = to_onnx(_real_network_ops(), tmp_path / "zoo.onnx")

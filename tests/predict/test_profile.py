@@ -10,7 +10,6 @@ from edgetune.errors import ConfigError
 from edgetune.predict import GraphMeasurer, KernelPredictor, ProfileError, profile
 from edgetune.predict._measure import KERNEL_CONFIG
 from edgetune.targets import load_target
-
 from tests.predict._fake import FAKE_RULES, FakeRunner, fake_latency_ms
 
 BUDGET_MIN = 0.12  # ~7 s of fake measurements

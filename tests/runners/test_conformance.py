@@ -6,15 +6,13 @@ loads, from the same tiny PyTorch model; outputs are checked against the PyTorch
 
 from __future__ import annotations
 
-from edgetune.lowering import LoweringContext
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgetune.errors import RunnerError
-from edgetune.lowering import lowering_registry
+from edgetune.lowering import LoweringContext, lowering_registry
 from edgetune.models import load_model
 from edgetune.runners import get_runner, runner_registry
 from edgetune.targets import load_target

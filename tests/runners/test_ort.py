@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from edgetune.errors import ConfigError, RunnerError
-from edgetune.runners import device_for, get_runner, runner_for
-from edgetune.runners import runnability
+from edgetune.runners import device_for, get_runner, runnability, runner_for
 from edgetune.targets import Target, load_target
 
 ort = pytest.importorskip("onnxruntime")

@@ -10,7 +10,6 @@ from edgetune.errors import ConfigError
 from edgetune.search import SearchConfig, SearchSpace, candidate_graph, search
 from edgetune.search._deploy import deploy_precisions, plan_for
 from edgetune.targets import load_target
-
 from tests.search._fakes import MacsPredictor
 
 DEPLOY_SPACE = SearchSpace("plain", {"resolution": [8], "blocks": [2], "channels": [8]}, {

@@ -7,7 +7,6 @@ import pytest
 
 from edgetune.errors import DatasetError, InfeasibleError
 from edgetune.search import SearchConfig, SearchError, SearchSpace, search, study_status
-
 from tests.search._fakes import MacsPredictor
 
 SPACE = SearchSpace("plain", {"resolution": [8], "blocks": [1, 2], "channels": [4, 8]}, {

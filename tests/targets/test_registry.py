@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from edgetune.errors import TargetError, TargetNotRunnableError, UnknownTargetError
+from edgetune.runners import require_runnable, runnability
 from edgetune.targets import (
     SCHEMA_VERSION,
     TargetRegistry,
@@ -12,7 +13,6 @@ from edgetune.targets import (
     list_targets,
     load_target,
 )
-from edgetune.runners import require_runnable, runnability
 
 GOOD = """
 schema_version: 1
