@@ -108,6 +108,8 @@ def adapted_predictor(args: argparse.Namespace, target: Any, shipped: Path) -> K
     root = args.out / "profiles-adapted"
     folder = profile_folder(target.name, args.runtime, root)
     adapted = load_adapted(folder, current_machine()) if args.reuse_adapted and folder.exists() else None
+    if adapted is None and args.rescore:  # --rescore times nothing, so it cannot adapt either
+        raise SystemExit(f"--rescore: no adaptation of this machine in {folder}; run without --rescore first")
     if adapted is None:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(shipped, folder, ignore=shutil.ignore_patterns("adapted"))

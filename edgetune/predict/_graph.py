@@ -307,22 +307,25 @@ class GraphBuilder:
 def fold_swish(graph: Graph) -> Graph:
     """``x * sigmoid(x)`` written as two ops (a Sigmoid whose only consumer multiplies it by its own
     input) becomes one "swish" op named after the product, as the runtimes run it."""
+    sigmoids = {op.name: op for op in graph.ops if op.kind == "sigmoid"}
+    if not sigmoids:  # most graphs: nothing to fold, and this runs on every prediction
+        return graph
     consumers = graph.consumers()
-    by_name = {op.name: op for op in graph.ops}
-    folded: dict[str, Op] = {}
+    gates: set[str] = set()
+    swish_of: dict[str, str] = {}  # the product's name -> x
     for op in graph.ops:
         if op.kind != "mul" or len(op.inputs) != 2:
             continue
         for gate, x in (op.inputs, op.inputs[::-1]):
-            sig = by_name.get(gate)
-            if sig is not None and sig.kind == "sigmoid" and sig.inputs == (x,) and consumers[gate] == [op.name]:
-                folded[gate] = op
+            sig = sigmoids.get(gate)
+            if sig is not None and sig.inputs == (x,) and consumers[gate] == [op.name]:
+                gates.add(gate)
+                swish_of[op.name] = x
                 break
-    if not folded:
+    if not gates:
         return graph
-    products = {mul.name: sig for sig, mul in folded.items()}
-    ops = tuple(replace(op, kind="swish", inputs=by_name[products[op.name]].inputs) if op.name in products else op
-                for op in graph.ops if op.name not in folded)
+    ops = tuple(replace(op, kind="swish", inputs=(swish_of[op.name],)) if op.name in swish_of else op
+                for op in graph.ops if op.name not in gates)
     return Graph(graph.name, graph.input_shape, ops)
 
 
