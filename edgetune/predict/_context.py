@@ -34,7 +34,10 @@ _SUFFIXES = ("_nchwc", ".flat", ".shuffle_in", ".shuffle_out")
 
 
 def _op_name(node: str) -> str:
-    """The graph op a runtime's node is named after (ONNX Runtime appends _nchwc to nodes it rewrites)."""
+    """The graph op a runtime's node is named after (ONNX Runtime appends _nchwc to nodes it rewrites,
+    prefixes "fused " to a Gemm it fused an activation into, and appends "/QuickGeluFusion/" to the
+    node it made of x * sigmoid(x))."""
+    node = node.removeprefix("fused ").split("/", 1)[0]
     for suffix in _SUFFIXES:
         node = node[: -len(suffix)] if node.endswith(suffix) else node
     return node
@@ -83,15 +86,19 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
     A node named after an op of the graph (the runtime keeps the name of the last op it fused)
     goes to that op's kernel -- or, when it is a compute node (Conv, Gemm, pooling) named after an
     elementwise op, to the compute kernel that op follows: the runtime fused more than the
-    measured rules say, and the elementwise kernels in between cost nothing. A node the runtime made up (layout reorders, an activation it
-    decomposed) goes to the kernels that got no node of their own between the two named nodes
-    around it -- the ops it was made from -- or, if there are none, to the kernel before it
-    (a reorder converts its producer's output), or after it at the very start.
+    measured rules say, and the elementwise kernels in between cost nothing. A layout reorder goes
+    to the op that needs it, the one that does not run in the blocked layout: a ReorderOutput
+    (blocked -> plain) to the next named node, a ReorderInput (plain -> blocked) to the named node
+    before it (the network input's, at the very start, to the first). Any other node the runtime
+    made up (an activation it decomposed) goes to the kernels that got no node of their own between
+    the two named nodes around it -- the ops it was made from -- or, if there are none, to the
+    kernel before it, or after it at the very start.
     """
     of = _producers(graph, kernels)
     ms = [0.0] * len(kernels)
     named = [False] * len(kernels)
     pending: list[float] = []
+    to_next: list[float] = []  # reorders into the plain layout, for the next named node
     last: Optional[int] = None
 
     def settle(upto: Optional[int]) -> None:
@@ -108,7 +115,10 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
     for name, op_type, latency in nodes:
         index = of.get(_op_name(name))
         if index is None:
-            pending.append(latency)
+            if op_type == "ReorderInput" and last is not None:
+                ms[last] += latency
+            else:
+                (to_next if op_type.startswith("Reorder") else pending).append(latency)
             continue
         absorbed = []
         while op_type in _COMPUTE_NODES and kernels[index].head.kind in ELEMENTWISE_KINDS:
@@ -118,10 +128,12 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
             absorbed.append(index)
             index = source
         settle(index)
-        ms[index] += latency
+        ms[index] += latency + sum(to_next)
+        to_next.clear()
         for i in [index, *absorbed]:
             named[i] = True
         last = max([index, *absorbed] + ([last] if last is not None else []))
+    pending += to_next
     settle(None)
     return ms
 
@@ -171,6 +183,31 @@ def attribute_nodes(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tup
     return attribute_by_order(kernels, nodes)
 
 
+def kernel_costs_from_nodes(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[Sequence]) -> dict[str, list[float]]:
+    """``kernel_ms`` (mean of the faster half) and ``kernel_min_ms`` (fastest run) of each kernel inside
+    the network, from the runtime's node times (name, operator, ms, fastest ms); empty when they do not line up."""
+    mean_ms = attribute_nodes(graph, kernels, [(n[0], n[1], float(n[2])) for n in nodes])
+    min_ms = attribute_nodes(graph, kernels, [(n[0], n[1], float(n[3])) for n in nodes])
+    if mean_ms is None or min_ms is None:
+        return {}
+    return {"kernel_ms": [round(v, 6) for v in mean_ms], "kernel_min_ms": [round(v, 6) for v in min_ms]}
+
+
+def reattribute(chains: list[dict], rules: FusionRules) -> list[dict]:
+    """The profiled networks with their kernel costs attributed again from the node times they keep
+    (``node_times``), with today's attribution and fusion rules; networks without node times as stored."""
+    from edgetune.predict._graph import graph_from_dict
+
+    out = []
+    for chain in chains:
+        if chain.get("node_times"):
+            graph = graph_from_dict(chain["graph"])
+            found = kernel_costs_from_nodes(graph, split_kernels(graph, rules), chain["node_times"])
+            chain = {**{k: v for k, v in chain.items() if k not in _STATISTICS}, **found}
+        out.append(chain)
+    return out
+
+
 def absorption_key(kernel: Kernel, row: Sequence[float]) -> str:
     """What decides whether a runtime runs a kernel inside its neighbour: its kind, what feeds it, whether it
     could ride on that, and its channel blocks."""
@@ -181,20 +218,27 @@ def absorption_key(kernel: Kernel, row: Sequence[float]) -> str:
     return f"{kernel.head.kind}|{producer}|{int(row[base + CONTEXT_FEATURES.index('foldable')])}|{blocks}"
 
 
+def node_count(kernel_ms: Sequence[float]) -> int:
+    """How many of a profiled network's kernels ran as nodes of their own (the others rode on a neighbour)."""
+    return sum(1 for v in kernel_ms if v > 0)
+
+
 def network_terms(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray) -> np.ndarray:
-    """Design matrix of the end-to-end model: 1, sum of kernel costs, number of kernels."""
+    """Design matrix of the end-to-end model: 1, sum of kernel costs, number of kernels run as nodes."""
     return np.stack([np.ones(len(kernel_ms_sum)), kernel_ms_sum, kernel_counts.astype(float)], axis=1)
 
 
 def fit_network_model(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray, measured_ms: np.ndarray) -> dict:
-    """End-to-end latency = a + b * sum(kernel costs) + c * kernels, least squares on relative error.
+    """End-to-end latency = a + b * sum(kernel costs) + c * nodes, least squares on relative error.
 
-    c may come out negative: a profiler adds its own bookkeeping to every node it times.
+    c may come out negative: a profiler adds its own bookkeeping to every node it times. ``kernel_counts``
+    counts the kernels that ran as nodes of their own (``node_count``): one that rode on its neighbour
+    paid no bookkeeping (profiles before ``counts: nodes`` counted every kernel).
     """
     terms = network_terms(kernel_ms_sum, kernel_counts)
     weight = 1.0 / np.maximum(measured_ms, 1e-6)
     coef, *_ = np.linalg.lstsq(terms * weight[:, None], measured_ms * weight, rcond=None)
-    model = {"call_ms": float(coef[0]), "scale": float(coef[1]), "per_kernel_ms": float(coef[2])}
+    model = {"call_ms": float(coef[0]), "scale": float(coef[1]), "per_kernel_ms": float(coef[2]), "counts": "nodes"}
     rel = np.array([network_ms(model, s, int(k)) for s, k in zip(kernel_ms_sum, kernel_counts)]) / measured_ms - 1.0
     return {**model, "networks": int(len(measured_ms)),
             "rel_rmse": float(math.sqrt(np.mean(rel ** 2))) if len(rel) else 0.0,
@@ -202,7 +246,7 @@ def fit_network_model(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray, meas
             "note": "fitted on the profile's measured kernel costs, not on predictions"}
 
 
-def network_ms(model: dict, kernel_ms_sum: float, kernels: int) -> float:
+def network_ms(model: dict, kernel_ms_sum: float, kernels: float) -> float:
     """The end-to-end model; never below a tenth of the kernel sum (a guard for extrapolation)."""
     return max(model["call_ms"] + model["scale"] * kernel_ms_sum + model["per_kernel_ms"] * kernels, 0.1 * kernel_ms_sum)
 
@@ -262,14 +306,18 @@ class InNetworkCosts:
                               "held_out_within_10pct": round(float(np.mean(finite <= 0.10)), 4) if len(finite) else None}
         return cls(models, absorbed, hardware), held_out
 
-    def costs(self, graphs: Sequence[Graph], splits: Sequence[Sequence[Kernel]]) -> dict[tuple[int, int], float]:
+    def costs(self, graphs: Sequence[Graph], splits: Sequence[Sequence[Kernel]]
+              ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
         """(graph index, kernel index) -> expected ms inside the network (the regressor's cost times the
-        share of such kernels that run as a node of their own), for kernels it can cost; batched per kind."""
+        share of such kernels that run as a node of their own), for kernels it can cost; batched per kind.
+        Also, for every kernel, that share: how many nodes of its own it is expected to run as."""
         batch: dict[str, list[tuple[int, int, float, list[float]]]] = {}
         out: dict[tuple[int, int], float] = {}
+        nodes: dict[tuple[int, int], float] = {}
         for gi, (graph, kernels) in enumerate(zip(graphs, splits)):
             for ki, (kernel, row) in enumerate(zip(kernels, context_features(graph, kernels, self.hardware))):
                 own = 1.0 - self.absorbed.get(absorption_key(kernel, row), 0.0)
+                nodes[(gi, ki)] = max(own, 0.0)
                 if own <= 0.0:
                     out[(gi, ki)] = 0.0  # always run inside its neighbour: no cost of its own
                 elif kernel.head.kind in self.models:
@@ -278,7 +326,7 @@ class InNetworkCosts:
             preds = self.models[head].predict(np.array([row for *_r, row in items]))
             for (gi, ki, own, _row), value in zip(items, preds):
                 out[(gi, ki)] = float(value) * own
-        return out
+        return out, nodes
 
     def save(self, folder: Path) -> dict:
         save_models_into(list(self.models.values()), folder)
@@ -298,7 +346,7 @@ def fit_context(folder: Path, chains: list[dict], rules: FusionRules,
     Every fitted piece is also checked on networks it never saw: the profiled networks are split
     in three folds and each fold is predicted end to end by models fitted on the other two.
     """
-    profiled = [c for c in chains if "kernel_ms" in c]
+    profiled = [c for c in reattribute(chains, rules) if "kernel_ms" in c]
     # two statistics of a node's time: the fastest run, or the mean of the faster half; the one whose
     # end-to-end predictions of held-out networks are better is kept
     checks = {key: _cross_check(profiled, rules, key, hardware) for key in _STATISTICS if all(key in c for c in profiled)}
@@ -308,8 +356,8 @@ def fit_context(folder: Path, chains: list[dict], rules: FusionRules,
         return {}
     saved = costs.save(folder)
     measured = np.array([c["latency_ms"] for c in profiled])
-    network = fit_network_model(np.array([sum(c[key]) for c in profiled]), np.array([len(c[key]) for c in profiled]),
-                                measured)
+    network = fit_network_model(np.array([sum(c[key]) for c in profiled]),
+                                np.array([node_count(c[key]) for c in profiled]), measured)
     return {"heads": sorted(held_out), "held_out": held_out, "network_model": network, "networks": len(profiled),
             "statistic": key, "networks_check": checks.get(key, {"networks": 0}), "checks": checks,
             "features": list(CONTEXT_FEATURES), **saved,
@@ -344,16 +392,16 @@ def _cross_check(profiled: list[dict], rules: FusionRules, key: str, hardware: P
         test = [profiled[i] for i in order[fold::folds]]
         train = [profiled[i] for i in np.setdiff1d(order, order[fold::folds])]
         costs, _ = InNetworkCosts.fit(train, rules, key, cross_validate=False, hardware=hardware)
-        network = fit_network_model(np.array([sum(c[key]) for c in train]), np.array([len(c[key]) for c in train]),
+        network = fit_network_model(np.array([sum(c[key]) for c in train]), np.array([node_count(c[key]) for c in train]),
                                     np.array([c["latency_ms"] for c in train]))
         graphs = [graph_from_dict(c["graph"]) for c in test]
         splits = [split_kernels(g, rules) for g in graphs]
-        found = costs.costs(graphs, splits)
+        found, nodes = costs.costs(graphs, splits)
         for gi, (chain, kernels) in enumerate(zip(test, splits)):
             parts = [found.get((gi, ki)) for ki in range(len(kernels))]
             if len(kernels) != len(chain[key]) or any(p is None for p in parts):
                 continue  # a kind too rare in the training folds: not a fair test of the in-network models
-            total = network_ms(network, sum(parts), len(parts))  # type: ignore[arg-type]
+            total = network_ms(network, sum(parts), sum(nodes[(gi, ki)] for ki in range(len(kernels))))  # type: ignore[arg-type]
             errors.append(total / chain["latency_ms"] - 1.0)
     rel = np.array(errors)
     if not len(rel):

@@ -70,9 +70,10 @@ class KernelPredictor(Predictor):
         regressor less the learnt border share, else an estimate (``_estimate``); per network: the
         end-to-end model; then this machine's correction (``_adapt``) and drift factor, when set."""
         split = [split_kernels(g, self.rules) for g in graphs]
-        found = self.in_network.costs(graphs, split) if self.in_network is not None else {}
+        found, nodes = self.in_network.costs(graphs, split) if self.in_network is not None else ({}, {})
         latency, how = self._kernel_costs(split, found)
-        out = [self._network(graph, gi, kernels, latency, how, found) for gi, (graph, kernels) in enumerate(zip(graphs, split))]
+        out = [self._network(graph, gi, kernels, latency, how, found, nodes)
+               for gi, (graph, kernels) in enumerate(zip(graphs, split))]
         return [self.machine.apply(e) for e in out] if self.machine is not None else out
 
     def _kernel_costs(self, split: Sequence[Sequence[Kernel]], found: dict[tuple[int, int], float]
@@ -101,7 +102,8 @@ class KernelPredictor(Predictor):
         return latency, how
 
     def _network(self, graph: Graph, gi: int, kernels: Sequence[Kernel], latency: dict[tuple[int, int], float],
-                 how: dict[tuple[int, int], str], found: dict[tuple[int, int], float]) -> LatencyEstimate:
+                 how: dict[tuple[int, int], str], found: dict[tuple[int, int], float],
+                 nodes: dict[tuple[int, int], float]) -> LatencyEstimate:
         parts, var = [], 0.0
         for ki, kernel in enumerate(kernels):
             value = latency[(gi, ki)]
@@ -112,7 +114,10 @@ class KernelPredictor(Predictor):
             var += (rel * value) ** 2  # 0: a kernel always run inside its neighbour (0 ms) of a kind without a regressor
         kernel_sum = sum(p.latency_ms for p in parts)
         if self.network_model:
-            total = network_ms(self.network_model, kernel_sum, len(kernels))
+            # the runtime profiler's bookkeeping is per node run: kernels riding on a neighbour pay none
+            count = (sum(nodes.get((gi, ki), 1.0) for ki in range(len(kernels)))
+                     if self.network_model.get("counts") == "nodes" else len(kernels))
+            total = network_ms(self.network_model, kernel_sum, count)
             var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
             # the profiler's node times carry its own bookkeeping, which the end-to-end model takes
             # out: kernels are shown on the end-to-end scale, so they add up to the total less the call

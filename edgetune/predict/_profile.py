@@ -29,7 +29,7 @@ import numpy as np
 from edgetune.errors import ConfigError
 from edgetune.predict._base import ProfileError
 from edgetune.predict._borders import check_on_chains, fit_borders, save_borders
-from edgetune.predict._context import attribute_nodes, fit_context
+from edgetune.predict._context import fit_context, kernel_costs_from_nodes
 from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_to_dict
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
@@ -304,13 +304,10 @@ def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: 
         record = {"id": stored + i, "graph": graph_to_dict(graph), "latency_ms": timing.latency_ms,
                   "reference_ms": timing.reference_ms, "median_ms": timing.median_ms, "time": round(time.time(), 1)}
         if timing.nodes:
-            kernels = split_kernels(graph, rules)
-            mean_ms = attribute_nodes(graph, kernels, [n[:3] for n in timing.nodes])
-            min_ms = attribute_nodes(graph, kernels, [(*n[:2], n[3]) for n in timing.nodes])
-            if mean_ms is not None and min_ms is not None:
-                record["kernel_ms"] = [round(v, 6) for v in mean_ms]
-                record["kernel_min_ms"] = [round(v, 6) for v in min_ms]
+            record.update(kernel_costs_from_nodes(graph, split_kernels(graph, rules), timing.nodes))
             record["nodes"] = len(timing.nodes)
+            # kept, so a retrain attributes them again with whatever the attribution then knows
+            record["node_times"] = [[n[0], n[1], round(n[2], 6), round(n[3], 6)] for n in timing.nodes]
         records.append(record)
     return records, interrupted
 

@@ -56,12 +56,46 @@ def test_attribute_follows_names_fusion_and_made_up_nodes() -> None:
              (f"{names['gap']}_nchwc", "GlobalAveragePool", 0.1), ("ReorderOutput", "ReorderOutput", 0.05),
              (f"{names['fc']}.flat", "Flatten", 0.01), (names["fc"], "Gemm", 0.2)]
     ms = dict(zip(kinds, attribute(graph, kernels, nodes)))
+    # the reorder back to the plain layout goes to the op that needs it: the classifier
     assert ms == pytest.approx({"conv+bn+relu": 1.0, "dwconv+bn": 2.0, "relu6": 0.0, "conv+bn": 3.0, "add": 0.0,
-                                "maxpool": 0.5, "hswish": 0.5, "gap": 0.15, "fc": 0.21})
+                                "maxpool": 0.5, "hswish": 0.5, "gap": 0.1, "fc": 0.26})
     rows = context_features(graph, kernels)
     foldable = {kind: row[-3] for kind, row in zip(kinds, rows)}
     # elementwise kernels right after a conv kernel that feeds nothing else may ride on it; after a pool they cannot
     assert foldable["add"] == foldable["relu6"] == 1.0 and foldable["hswish"] == 0.0
+
+
+def test_layout_reorders_go_to_the_op_that_does_not_run_blocked() -> None:
+    b = GraphBuilder("grouped", (1, 16, 16, 16))
+    x = b.relu(b.conv("input", 32, 1, 1))
+    x = b.relu(b.conv(x, 32, 3, 1, groups=4))  # ONNX Runtime runs a grouped conv in the plain layout
+    x = b.relu(b.conv(x, 32, 1, 1))
+    graph = b.build(b.relu(b.fc(b.gap(x), 10)))
+    kernels = split_kernels(graph, RULES)
+    assert [k.kind for k in kernels] == ["conv+relu", "conv+relu", "conv+relu", "gap", "fc", "relu"]
+    tail = [k.tail.name for k in kernels]
+    nodes = [("ReorderInput", "ReorderInput", 0.01), (f"{tail[0]}_nchwc", "Conv", 1.0),
+             ("ReorderOutput_token_3", "ReorderOutput", 0.02), (tail[1], "FusedConv", 2.0),
+             ("ReorderInput_token_4", "ReorderInput", 0.03), (f"{tail[2]}_nchwc", "Conv", 3.0),
+             (f"{tail[3]}_nchwc", "GlobalAveragePool", 0.1), ("ReorderOutput", "ReorderOutput", 0.04),
+             (f"{tail[4]}.flat", "Flatten", 0.001), (f"fused {tail[5]}", "FusedGemm", 0.5)]  # Gemm + Relu, named "fused <relu>"
+    ms = attribute(graph, kernels, nodes)
+    assert ms == pytest.approx([1.01, 2.05, 3.0, 0.1, 0.541, 0.0])
+
+
+def test_retraining_attributes_the_stored_node_times_again() -> None:
+    from edgetune.predict._context import reattribute
+    from edgetune.predict._graph import graph_to_dict
+
+    graph = _block()
+    kernels = split_kernels(graph, RULES)
+    nodes = [[f"{k.tail.name}_nchwc", "Conv", 1.0, 0.5] for k in kernels if k.head.kind in ("conv", "dwconv")]
+    stale = {"graph": graph_to_dict(graph), "latency_ms": 3.5, "kernel_ms": [9.0] * len(kernels),
+             "kernel_min_ms": [9.0] * len(kernels), "node_times": nodes}
+    old = {k: v for k, v in stale.items() if k != "node_times"}
+    fresh, kept = reattribute([stale, old], RULES)
+    assert sum(fresh["kernel_ms"]) == pytest.approx(3.0) and sum(fresh["kernel_min_ms"]) == pytest.approx(1.5)
+    assert kept == old  # a network profiled before node times were kept stays as it was measured
 
 
 def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
@@ -95,6 +129,7 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
     assert meta["network_model"]["per_kernel_ms"] < 0  # the profiler's own cost per node is taken back out
     chains = [json.loads(line) for line in (result.folder / "chains.jsonl").read_text().splitlines()]
     assert any(c["graph"]["name"].startswith("net") for c in chains) and all("kernel_ms" in c for c in chains)
+    assert all(c["node_times"] for c in chains)  # kept, so a retrain attributes them again
     predictor = KernelPredictor(result.folder)
     graphs = generate(12, seed=9)
     estimates = predictor.predict_many(graphs)
@@ -123,10 +158,10 @@ def test_kernels_the_runtime_folds_away_are_learnt_as_absorbed() -> None:
     costs, _ = InNetworkCosts.fit(chains, RULES, "kernel_ms", cross_validate=False)
     assert "add" not in costs.models and set(costs.absorbed) <= {"add|conv|1|11", "add|conv|1|01"} and set(costs.absorbed.values()) == {1.0}
     graph = graph_from_dict(chains[0]["graph"])
-    found = costs.costs([graph], [split_kernels(graph, RULES)])
+    found, nodes = costs.costs([graph], [split_kernels(graph, RULES)])
     kinds = [k.head.kind for k in split_kernels(graph, RULES)]
     add = kinds.index("add")
-    assert found[(0, add)] == 0.0  # no cost of its own (and no regressor was fitted on zeros)
+    assert found[(0, add)] == 0.0 and nodes[(0, add)] == 0.0  # no cost (nor node) of its own, no regressor fitted on zeros
     assert all(found[(0, ki)] > 0 for ki in range(len(kinds)) if ki != add)
 
 
