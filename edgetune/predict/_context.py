@@ -25,7 +25,12 @@ from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._regress import KindModel, fit_kind
 
 CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_pool", "producer_add",
-                    "foldable", "to_head", "consumers")
+                    "foldable", "to_head", "consumers", "producer_layout", "consumer_layout")
+# the features of profiles taken before the layout ones (their ctx- models read these 8)
+_FIRST_CONTEXT_FEATURES = CONTEXT_FEATURES[:8]
+# ops that move data between layouts or that CPU runtimes run outside their blocked layouts (ONNX Runtime's
+# NCHWc: slices, shuffles, broadcast multiplies, FC layers): a kernel next to one pays the conversion
+_LAYOUT_KINDS = frozenset({"slice", "transpose", "concat", "pad", "resize", "softmax", "fc", "flatten", "scale", "mul"})
 # operators of optimized graphs that do the work of a compute kernel (elementwise ops may ride on them)
 _COMPUTE_NODES = ("Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "FusedGemm", "MatMul")
 # suffixes ONNX Runtime appends to the names of nodes it rewrites, and of the nodes the export adds to
@@ -55,12 +60,18 @@ def _producers(graph: Graph, kernels: Sequence[Kernel]) -> dict[str, int]:
     return of
 
 
-def context_features(graph: Graph, kernels: Sequence[Kernel],
-                     hardware: ProfileHardware = GENERIC_HARDWARE) -> list[list[float]]:
-    """Per kernel: ``hardware.features(kernel)`` plus CONTEXT_FEATURES (what feeds it, what it feeds)."""
+def _changes_layout(op) -> bool:  # type: ignore[no-untyped-def]
+    return op.kind in _LAYOUT_KINDS or (op.kind == "conv" and 1 < op.groups < op.cin)  # a grouped, not depthwise, conv
+
+
+def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileHardware = GENERIC_HARDWARE,
+                     names: Sequence[str] = CONTEXT_FEATURES) -> list[list[float]]:
+    """Per kernel: ``hardware.features(kernel)`` plus ``names`` (a prefix of CONTEXT_FEATURES: what feeds it,
+    what it feeds, whether either side runs outside the runtime's blocked layout)."""
     of = _producers(graph, kernels)
     consumers = graph.consumers()
     kinds = {op.name: op.kind for op in graph.ops}
+    by_name = {op.name: op for op in graph.ops}
     rows = []
     for kernel in kernels:
         sources = [of.get(i) for i in kernel.head.inputs]
@@ -72,11 +83,14 @@ def context_features(graph: Graph, kernels: Sequence[Kernel],
             for s in sources if s is not None)
         after = consumers.get(kernel.tail.name, [])
         to_head = any(kinds.get(c) in ("fc", "flatten", "gap") for c in after) or not after
-        rows.append(hardware.features(kernel) + [
+        context = [
             float(any(i == "input" for i in kernel.head.inputs)), float("conv" in heads), float("dwconv" in heads),
             float(any(h in ("maxpool", "avgpool") for h in heads)), float("add" in heads), float(foldable),
             float(to_head), float(len(after)),
-        ])
+            float(any(_changes_layout(kernels[s].head) for s in sources if s is not None)),
+            float(any(_changes_layout(by_name[c]) for c in after)),
+        ]
+        rows.append(hardware.features(kernel) + context[: len(names)])
     return rows
 
 
@@ -99,7 +113,8 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
     named = [False] * len(kernels)
     pending: list[float] = []
     to_next: list[float] = []  # reorders into the plain layout, for the next named node
-    last: Optional[int] = None
+    last: Optional[int] = None  # the furthest kernel named so far
+    previous: Optional[int] = None  # the kernel of the node just before
 
     def settle(upto: Optional[int]) -> None:
         if not pending:
@@ -115,8 +130,8 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
     for name, op_type, latency in nodes:
         index = of.get(_op_name(name))
         if index is None:
-            if op_type == "ReorderInput" and last is not None:
-                ms[last] += latency
+            if op_type == "ReorderInput" and previous is not None:
+                ms[previous] += latency
             else:
                 (to_next if op_type.startswith("Reorder") else pending).append(latency)
             continue
@@ -132,6 +147,7 @@ def attribute(graph: Graph, kernels: Sequence[Kernel], nodes: Sequence[tuple[str
         to_next.clear()
         for i in [index, *absorbed]:
             named[i] = True
+        previous = index
         last = max([index, *absorbed] + ([last] if last is not None else []))
     pending += to_next
     settle(None)
@@ -208,10 +224,10 @@ def reattribute(chains: list[dict], rules: FusionRules) -> list[dict]:
     return out
 
 
-def absorption_key(kernel: Kernel, row: Sequence[float]) -> str:
+def absorption_key(kernel: Kernel, row: Sequence[float], names: Sequence[str] = CONTEXT_FEATURES) -> str:
     """What decides whether a runtime runs a kernel inside its neighbour: its kind, what feeds it, whether it
-    could ride on that, and its channel blocks."""
-    base = len(row) - len(CONTEXT_FEATURES)
+    could ride on that, and its channel blocks (``row``: its features, ending in the context ``names``)."""
+    base = len(row) - len(names)
     producer = next((name for name, i in (("conv", 1), ("dwconv", 2), ("pool", 3), ("add", 4)) if row[base + i]), "other")
     # ONNX Runtime's blocked-layout convs (which take elementwise followers in) want channels in blocks of 8/16
     blocks = f"{int(kernel.head.cout % 16 == 0)}{int(kernel.head.cout % 8 == 0)}"
@@ -282,6 +298,7 @@ class InNetworkCosts:
     models: dict[str, KindModel]
     absorbed: dict[str, float]
     hardware: ProfileHardware = GENERIC_HARDWARE
+    features: tuple[str, ...] = CONTEXT_FEATURES  # the context features its regressors were fitted on
 
     @classmethod
     def fit(cls, chains: list[dict], rules: FusionRules, key: str, cross_validate: bool = True,
@@ -315,8 +332,8 @@ class InNetworkCosts:
         out: dict[tuple[int, int], float] = {}
         nodes: dict[tuple[int, int], float] = {}
         for gi, (graph, kernels) in enumerate(zip(graphs, splits)):
-            for ki, (kernel, row) in enumerate(zip(kernels, context_features(graph, kernels, self.hardware))):
-                own = 1.0 - self.absorbed.get(absorption_key(kernel, row), 0.0)
+            for ki, (kernel, row) in enumerate(zip(kernels, context_features(graph, kernels, self.hardware, self.features))):
+                own = 1.0 - self.absorbed.get(absorption_key(kernel, row, self.features), 0.0)
                 nodes[(gi, ki)] = max(own, 0.0)
                 if own <= 0.0:
                     out[(gi, ki)] = 0.0  # always run inside its neighbour: no cost of its own
@@ -336,7 +353,7 @@ class InNetworkCosts:
     def load(cls, models: dict[str, KindModel], meta: dict,
              hardware: ProfileHardware = GENERIC_HARDWARE) -> "InNetworkCosts":
         return cls({k.removeprefix("ctx-"): m for k, m in models.items() if k.startswith("ctx-")},
-                   dict(meta.get("absorbed", {})), hardware)
+                   dict(meta.get("absorbed", {})), hardware, tuple(meta.get("features", _FIRST_CONTEXT_FEATURES)))
 
 
 def fit_context(folder: Path, chains: list[dict], rules: FusionRules,

@@ -285,7 +285,8 @@ def _head(b: GraphBuilder, x: str, act: str, rng: np.random.Generator) -> Graph:
 
 def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.random.Generator) -> str:
     """One random block: inverted residual (with a squeeze-excite on some), basic residual, grouped
-    residual (ResNeXt-style), channel-shuffle unit, conv-bn-act (padded on some), or a pool."""
+    residual (ResNeXt-style), channel-shuffle unit, parallel branches concatenated, conv-bn-act
+    (padded on some), or a pool."""
     c, h, _w = b.shape(x)
     choice = rng.random()
     if choice < 0.35:  # inverted residual (MobileNetV2-style, squeeze-excite as in MobileNetV3 on a third)
@@ -308,6 +309,10 @@ def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.ra
         y = b.relu(b.bn(b.conv(b.slice(x, half), half, 1)))
         y = b.relu(b.bn(b.conv(b.bn(b.dwconv(y, 3, 1)), half, 1)))
         return b.shuffle(b.concat([b.slice(x, half), y]), 2)
+    if choice < 0.8:  # parallel branches concatenated (SqueezeNet's fire module, Inception-style)
+        squeeze = b.act(b.conv(x, max(4, c // int(rng.choice([2, 4, 8]))), 1), act)
+        left = b.act(b.conv(squeeze, max(4, cout // 2), 1, stride), act)
+        return b.concat([left, b.act(b.conv(squeeze, max(4, cout - cout // 2), 3, stride), act)])
     if choice < 0.9:
         if rng.random() < 0.15 and h >= 4:  # explicit padding before a valid conv (TF-exported nets)
             return b.act(b.bn(b.conv(b.pad(x, 1), cout, 3, stride)), act)
