@@ -104,6 +104,38 @@ def test_profiles_default_to_a_seeded_user_folder(tmp_path: Path, monkeypatch: p
     assert not [p for p in folder.parent.iterdir() if "seeding" in p.name]
 
 
+def _ship(root: Path, runtime: str, created: str, data: str) -> None:
+    folder = root / "t" / runtime
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metadata.json").write_text(json.dumps({"created": created}))
+    (folder / "kernels.csv").write_text(data)
+
+
+def test_a_seeded_copy_follows_newer_shipped_profiles_until_the_user_profiles(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgetune import _locations
+
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(_locations, "shipped_dir", lambda name: shipped)
+    monkeypatch.delenv("EDGETUNE_PROFILES", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    _ship(shipped, "ort", "2026-01-01T00:00:00Z", "v1")
+    mine = _locations.profiles_dir("t") / "ort"
+    assert (mine / "kernels.csv").read_text() == "v1"
+    _ship(shipped, "ort", "2026-02-01T00:00:00Z", "v2")  # a newer edgetune ships a re-taken profile
+    _ship(shipped, "tvm", "2026-02-01T00:00:00Z", "t1")  # ... and one for another runtime
+    assert (_locations.profiles_dir("t") / "ort" / "kernels.csv").read_text() == "v2"
+    assert (mine.parent / "tvm" / "kernels.csv").read_text() == "t1"
+    assert (mine.parent / ".ort-replaced-2026-01-01T000000Z" / "kernels.csv").read_text() == "v1"  # kept aside
+    (mine / "metadata.json").write_text(json.dumps({"created": "2026-02-02T00:00:00Z"}))  # the user profiled over it
+    (mine / "kernels.csv").write_text("mine")
+    _ship(shipped, "ort", "2026-03-01T00:00:00Z", "v3")
+    assert (_locations.profiles_dir("t") / "ort" / "kernels.csv").read_text() == "mine"  # theirs, never replaced
+    (mine.parent / "tvm" / _locations.SEED_MARK).unlink()  # a copy seeded before copies were marked
+    _ship(shipped, "tvm", "2026-03-01T00:00:00Z", "t2")
+    assert (_locations.profiles_dir("t") / "tvm" / "kernels.csv").read_text() == "t1"
+
+
 def test_edgetune_profiles_wins_and_is_never_seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from edgetune._locations import profiles_dir
 

@@ -141,6 +141,36 @@ def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredict
     return out
 
 
+def calibrated(predictors_: dict[str, KernelPredictor], target: Any, args: argparse.Namespace) -> dict[str, KernelPredictor]:
+    """Each mode whose profile stores this machine's reference latencies (fresh, a shipped profile taken
+    here) again, rescaled for the machine's speed now as ``predict --calibrate`` and the search do: the
+    references re-timed right after the ground truth (about 10 s), or, re-scoring, the factor that run found."""
+    from edgetune.predict._adapt import MachineCorrection
+    from edgetune.predict._calibrate import Calibration, calibrate, stored_references
+    from edgetune.predict._machine import current_machine
+
+    earlier = json.loads(args.rescore.read_text()).get("modes", {}) if args.rescore else {}
+    out = {}
+    for name, predictor in predictors_.items():
+        if name == "adapted":  # its correction was fitted on references timed moments before
+            continue
+        if args.rescore:
+            stored = earlier.get(f"{name}_calibrated", {}).get("calibration")
+            found = Calibration(stored["factor"], stored["noise"], stored["networks"], stored["seconds"],
+                                tuple(stored["ratios"])) if stored else None
+        else:
+            references = stored_references(predictor.folder, None, current_machine())
+            found = calibrate(references, target, args.runtime, predictor.threads) if references else None
+        if found is None:
+            continue
+        copy = KernelPredictor(predictor.folder)
+        copy.machine = MachineCorrection(provenance={"adapted": False, "calibration": found.to_dict()}).with_drift(found.factor)
+        copy.calibration = found
+        out[f"{name}_calibrated"] = copy
+        print(f"{name}: {found.message()}", flush=True)
+    return out
+
+
 def stored_truth(path: Path, graphs: list) -> tuple[np.ndarray, np.ndarray, float]:
     """The measurements of an earlier run (``--rescore``), by network name; NaN where it has none."""
     try:
@@ -186,6 +216,11 @@ def predict_mode(predictor: KernelPredictor, graphs: list, truth: np.ndarray, ag
     started = time.perf_counter()
     estimates = predictor.predict_many(graphs)
     batch_ms = (time.perf_counter() - started) * 1e3 / len(graphs)
+    warm = []  # again: kernel shapes already seen share their feature rows, as in a search's thousands of trials
+    for _ in range(3):
+        started = time.perf_counter()
+        predictor.predict_many(graphs)
+        warm.append((time.perf_counter() - started) * 1e3 / len(graphs))
     pred = np.array([e.total_ms for e in estimates])
     shares = np.array([e.extra.get("estimated_share", 0.0) for e in estimates])
     names = [g.name for g in graphs]
@@ -194,6 +229,8 @@ def predict_mode(predictor: KernelPredictor, graphs: list, truth: np.ndarray, ag
                                   "networks_with_estimates": int(np.sum(shares > 0))},
               "networks_leaving_ops_out": int(sum(1 for e in estimates if e.uncovered)),
               "prediction_ms_per_network_batched": round(batch_ms, 4),
+              "prediction_ms_per_network_batched_warm": round(min(warm), 4),
+              "median_layers": int(np.median([len(g.ops) for g in graphs])),
               "machine_correction": estimates[0].extra.get("machine_correction") if estimates else None}
     folder = predictor.folder
     flops = np.array([e.total_ms for e in FlopsPredictor(folder).predict_many(graphs)])
@@ -246,7 +283,11 @@ def main() -> None:
     ok = np.isfinite(truth)
     graphs, truth, gap = [g for g, k in zip(graphs, ok) if k], truth[ok], gap[ok]
     agree = gap <= 0.05
+    found.update(calibrated(found, target, args))
     modes = {name: predict_mode(p, graphs, truth, agree) for name, p in found.items()}
+    for name, p in found.items():
+        if p.calibration is not None:
+            modes[name]["calibration"] = p.calibration.to_dict()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     report = {
         "benchmark": "predictor", "target": target.name, "runtime": args.runtime, "time": stamp,
@@ -262,6 +303,9 @@ def main() -> None:
                                   "predictor is within 10% of one pass about as often as the passes agree within 10%"},
         "measure_s": round(measure_s, 1), "other_load": other_load(load),
         "modes": {name: {k: v for k, v in m.items() if k != "predictions_ms"} for name, m in modes.items()},
+        "calibrated_note": "<mode>_calibrated: the same profile rescaled by its reference networks re-timed right "
+                           "after the ground truth (what `predict --calibrate` and the search do); the factor is in "
+                           "its `calibration`",
         "networks_detail": [{"name": g.name, "layers": len(g.ops), "macs": g.macs, "measured_ms": round(float(t), 5),
                              "pass_gap": round(float(d), 4),
                              **{f"{name}_ms": round(float(m["predictions_ms"][i]), 5) for name, m in modes.items()}}

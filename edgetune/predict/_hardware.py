@@ -70,6 +70,17 @@ class SystolicArray:
         return cls(int(data["array_rows"]), int(data["array_cols"]), str(data["dataflow"]), float(data["clock_mhz"]))
 
 
+_FEATURES: dict = {}  # (hardware, kernel shape) -> feature row
+_FEATURES_KEPT = 100_000
+
+
+def _shape_key(kernel: Kernel) -> tuple:
+    """Everything of a kernel its features read: the head's shape and window, its inputs, its followers."""
+    op = kernel.head
+    return (op.kind, op.cin, op.cout, op.hin, op.win, op.hout, op.wout, op.kernel, op.stride, op.groups,
+            op.kernel_w, op.stride_w, op.pads, op.dilation, len(op.inputs), tuple(f.kind for f in kernel.followers))
+
+
 @dataclass(frozen=True)
 class ProfileHardware:
     """The hardware terms of one profile: its latency floor and, for array targets, the array."""
@@ -88,7 +99,17 @@ class ProfileHardware:
         return ROOFLINE_TERMS + ((ARRAY_TERM,) if self.array is not None else ())
 
     def features(self, kernel: Kernel) -> list[float]:
-        """The regressor's inputs for one kernel (order: ``feature_names``)."""
+        """The regressor's inputs for one kernel (order: ``feature_names``); kernels of the same shape share
+        one computed row (a search predicts thousands of networks built of the same few shapes)."""
+        key = (self, _shape_key(kernel))
+        row = _FEATURES.get(key)
+        if row is None:
+            if len(_FEATURES) >= _FEATURES_KEPT:
+                _FEATURES.clear()
+            row = _FEATURES[key] = tuple(self._features(kernel))
+        return list(row)
+
+    def _features(self, kernel: Kernel) -> list[float]:
         values = feature_values(kernel)
         row = [values[n] for n in BASE_FEATURES]
         if self.array is not None:

@@ -104,15 +104,14 @@ class KernelPredictor(Predictor):
     def _network(self, graph: Graph, gi: int, kernels: Sequence[Kernel], latency: dict[tuple[int, int], float],
                  how: dict[tuple[int, int], str], found: dict[tuple[int, int], float],
                  nodes: dict[tuple[int, int], float]) -> LatencyEstimate:
-        parts, var = [], 0.0
-        for ki, kernel in enumerate(kernels):
-            value = latency[(gi, ki)]
-            parts.append(KernelEstimate(kernel.kind, kernel.ops, value, kernel.head.macs, how.get((gi, ki), "")))
+        values = [latency[(gi, ki)] for ki in range(len(kernels))]
+        var = 0.0
+        for ki, (kernel, value) in enumerate(zip(kernels, values)):
             model = self.in_network.models.get(kernel.head.kind) if (gi, ki) in found else None  # type: ignore[union-attr]
             model = model or self.models.get(kernel.head.kind)
             rel = model.rel_rmse if model is not None else (ESTIMATE_REL_RMSE if (gi, ki) in how else 0.0)
             var += (rel * value) ** 2  # 0: a kernel always run inside its neighbour (0 ms) of a kind without a regressor
-        kernel_sum = sum(p.latency_ms for p in parts)
+        kernel_sum = sum(values)
         if self.network_model:
             # the runtime profiler's bookkeeping is per node run: kernels riding on a neighbour pay none
             count = (sum(nodes.get((gi, ki), 1.0) for ki in range(len(kernels)))
@@ -121,11 +120,13 @@ class KernelPredictor(Predictor):
             var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
             # the profiler's node times carry its own bookkeeping, which the end-to-end model takes
             # out: kernels are shown on the end-to-end scale, so they add up to the total less the call
-            on_scale = (total - self.network_model["call_ms"]) / kernel_sum if kernel_sum > 0 else 1.0
-            parts = [replace(p, latency_ms=p.latency_ms * max(on_scale, 0.0)) for p in parts]
-            kernel_sum = sum(p.latency_ms for p in parts)
+            on_scale = max((total - self.network_model["call_ms"]) / kernel_sum if kernel_sum > 0 else 1.0, 0.0)
+            values = [v * on_scale for v in values]
+            kernel_sum = sum(values)
         else:
             total = self.overhead_ms + kernel_sum
+        parts = [KernelEstimate(kernel.kind, kernel.ops, value, kernel.head.macs, how.get((gi, ki), ""))
+                 for ki, (kernel, value) in enumerate(zip(kernels, values))]
         half = 1.96 * math.sqrt(var)
         estimated = sum(p.latency_ms for p in parts if p.estimated)
         return LatencyEstimate(graph.name, total, max(total - half, 0.0), total + half, self.name, tuple(parts), (),

@@ -22,10 +22,12 @@ FLOOR_MS = 5e-4  # below half a microsecond a kernel is wall-clock timer noise (
 ROOFLINE_TERMS = ("1", "macs", "moved")
 ARRAY_TERM = "array_cycles"  # a systolic array's analytic cycles (``_hardware``), the column after BASE_FEATURES
 
-_PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
+_PARAMS = {"objective": "regression", "learning_rate": 0.12, "num_leaves": 15, "min_data_in_leaf": 3,
            "min_data_in_bin": 1, "feature_fraction": 0.9, "lambda_l2": 1.0, "verbose": -1, "num_threads": 1,
            "deterministic": True, "force_row_wise": True}
-_ROUNDS = 400
+# 150 rounds at 0.12 fit as well as 400 at 0.05 did (the same held-out errors and benchmark scores on
+# the 2026-12-03 profile) and predict 2.7x faster: prediction speed is a goal of its own
+_ROUNDS = 150
 
 
 def _lgb():  # type: ignore[no-untyped-def]

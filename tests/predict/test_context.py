@@ -98,6 +98,28 @@ def test_retraining_attributes_the_stored_node_times_again() -> None:
     assert kept == old  # a network profiled before node times were kept stays as it was measured
 
 
+def test_context_features_say_which_neighbours_leave_the_blocked_layout() -> None:
+    from edgetune.predict._context import _FIRST_CONTEXT_FEATURES, CONTEXT_FEATURES, absorption_key
+
+    b = GraphBuilder("shuffle", (1, 16, 16, 16))
+    x = b.relu(b.conv("input", 32, 1, 1))
+    y = b.relu(b.conv(b.slice(x, 16), 16, 1))
+    x = b.shuffle(b.concat([b.slice(x, 16), y]), 2)
+    graph = b.build(b.relu(b.conv(x, 32, 3, 1, groups=4)))
+    kernels = split_kernels(graph, RULES)
+    rows = context_features(graph, kernels)
+    at = {name: len(rows[0]) - len(CONTEXT_FEATURES) + i for i, name in enumerate(CONTEXT_FEATURES)}
+    flags = [(k.kind, row[at["producer_layout"]], row[at["consumer_layout"]]) for k, row in zip(kernels, rows)]
+    assert flags == [("conv+relu", 0.0, 1.0),  # the stem conv feeds the slices
+                     ("slice", 0.0, 0.0), ("conv+relu", 1.0, 1.0), ("slice", 0.0, 1.0),  # the branch: slice in, concat out
+                     ("concat", 1.0, 1.0), ("transpose", 1.0, 1.0), ("conv+relu", 1.0, 0.0)]  # the last conv is grouped
+    # a profile fitted before the layout features reads its first 8, and keys absorption the same way
+    old = context_features(graph, kernels, names=_FIRST_CONTEXT_FEATURES)
+    assert [len(r) for r in old] == [len(r) - 2 for r in rows]
+    assert [absorption_key(k, r, _FIRST_CONTEXT_FEATURES) for k, r in zip(kernels, old)] == \
+        [absorption_key(k, r) for k, r in zip(kernels, rows)]
+
+
 def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
     graph = _block()
     feeds = {"input": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)}
@@ -127,6 +149,7 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
     meta = json.loads((result.folder / "metadata.json").read_text())["in_network"]
     assert meta["networks"] >= 8 and "conv" in meta["heads"] and (result.folder / "models" / "ctx-conv.lgb.txt").exists()
     assert meta["network_model"]["per_kernel_ms"] < 0  # the profiler's own cost per node is taken back out
+    assert meta["network_model"]["counts"] == "nodes"  # ... per node it ran: absorbed kernels ran none
     chains = [json.loads(line) for line in (result.folder / "chains.jsonl").read_text().splitlines()]
     assert any(c["graph"]["name"].startswith("net") for c in chains) and all("kernel_ms" in c for c in chains)
     assert all(c["node_times"] for c in chains)  # kept, so a retrain attributes them again

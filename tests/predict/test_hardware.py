@@ -142,3 +142,19 @@ def test_square_onnx_convs_have_the_features_of_the_networks_they_were_exported_
     back, _ = graph_from_onnx(to_onnx(graph, tmp_path / "square.onnx"))
     npu = ProfileHardware(array=EDGETPU)
     assert [npu.features(k) for k in split_kernels(back, RULES)] == [npu.features(k) for k in split_kernels(graph, RULES)]
+
+
+def test_kernels_of_one_shape_share_a_feature_row_and_other_shapes_do_not() -> None:
+    from edgetune.predict._hardware import GENERIC_HARDWARE
+
+    def stem(name: str, width: int, stride: int):  # type: ignore[no-untyped-def]
+        b = GraphBuilder(name, (1, 3, 32, 32))
+        return split_kernels(b.build(b.relu(b.conv("input", width, 3, stride))), RULES)[0]
+
+    first, same, wider, strided = stem("a", 16, 1), stem("b", 16, 1), stem("c", 24, 1), stem("d", 16, 2)
+    row = GENERIC_HARDWARE.features(first)
+    assert row == GENERIC_HARDWARE._features(first)  # what an uncached computation gives
+    row.append(99.0)  # a caller extending its row (the in-network context) leaves the shared one alone
+    assert GENERIC_HARDWARE.features(same) == GENERIC_HARDWARE._features(same) == row[:-1]
+    assert GENERIC_HARDWARE.features(wider) == GENERIC_HARDWARE._features(wider) != row[:-1]
+    assert GENERIC_HARDWARE.features(strided) == GENERIC_HARDWARE._features(strided) != row[:-1]
