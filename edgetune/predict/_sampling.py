@@ -99,8 +99,7 @@ def _draw(head: str, rng: np.random.Generator, rules: FusionRules, index: int) -
     cin = _channels(rng)
     hw = _size(rng, 1)
     if head == "fc":
-        # a third are classifiers on a flattened feature map (VGG-style): thousands of inputs, weights past the caches
-        b = GraphBuilder(f"k{index}-fc", (1, _channels(rng, 8, 16384 if rng.random() < 0.3 else 2048), 1, 1))
+        b = GraphBuilder(f"k{index}-fc", (1, _channels(rng, 8, 2048), 1, 1))
         x = b.fc("input", _channels(rng, 2, 2048))
         return _finish(b, x, head, rng, rules)
     if head in ("conv", "dwconv"):
@@ -248,7 +247,7 @@ def _draw_network(rng: np.random.Generator, index: int) -> Graph:
     else:
         b = GraphBuilder(f"net{index}", (1, channels, hw, hw))
         x = "input"
-    act = str(rng.choice(["relu", "relu", "relu6", "hswish", "swish"]))
+    act = str(rng.choice(["relu", "relu", "relu6", "hswish"]))
     width = _channels(rng, 8, 48)
     x = b.act(b.bn(b.conv(x, width, int(rng.choice([3, 3, 5])), 2 if hw >= 48 and rng.random() < 0.7 else 1)), act)
     for stage in range(int(rng.integers(2, 7))):
@@ -261,19 +260,6 @@ def _draw_network(rng: np.random.Generator, index: int) -> Graph:
         width = cout
         if sum(op.macs for op in b.ops) > _MAX_CHAIN_MACS:
             break
-    return _head(b, x, act, rng)
-
-
-def _head(b: GraphBuilder, x: str, act: str, rng: np.random.Generator) -> Graph:
-    """A classifier head: global pooling then FC layers, or (on a fifth) the feature map pooled down
-    and flattened into the FC, as VGG-style networks do (thousands of inputs); a softmax on some."""
-    if rng.random() < 0.2:
-        while b.shape(x)[0] * b.shape(x)[1] * b.shape(x)[2] > 16384 and b.shape(x)[1] >= 2:
-            x = b.pool(x, "maxpool", 2, 2)
-        if b.shape(x)[0] * b.shape(x)[1] * b.shape(x)[2] <= 16384:
-            x = b.relu(b.fc(x, int(rng.choice([128, 256, 512]))))
-            x = b.fc(x, int(rng.choice([10, 100, 1000])))
-            return b.build(b.softmax(x) if rng.random() < 0.2 else x)
     if rng.random() < 0.5:
         x = b.act(b.bn(b.conv(x, _channels(rng, 64, 640), 1)), act)
     x = b.gap(x)
@@ -285,8 +271,7 @@ def _head(b: GraphBuilder, x: str, act: str, rng: np.random.Generator) -> Graph:
 
 def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.random.Generator) -> str:
     """One random block: inverted residual (with a squeeze-excite on some), basic residual, grouped
-    residual (ResNeXt-style), channel-shuffle unit, parallel branches concatenated, conv-bn-act
-    (padded on some), or a pool."""
+    residual (ResNeXt-style), channel-shuffle unit, conv-bn-act (padded on some), or a pool."""
     c, h, _w = b.shape(x)
     choice = rng.random()
     if choice < 0.35:  # inverted residual (MobileNetV2-style, squeeze-excite as in MobileNetV3 on a third)
@@ -309,10 +294,6 @@ def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.ra
         y = b.relu(b.bn(b.conv(b.slice(x, half), half, 1)))
         y = b.relu(b.bn(b.conv(b.bn(b.dwconv(y, 3, 1)), half, 1)))
         return b.shuffle(b.concat([b.slice(x, half), y]), 2)
-    if choice < 0.8:  # parallel branches concatenated (SqueezeNet's fire module, Inception-style)
-        squeeze = b.act(b.conv(x, max(4, c // int(rng.choice([2, 4, 8]))), 1), act)
-        left = b.act(b.conv(squeeze, max(4, cout // 2), 1, stride), act)
-        return b.concat([left, b.act(b.conv(squeeze, max(4, cout - cout // 2), 3, stride), act)])
     if choice < 0.9:
         if rng.random() < 0.15 and h >= 4:  # explicit padding before a valid conv (TF-exported nets)
             return b.act(b.bn(b.conv(b.pad(x, 1), cout, 3, stride)), act)

@@ -60,7 +60,10 @@ def test_attribute_follows_names_fusion_and_made_up_nodes() -> None:
     assert ms == pytest.approx({"conv+bn+relu": 1.0, "dwconv+bn": 2.0, "relu6": 0.0, "conv+bn": 3.0, "add": 0.0,
                                 "maxpool": 0.5, "hswish": 0.5, "gap": 0.1, "fc": 0.26})
     rows = context_features(graph, kernels)
-    foldable = {kind: row[-3] for kind, row in zip(kinds, rows)}
+    from edgetune.predict._context import CONTEXT_FEATURES
+
+    at = len(rows[0]) - len(CONTEXT_FEATURES) + CONTEXT_FEATURES.index("foldable")
+    foldable = {kind: row[at] for kind, row in zip(kinds, rows)}
     # elementwise kernels right after a conv kernel that feeds nothing else may ride on it; after a pool they cannot
     assert foldable["add"] == foldable["relu6"] == 1.0 and foldable["hswish"] == 0.0
 
