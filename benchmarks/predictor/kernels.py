@@ -26,16 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from heldout import generate_heldout  # noqa: E402
 from networks import generate  # noqa: E402
+from run import family  # noqa: E402
 
 from edgetune.predict import GraphMeasurer, KernelPredictor, profile_folder  # noqa: E402
-from edgetune.predict._context import attribute_nodes, network_ms, node_count  # noqa: E402
+from edgetune.predict._context import attribute_nodes, counted_nodes, network_ms  # noqa: E402
 from edgetune.predict._fusion import split_kernels  # noqa: E402
 from edgetune.predict._measure import NETWORK_CONFIG  # noqa: E402
 from edgetune.targets import load_target  # noqa: E402
-
-
-def family(name: str) -> str:
-    return name.split("_")[0].rstrip("0123456789")
 
 
 def measure(target, runtime: str, threads: int, graphs: list) -> list:  # type: ignore[no-untyped-def]
@@ -65,18 +62,17 @@ def compare(predictor: KernelPredictor, graphs: list, timings: list) -> tuple[li
                          "hw": kernel.head.hout, "k": kernel.head.kernel, "stride": kernel.head.stride, "groups": kernel.head.groups,
                          "macs": kernel.head.macs, "predicted_ms": p, "measured_ms": m})
         model = predictor.network_model
-        by_nodes = model.get("counts") == "nodes"
-        count = sum(nodes.get((gi, ki), 1.0) for ki in range(len(kernels))) if by_nodes else len(kernels)
+        count = counted_nodes(model, [nodes.get((gi, ki), 1.0) for ki in range(len(kernels))])
         nets.append({"network": graph.name, "family": family(graph.name), "kernels": len(kernels),
                      "measured_ms": timing.latency_ms, "node_sum_ms": float(sum(measured)),
                      "predicted_sum_ms": float(sum(predicted)),
-                     "from_measured_sum_ms": network_ms(model, sum(measured), node_count(measured) if by_nodes else len(kernels)) if model else None,
+                     "from_measured_sum_ms": network_ms(model, sum(measured), counted_nodes(model, [float(v > 0) for v in measured])) if model else None,
                      "predicted_ms": network_ms(model, sum(predicted), count) if model else None})
     return rows, nets
 
 
 def summarize(rows: list[dict], nets: list[dict]) -> dict:
-    out: dict = {"per_family": {}, "per_kind": {}}
+    out: dict = {"per_family": {}}
     for fam in sorted({n["family"] for n in nets}):
         mine = [n for n in nets if n["family"] == fam]
         rel = np.array([n["predicted_ms"] / n["measured_ms"] - 1 for n in mine])

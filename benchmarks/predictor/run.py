@@ -145,7 +145,6 @@ def calibrated(predictors_: dict[str, KernelPredictor], target: Any, args: argpa
     """Each mode whose profile stores this machine's reference latencies (fresh, a shipped profile taken
     here) again, rescaled for the machine's speed now as ``predict --calibrate`` and the search do: the
     references re-timed right after the ground truth (about 10 s), or, re-scoring, the factor that run found."""
-    from edgetune.predict._adapt import MachineCorrection
     from edgetune.predict._calibrate import Calibration, calibrate, stored_references
     from edgetune.predict._machine import current_machine
 
@@ -156,16 +155,14 @@ def calibrated(predictors_: dict[str, KernelPredictor], target: Any, args: argpa
             continue
         if args.rescore:
             stored = earlier.get(f"{name}_calibrated", {}).get("calibration")
-            found = Calibration(stored["factor"], stored["noise"], stored["networks"], stored["seconds"],
-                                tuple(stored["ratios"])) if stored else None
+            found = Calibration.from_dict(stored) if stored else None
         else:
             references = stored_references(predictor.folder, None, current_machine())
             found = calibrate(references, target, args.runtime, predictor.threads) if references else None
         if found is None:
             continue
         copy = KernelPredictor(predictor.folder)
-        copy.machine = MachineCorrection(provenance={"adapted": False, "calibration": found.to_dict()}).with_drift(found.factor)
-        copy.calibration = found
+        copy.calibrate_with(found)
         out[f"{name}_calibrated"] = copy
         print(f"{name}: {found.message()}", flush=True)
     return out

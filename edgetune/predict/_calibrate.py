@@ -54,6 +54,11 @@ class Calibration:
         return {"factor": round(self.factor, 4), "noise": round(self.noise, 4), "significant": self.significant,
                 "networks": self.networks, "seconds": round(self.seconds, 2), "ratios": [round(r, 4) for r in self.ratios]}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Calibration":
+        return cls(float(data["factor"]), float(data["noise"]), int(data["networks"]), float(data["seconds"]),
+                   tuple(float(r) for r in data["ratios"]))
+
 
 def stored_references(folder: Path, adapted: Optional[dict[str, Any]], machine: dict[str, Any]) -> Optional[dict[str, Any]]:
     """The reference latencies for ``machine``: the adapted profile's, else the profile's own if taken here."""

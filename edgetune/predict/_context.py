@@ -239,6 +239,12 @@ def node_count(kernel_ms: Sequence[float]) -> int:
     return sum(1 for v in kernel_ms if v > 0)
 
 
+def counted_nodes(model: dict, shares: Sequence[float]) -> float:
+    """The end-to-end model's count term for one network, from each kernel's share of running as a node of
+    its own: their sum for a model fitted on nodes (``counts: nodes``), else the number of kernels."""
+    return float(sum(shares)) if model.get("counts") == "nodes" else float(len(shares))
+
+
 def network_terms(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray) -> np.ndarray:
     """Design matrix of the end-to-end model: 1, sum of kernel costs, number of kernels run as nodes."""
     return np.stack([np.ones(len(kernel_ms_sum)), kernel_ms_sum, kernel_counts.astype(float)], axis=1)

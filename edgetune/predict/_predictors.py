@@ -16,7 +16,7 @@ from edgetune.predict._adapt import MachineCorrection
 from edgetune.predict._base import KernelEstimate, LatencyEstimate, Predictor, ProfileError
 from edgetune.predict._borders import border_share, load_borders
 from edgetune.predict._calibrate import Calibration
-from edgetune.predict._context import InNetworkCosts, network_ms
+from edgetune.predict._context import InNetworkCosts, counted_nodes, network_ms
 from edgetune.predict._estimate import ESTIMATE_REL_RMSE
 from edgetune.predict._estimate import estimate as estimate_kernels
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
@@ -64,6 +64,12 @@ class KernelPredictor(Predictor):
         # this machine's correction of a profile taken on another (``_adapt``) and today's drift (``_calibrate``)
         self.machine: Optional[MachineCorrection] = None
         self.calibration: Optional[Calibration] = None
+
+    def calibrate_with(self, found: Calibration) -> None:
+        """Rescale every prediction by today's drift (on top of this machine's correction, if any)."""
+        machine = self.machine or MachineCorrection(provenance={"adapted": False})
+        self.machine = replace(machine.with_drift(found.factor), provenance={**machine.provenance, "calibration": found.to_dict()})
+        self.calibration = found
 
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
         """Per kernel: its in-network cost where the profile has one (``_context``), else its isolated
@@ -114,8 +120,7 @@ class KernelPredictor(Predictor):
         kernel_sum = sum(values)
         if self.network_model:
             # the runtime profiler's bookkeeping is per node run: kernels riding on a neighbour pay none
-            count = (sum(nodes.get((gi, ki), 1.0) for ki in range(len(kernels)))
-                     if self.network_model.get("counts") == "nodes" else len(kernels))
+            count = counted_nodes(self.network_model, [nodes.get((gi, ki), 1.0) for ki in range(len(kernels))])
             total = network_ms(self.network_model, kernel_sum, count)
             var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
             # the profiler's node times carry its own bookkeeping, which the end-to-end model takes
@@ -252,7 +257,6 @@ def _for_this_machine(predictor: Predictor, target: str, runtime: str, folder: P
 
 def _calibrate_now(predictor: KernelPredictor, target: Target, runtime: str, folder: Path, adapted: Optional[dict],
                    required: bool) -> None:
-    from edgetune.predict._adapt import MachineCorrection
     from edgetune.predict._calibrate import calibrate, stored_references
     from edgetune.predict._machine import current_machine
 
@@ -262,8 +266,4 @@ def _calibrate_now(predictor: KernelPredictor, target: Target, runtime: str, fol
             raise ProfileError(f"no reference latencies of this machine stored with the {target.name}/{runtime} profile to "
                                f"calibrate against; run `{adapt_command(target.name, runtime)}` (it stores them)")
         return
-    found = calibrate(references, target, runtime, predictor.threads)
-    machine = predictor.machine or MachineCorrection(provenance={"adapted": False})
-    predictor.machine = replace(machine.with_drift(found.factor),
-                                provenance={**machine.provenance, "calibration": found.to_dict()})
-    predictor.calibration = found
+    predictor.calibrate_with(calibrate(references, target, runtime, predictor.threads))
