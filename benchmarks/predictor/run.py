@@ -205,6 +205,12 @@ def score(pred: np.ndarray, truth: np.ndarray, agree: np.ndarray, names: list[st
     for fam in sorted({family(n) for n in names}):
         idx = np.array([family(n) == fam for n in names])
         out["per_family"][fam] = accuracy(pred[idx], truth[idx])
+    # what the model gets right apart from the machine's speed: within +-10% once the median
+    # predicted/measured ratio is divided out (a perfect uniform drift correction; not a deployable number)
+    ratio = float(np.median(pred / truth))
+    out["shape_only"] = {"median_ratio": round(ratio, 4),
+                         "all_within_10pct": accuracy(pred / ratio, truth)["within_10pct"],
+                         "reproducible_5pct_within_10pct": accuracy(pred[agree] / ratio, truth[agree]).get("within_10pct")}
     return out
 
 

@@ -166,6 +166,38 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
     assert np.median(np.abs(rel)) < 0.25, rel
 
 
+def test_end_to_end_model_is_fitted_on_held_out_predictions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-network regressors that over-state every kernel by half on networks they never saw: the end-to-end
+    model, fitted on those predictions (not on the measured node times), scales the sum by about 2/3."""
+    from edgetune.predict import _context
+    from edgetune.predict._graph import graph_to_dict
+
+    monkeypatch.setattr(_context, "_MIN_STACKED", 40)
+    fitted_costs = _context.InNetworkCosts.costs
+
+    def over_stated(self, graphs, splits):  # type: ignore[no-untyped-def]
+        found, nodes = fitted_costs(self, graphs, splits)
+        return {k: 1.5 * v for k, v in found.items()}, nodes
+
+    monkeypatch.setattr(_context.InNetworkCosts, "costs", over_stated)
+    rng = np.random.default_rng(3)
+    chains = []
+    for i in range(72):
+        b = GraphBuilder(f"net{i}", (1, 8, int(rng.choice([8, 16, 32])), 16))
+        x = b.relu(b.bn(b.conv("input", int(rng.choice([8, 16, 32])), 3, 1)))
+        for _ in range(int(rng.integers(1, 4))):
+            x = b.pool(x, "maxpool", 3, 1)
+        graph = b.build(x)
+        ms = [1e-3 + k.head.macs * 1e-8 + k.head.out_elems * 1e-7 for k in split_kernels(graph, RULES)]
+        chains.append({"graph": graph_to_dict(graph), "kernel_ms": ms, "latency_ms": sum(ms)})
+    (tmp_path / "models").mkdir()
+    fitted = _context.fit_context(tmp_path / "models", chains, RULES)
+    model = fitted["network_model"]
+    assert "never saw" in model["note"] and model["networks"] >= 40
+    assert model["scale"] == pytest.approx(2 / 3, rel=0.1), model
+    assert fitted["networks_check"]["median_error"] > 0.3  # the check itself ran the measured-cost model: over by half
+
+
 def test_kernels_the_runtime_folds_away_are_learnt_as_absorbed() -> None:
     from edgetune.predict._context import InNetworkCosts
     from edgetune.predict._graph import graph_to_dict
