@@ -49,6 +49,8 @@ from heldout import HELD_OUT_FAMILIES, generate_heldout  # noqa: E402
 from networks import generate  # noqa: E402
 
 from edgetune.predict import FlopsPredictor, GraphMeasurer, KernelPredictor, profile, profile_folder  # noqa: E402
+from edgetune.predict._calibrate import Calibration, calibrate, stored_references  # noqa: E402
+from edgetune.predict._machine import current_machine  # noqa: E402
 from edgetune.predict._measure import NETWORK_CONFIG  # noqa: E402
 from edgetune.predict._references import measure_references  # noqa: E402
 from edgetune.targets import load_target  # noqa: E402
@@ -103,7 +105,6 @@ def adapted_predictor(args: argparse.Namespace, target: Any, shipped: Path) -> K
     import shutil
 
     from edgetune.predict._adapt import adapt_profile, correction_from, load_adapted
-    from edgetune.predict._machine import current_machine
 
     root = args.out / "profiles-adapted"
     folder = profile_folder(target.name, args.runtime, root)
@@ -144,20 +145,21 @@ def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredict
 def calibrated(predictors_: dict[str, KernelPredictor], target: Any, args: argparse.Namespace) -> dict[str, KernelPredictor]:
     """Each mode whose profile stores this machine's reference latencies (fresh, a shipped profile taken
     here) again, rescaled for the machine's speed now as ``predict --calibrate`` and the search do: the
-    references re-timed right after the ground truth (about 10 s), or, re-scoring, the factor that run found."""
-    from edgetune.predict._calibrate import Calibration, calibrate, stored_references
-    from edgetune.predict._machine import current_machine
-
+    references re-timed right after the ground truth (about 10 s), or, re-scoring, the factor that run found
+    against the same stored reference latencies."""
     earlier = json.loads(args.rescore.read_text()).get("modes", {}) if args.rescore else {}
     out = {}
     for name, predictor in predictors_.items():
         if name == "adapted":  # its correction was fitted on references timed moments before
             continue
-        if args.rescore:
-            stored = earlier.get(f"{name}_calibrated", {}).get("calibration")
-            found = Calibration.from_dict(stored) if stored else None
+        references = stored_references(predictor.folder, None, current_machine())
+        if args.rescore:  # a factor holds for the reference latencies it was found against, whichever mode had them
+            stamp = (references or {}).get("measured")
+            stored = [m["calibration"] for m in earlier.values() if m.get("calibration") and m.get("references_measured") == stamp]
+            found = Calibration.from_dict(stored[0]) if stamp and stored else None
+            if found is None and earlier.get(f"{name}_calibrated"):
+                print(f"{name}: that run calibrated against other reference latencies; no calibrated view", flush=True)
         else:
-            references = stored_references(predictor.folder, None, current_machine())
             found = calibrate(references, target, args.runtime, predictor.threads) if references else None
         if found is None:
             continue
@@ -291,6 +293,7 @@ def main() -> None:
     for name, p in found.items():
         if p.calibration is not None:
             modes[name]["calibration"] = p.calibration.to_dict()
+            modes[name]["references_measured"] = (stored_references(p.folder, None, current_machine()) or {}).get("measured")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     report = {
         "benchmark": "predictor", "target": target.name, "runtime": args.runtime, "time": stamp,

@@ -59,6 +59,33 @@ def test_profiled_predictors(fake_profile: Path) -> None:
     assert isinstance(flops, FlopsPredictor) and flops.predict(_small()).total_ms > 0
 
 
+def test_a_batched_prediction_pauses_the_garbage_collector_and_restores_it(fake_profile: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    predictor = KernelPredictor(fake_profile)
+    seen = []
+    split = predictor._predict_many
+
+    def recording(graphs):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return split(graphs)
+
+    monkeypatch.setattr(predictor, "_predict_many", recording)
+    assert gc.isenabled() and predictor.predict_many([_small()])[0].total_ms > 0
+    assert seen == [False] and gc.isenabled()  # off during the call, on again after
+    gc.disable()
+    try:
+        predictor.predict_many([_small()])
+        assert not gc.isenabled()  # a caller that turned it off keeps it off
+    finally:
+        gc.enable()
+    monkeypatch.setattr(predictor, "_predict_many", lambda graphs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        predictor.predict_many([_small()])
+    assert gc.isenabled()  # on again after a failed call
+
+
 def test_corrupt_regressor_file_is_reported(fake_profile: Path, tmp_path: Path) -> None:
     import shutil
 
