@@ -39,7 +39,7 @@ from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._profile_store import ProfileStore
 from edgetune.predict._references import store_references
 from edgetune.predict._regress import bagged_ensemble, fit_flops_baseline, fit_kind, save_models
-from edgetune.predict._sampling import HEAD_SHARE, sample_border_pair, sample_chain, sample_kernel, sample_network
+from edgetune.predict._sampling import HEAD_SHARE, extended_rng, sample_border_pair, sample_chain, sample_kernel, sample_network
 from edgetune.targets import Target
 
 SCHEMA_VERSION = 1
@@ -49,6 +49,7 @@ _POOL = 150
 _INITIAL_CHAINS = 8
 _CHAINS_PER_ROUND = 2
 _NETWORKS_PER_ROUND = 12  # runtimes with a per-node profiler learn in-network costs from these
+_EXTENDED_PER_ROUND = 3  # ... and from these, of the sampler's extended stream
 _MAX_FAILURES = 3
 _INITIAL_BORDERS = 24
 _BORDERS_PER_ROUND = 4
@@ -209,7 +210,7 @@ class KernelProfiler:
 
     def network_round(self) -> bool:
         """Whole random networks (see ``_measure_networks``), appended to chains.jsonl."""
-        new_chains, interrupted = _measure_networks(self.measurer, self.rng, self.rules, len(self.chains))
+        new_chains, interrupted = _measure_networks(self.measurer, self.rng, self.rules, len(self.chains), self.seed)
         self.folder.append_lines(self.folder.chains_path, new_chains)
         self.chains += new_chains
         return interrupted
@@ -289,13 +290,16 @@ class KernelProfiler:
 
 
 def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: FusionRules,
-                      stored: int) -> tuple[list[dict], bool]:
+                      stored: int, seed: int = 0) -> tuple[list[dict], bool]:
     """One round of whole random networks, end to end; with a per-node profiler also each kernel's
     cost inside them (``_context.attribute_nodes``). Returns the records and whether Ctrl-C stopped it."""
     in_context = measurer.profiles_nodes
     want = _INITIAL_CHAINS if stored < _INITIAL_CHAINS else (_NETWORKS_PER_ROUND if in_context else _CHAINS_PER_ROUND)
     graphs = [sample_network(rng, stored + i) if in_context and i % 3 else sample_chain(rng, rules, stored + i)
               for i in range(want)]
+    if in_context:  # fire blocks, swish, flattened FC heads: drawn from their own stream, after the first's
+        extra = extended_rng(seed, stored)
+        graphs += [sample_network(extra, stored + want + i, extended=True) for i in range(_EXTENDED_PER_ROUND)]
     timings, interrupted = measurer.measure(graphs, nodes=in_context)
     records = []
     for i, (graph, timing) in enumerate(zip(graphs, timings)):

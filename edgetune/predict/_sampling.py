@@ -221,19 +221,32 @@ def sample_chain(rng: np.random.Generator, rules: FusionRules, index: int = 0) -
     return b.build(b.fc(x, int(rng.choice([10, 100]))))
 
 
-def sample_network(rng: np.random.Generator, index: int = 0) -> Graph:
+_FLAT_INPUTS = 16384  # the most inputs an extended network's flattened FC head takes
+
+
+def extended_rng(seed: int, stored: int) -> np.random.Generator:
+    """The extended networks' own stream for a profiling round (``sample_network(..., extended=True)``)."""
+    return np.random.default_rng([seed, 0x5EED, stored])
+
+
+def sample_network(rng: np.random.Generator, index: int = 0, extended: bool = False) -> Graph:
     """A random network-shaped stack of at most _MAX_CHAIN_MACS (see ``_draw_network``)."""
     for _ in range(20):
-        graph = _draw_network(rng, index)
+        graph = _draw_network(rng, index, extended)
         if graph.macs <= _MAX_CHAIN_MACS:
             break
     return graph
 
 
-def _draw_network(rng: np.random.Generator, index: int) -> Graph:
+def _draw_network(rng: np.random.Generator, index: int, extended: bool = False) -> Graph:
     """A random network-shaped stack for in-network profiling: at 8-160 pixels (a fifth of them
     resized from another input size first), a stem, 2-6 stages that halve the resolution and
     widen, each of 1-4 random blocks (``_block``), then a head (and a softmax on some).
+
+    ``extended`` networks (a stream of their own, ``extended_rng``: the first stream's draws, hence
+    the reference networks and existing profiles' samples, stay as they were) also draw swish as the
+    activation, parallel branches concatenated (fire/Inception-style blocks) and, on 40%, a
+    VGG-style head that flattens the feature map into FC layers (up to 16,384 inputs).
 
     Built by its own generator and seeds, so no benchmark network is a profiling sample; the
     profiler times these whole and reads each kernel's cost inside them (``_context``).
@@ -247,19 +260,21 @@ def _draw_network(rng: np.random.Generator, index: int) -> Graph:
     else:
         b = GraphBuilder(f"net{index}", (1, channels, hw, hw))
         x = "input"
-    act = str(rng.choice(["relu", "relu", "relu6", "hswish"]))
+    act = str(rng.choice(["relu", "relu", "relu6", "hswish", *(["swish"] if extended else [])]))
     width = _channels(rng, 8, 48)
     x = b.act(b.bn(b.conv(x, width, int(rng.choice([3, 3, 5])), 2 if hw >= 48 and rng.random() < 0.7 else 1)), act)
     for stage in range(int(rng.integers(2, 7))):
         cout = _channels(rng, max(8, width), min(640, max(16, width * 3)))
         for block in range(int(rng.integers(1, 5))):
             stride = 2 if block == 0 and stage > 0 and b.shape(x)[1] >= 4 and rng.random() < 0.8 else 1
-            x = _block(b, x, cout, stride, act, rng)
+            x = _block(b, x, cout, stride, act, rng, extended)
             if sum(op.macs for op in b.ops) > _MAX_CHAIN_MACS:
                 break
         width = cout
         if sum(op.macs for op in b.ops) > _MAX_CHAIN_MACS:
             break
+    if extended and rng.random() < 0.4:
+        return _flattened_head(b, x, rng)
     if rng.random() < 0.5:
         x = b.act(b.bn(b.conv(x, _channels(rng, 64, 640), 1)), act)
     x = b.gap(x)
@@ -269,10 +284,25 @@ def _draw_network(rng: np.random.Generator, index: int) -> Graph:
     return b.build(b.softmax(x) if rng.random() < 0.2 else x)
 
 
-def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.random.Generator) -> str:
+def _flattened_head(b: GraphBuilder, x: str, rng: np.random.Generator) -> Graph:
+    """VGG-style: the feature map pooled down to at most 16,384 values, flattened into two FC layers."""
+    while b.shape(x)[0] * b.shape(x)[1] * b.shape(x)[2] > _FLAT_INPUTS and b.shape(x)[1] >= 2:
+        x = b.pool(x, "maxpool", 2, 2)
+    x = b.relu(b.fc(x, int(rng.choice([128, 256, 512, 1024]))))
+    x = b.fc(x, int(rng.choice([10, 100, 1000])))
+    return b.build(b.softmax(x) if rng.random() < 0.2 else x)
+
+
+def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.random.Generator,
+           extended: bool = False) -> str:
     """One random block: inverted residual (with a squeeze-excite on some), basic residual, grouped
-    residual (ResNeXt-style), channel-shuffle unit, conv-bn-act (padded on some), or a pool."""
+    residual (ResNeXt-style), channel-shuffle unit, conv-bn-act (padded on some), or a pool; in an
+    extended network a fifth are parallel branches concatenated (SqueezeNet's fire module)."""
     c, h, _w = b.shape(x)
+    if extended and rng.random() < 0.2:
+        squeeze = b.act(b.conv(x, max(4, c // int(rng.choice([2, 4, 8]))), 1), act)
+        left = b.act(b.conv(squeeze, max(4, cout // 2), 1, stride), act)
+        return b.concat([left, b.act(b.conv(squeeze, max(4, cout - cout // 2), 3, stride), act)])
     choice = rng.random()
     if choice < 0.35:  # inverted residual (MobileNetV2-style, squeeze-excite as in MobileNetV3 on a third)
         expand = int(rng.choice([1, 3, 4, 6]))

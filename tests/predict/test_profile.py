@@ -121,3 +121,27 @@ def test_new_kernels_are_drawn_next_to_the_ones_the_model_errs_on() -> None:
     features[:, 6:9] = np.log1p(features[:, 6:9] * 1000)  # log_macs, log_in, log_out: the baseline's terms
     spread, oob = bagged_ensemble(features, features[:, 0] * 0.01, features[:5], members=3)
     assert spread.shape == (5,) and oob.shape == (40,) and np.isfinite(oob).sum() > 20
+
+
+def test_extended_profiling_networks_come_from_their_own_stream() -> None:
+    """Fire blocks, swish and flattened FC heads only in the extended stream; the first stream draws as before."""
+    from edgetune.predict._sampling import extended_rng, sample_network
+
+    def kinds(graphs):  # type: ignore[no-untyped-def]
+        return {op.kind for g in graphs for op in g.ops}
+
+    def widest_fc(graphs):  # type: ignore[no-untyped-def]
+        return max(op.cin * op.hin * op.win for g in graphs for op in g.ops if op.kind == "fc")
+
+    rng = np.random.default_rng(5)
+    plain = [sample_network(rng, i) for i in range(40)]
+    assert "swish" not in kinds(plain) and "flatten" not in kinds(plain) and widest_fc(plain) <= 640
+    extended = [sample_network(extended_rng(5, 15 * i), i, extended=True) for i in range(40)]
+    assert {"swish", "flatten", "concat"} <= kinds(extended) and 2048 < widest_fc(extended) <= 16384
+    fire = [op for g in extended for op in g.ops if op.kind == "concat" and len(op.inputs) == 2
+            and all(i.startswith("swish") or i.startswith("relu") or i.startswith("hswish") or i.startswith("relu6")
+                    for i in op.inputs)]
+    assert fire  # two activated conv branches concatenated
+    again = np.random.default_rng(5)
+    assert [g.ops for g in plain] == [sample_network(again, i).ops for i in range(40)]
+    assert [g.ops for g in extended[:3]] == [sample_network(extended_rng(5, 15 * i), i, extended=True).ops for i in range(3)]
