@@ -66,8 +66,8 @@ def compare(predictor: KernelPredictor, graphs: list, timings: list) -> tuple[li
         nets.append({"network": graph.name, "family": family(graph.name), "kernels": len(kernels),
                      "measured_ms": timing.latency_ms, "node_sum_ms": float(sum(measured)),
                      "predicted_sum_ms": float(sum(predicted)),
-                     "from_measured_sum_ms": network_ms(model, sum(measured), counted_nodes(model, [float(v > 0) for v in measured])) if model else None,
-                     "predicted_ms": network_ms(model, sum(predicted), count) if model else None})
+                     "from_measured_sum_ms": network_ms(model, measured, counted_nodes(model, [float(v > 0) for v in measured])) if model else None,
+                     "predicted_ms": network_ms(model, predicted, count) if model else None})
     return rows, nets
 
 

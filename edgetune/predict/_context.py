@@ -245,32 +245,75 @@ def counted_nodes(model: dict, shares: Sequence[float]) -> float:
     return float(sum(shares)) if model.get("counts") == "nodes" else float(len(shares))
 
 
-def network_terms(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray) -> np.ndarray:
-    """Design matrix of the end-to-end model: 1, sum of kernel costs, number of kernels run as nodes."""
-    return np.stack([np.ones(len(kernel_ms_sum)), kernel_ms_sum, kernel_counts.astype(float)], axis=1)
+# kernel cost bands of the end-to-end model, doubling from 4 us: the profiler's per-node bookkeeping
+# is half of a 3 us node's time and nothing of a 1 ms one, so each band gets its own scale
+SIZE_EDGES_MS = (0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)
+_MIN_BAND_KERNELS = 20  # fewer kernels of a profile in a band: merged into its neighbour
 
 
-def fit_network_model(kernel_ms_sum: np.ndarray, kernel_counts: np.ndarray, measured_ms: np.ndarray,
+def size_sums(kernel_ms: Sequence[float], edges: Optional[Sequence[float]] = None) -> list[float]:
+    """The sum of a network's kernel costs in each size band (below edges[0], between edges, above the last)."""
+    edges = SIZE_EDGES_MS if edges is None else edges
+    sums = [0.0] * (len(edges) + 1)
+    for value in kernel_ms:
+        sums[int(np.searchsorted(edges, value, side="right"))] += float(value)
+    return sums
+
+
+def _supported_edges(kernel_ms: Sequence[Sequence[float]], minimum: int = _MIN_BAND_KERNELS) -> list[float]:
+    """SIZE_EDGES_MS less the edges of bands that hold fewer than ``minimum`` of the kernels (merged into
+    a neighbour): a band nothing was fitted on would otherwise get no scale."""
+    values = np.array([v for network in kernel_ms for v in network if v > 0], float)  # 0: ran inside a neighbour
+    edges = list(SIZE_EDGES_MS)
+    while edges:
+        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        band = int(np.argmin(counts))
+        if counts[band] >= minimum:
+            break
+        del edges[min(band, len(edges) - 1)]
+    return edges
+
+
+def network_terms(kernel_sums: np.ndarray, kernel_counts: np.ndarray) -> np.ndarray:
+    """Design matrix of the end-to-end model: 1, the kernel costs summed (per size band), nodes."""
+    sums = kernel_sums.reshape(len(kernel_sums), -1)
+    return np.concatenate([np.ones((len(sums), 1)), sums, kernel_counts.astype(float).reshape(-1, 1)], axis=1)
+
+
+def fit_network_model(kernel_ms: Sequence[Sequence[float]], kernel_counts: np.ndarray, measured_ms: np.ndarray,
                       note: str = "fitted on the profile's measured kernel costs, not on predictions") -> dict:
-    """End-to-end latency = a + b * sum(kernel costs) + c * nodes, least squares on relative error.
+    """End-to-end latency = a + sum over size bands of b_band * (kernel costs in it) + c * nodes,
+    least squares on relative error.
 
-    c may come out negative: a profiler adds its own bookkeeping to every node it times. ``kernel_counts``
+    ``kernel_ms`` holds each network's kernel costs. c may come out negative, and the smallest band's
+    scale under 1: a profiler adds its own bookkeeping to every node it times. ``kernel_counts``
     counts the kernels that ran as nodes of their own (``node_count``), or are expected to: one that rode
     on its neighbour paid no bookkeeping (profiles before ``counts: nodes`` counted every kernel).
     """
-    terms = network_terms(kernel_ms_sum, kernel_counts)
+    edges = _supported_edges(kernel_ms)
+    sums = np.array([size_sums(values, edges) for values in kernel_ms]).reshape(len(measured_ms), len(edges) + 1)
+    terms = network_terms(sums, kernel_counts)
     weight = 1.0 / np.maximum(measured_ms, 1e-6)
     coef, *_ = np.linalg.lstsq(terms * weight[:, None], measured_ms * weight, rcond=None)
-    model = {"call_ms": float(coef[0]), "scale": float(coef[1]), "per_kernel_ms": float(coef[2]), "counts": "nodes"}
-    rel = np.array([network_ms(model, s, k) for s, k in zip(kernel_ms_sum, kernel_counts)]) / measured_ms - 1.0
+    totals = sums.sum(axis=1)
+    scale = float(np.sum(sums @ coef[1:-1]) / np.sum(totals)) if np.sum(totals) > 0 else 1.0
+    model = {"call_ms": float(coef[0]), "scale": scale, "scales": [float(c) for c in coef[1:-1]],
+             "size_edges_ms": edges, "per_kernel_ms": float(coef[-1]), "counts": "nodes"}
+    rel = np.array([network_ms(model, values, k) for values, k in zip(kernel_ms, kernel_counts)]) / measured_ms - 1.0
     return {**model, "networks": int(len(measured_ms)),
             "rel_rmse": float(math.sqrt(np.mean(rel ** 2))) if len(rel) else 0.0,
             "within_10pct": float(np.mean(np.abs(rel) <= 0.10)) if len(rel) else 0.0, "note": note}
 
 
-def network_ms(model: dict, kernel_ms_sum: float, kernels: float) -> float:
-    """The end-to-end model; never below a tenth of the kernel sum (a guard for extrapolation)."""
-    return max(model["call_ms"] + model["scale"] * kernel_ms_sum + model["per_kernel_ms"] * kernels, 0.1 * kernel_ms_sum)
+def network_ms(model: dict, kernel_ms: Sequence[float], kernels: float) -> float:
+    """The end-to-end model on a network's kernel costs; never below a tenth of their sum (a guard for
+    extrapolation). Models before size bands have one ``scale``."""
+    total = float(sum(kernel_ms))
+    if "scales" in model:
+        scaled = float(np.dot(model["scales"], size_sums(kernel_ms, model["size_edges_ms"])))
+    else:
+        scaled = model["scale"] * total
+    return max(model["call_ms"] + scaled + model["per_kernel_ms"] * kernels, 0.1 * total)
 
 
 def _rows(chains: list[dict], rules: FusionRules, key: str,
@@ -376,28 +419,53 @@ def fit_context(folder: Path, chains: list[dict], rules: FusionRules,
     checked = {key: _cross_check(profiled, rules, key, hardware) for key in _STATISTICS if all(key in c for c in profiled)}
     checks = {k: summary for k, (summary, _rows) in checked.items()}
     key = max(checks, key=lambda k: (checks[k].get("within_10pct", 0.0), -checks[k].get("rmspe", 1e9)), default="kernel_ms")
+    profiled, held, drift = _at_median_speed(profiled, rules, key, hardware, checked.get(key, ({}, []))[1])
+    if drift is not None:
+        checks[key] = {**drift.pop("check"), "latencies": "at the profile's median speed (drift)"}
     costs, held_out = InNetworkCosts.fit(profiled, rules, key, hardware=hardware)
     if not costs.models:
         return {}
     saved = costs.save(folder)
     measured = np.array([c["latency_ms"] for c in profiled])
-    network = fit_network_model(np.array([sum(c[key]) for c in profiled]),
-                                np.array([node_count(c[key]) for c in profiled]), measured)
+    network = fit_network_model([c[key] for c in profiled], np.array([node_count(c[key]) for c in profiled]), measured)
     # fitted on measured kernel costs, the end-to-end model passes every bias the in-network regressors
     # have (cheap kernels over-predicted) into the total; fitted on held-out *predictions* (stacking), it
     # maps what the predictor will actually give it to the measured latency
-    held = np.array(checked.get(key, ({}, []))[1]).reshape(-1, 3)
     if len(held) >= _MIN_STACKED:
-        network = fit_network_model(held[:, 0], held[:, 1], held[:, 2],
-                                    note="fitted on predicted kernel costs of profiled networks the regressors never saw "
-                                         "(the 3 folds of networks_check); rel_rmse is on those predictions")
+        network = _stacked_model(held)
     return {"heads": sorted(held_out), "held_out": held_out, "network_model": network, "networks": len(profiled),
-            "statistic": key, "networks_check": checks.get(key, {"networks": 0}), "checks": checks,
+            "statistic": key, "networks_check": checks.get(key, {"networks": 0}), "checks": checks, "drift": drift,
             "features": list(CONTEXT_FEATURES), **saved,
             "note": "kernel cost inside a network = the runtime profiler's node times attributed to the kernel "
                     f"({_STATISTICS.get(key, key)} of 40 runs); absorbed: share of kernels run inside a neighbour, "
-                    "per kind|producer|foldable|channel blocks; end-to-end = call_ms + scale * sum + per_kernel_ms * nodes; "
+                    "per kind|producer|foldable|channel blocks; end-to-end = call_ms + scales . (kernel costs summed per size "
+                    "band) + per_kernel_ms * nodes; "
                     "networks_check: 3-fold, networks held out from every fitted piece"}
+
+
+def _stacked_model(held: Sequence[tuple[list[float], float, float, float]]) -> dict:
+    """The end-to-end model fitted on held-out networks' predicted kernel costs (``_cross_check`` rows)."""
+    return fit_network_model([parts for parts, *_r in held], np.array([r[1] for r in held]), np.array([r[2] for r in held]),
+                             note="fitted on predicted kernel costs of profiled networks the regressors never saw "
+                                  "(the 3 folds of networks_check); rel_rmse is on those predictions")
+
+
+def _at_median_speed(profiled: list[dict], rules: FusionRules, key: str, hardware: ProfileHardware,
+                     held: list[tuple[list[float], float, float, float]]) -> tuple[list[dict], list, Optional[dict]]:
+    """The profiled networks brought to the machine's median speed while profiling (``_drift``), their
+    held-out rows checked again at that speed, and the drift (its ``check``: the new summary); the
+    networks and rows as they were, and None, when too few held-out networks carry a time."""
+    from edgetune.predict._drift import at_median_speed, drift_trace
+
+    if len(held) < _MIN_STACKED:
+        return profiled, held, None
+    network = _stacked_model(held)
+    trace = drift_trace([r[3] for r in held], [r[2] for r in held], [network_ms(network, r[0], r[1]) for r in held])
+    if trace is None:
+        return profiled, held, None
+    profiled = at_median_speed(profiled, trace, tuple(_STATISTICS))
+    summary, held = _cross_check(profiled, rules, key, hardware)
+    return profiled, held, {**trace.summary(), "check": summary}
 
 
 def save_models_into(models: list, folder: Path) -> None:
@@ -413,9 +481,9 @@ def save_models_into(models: list, folder: Path) -> None:
 
 
 def _cross_check(profiled: list[dict], rules: FusionRules, key: str, hardware: ProfileHardware,
-                 folds: int = 3) -> tuple[dict, list[tuple[float, float, float]]]:
+                 folds: int = 3) -> tuple[dict, list[tuple[list[float], float, float, float]]]:
     """End-to-end relative error on held-out profiled networks (3-fold), the predictor's own self-check;
-    and per held-out network (predicted sum of kernel costs, predicted nodes, measured ms), which the
+    and per held-out network (predicted kernel costs, predicted nodes, measured ms, when measured), which the
     end-to-end model is then fitted on."""
     from edgetune.predict._graph import graph_from_dict
 
@@ -427,7 +495,7 @@ def _cross_check(profiled: list[dict], rules: FusionRules, key: str, hardware: P
         test = [profiled[i] for i in order[fold::folds]]
         train = [profiled[i] for i in np.setdiff1d(order, order[fold::folds])]
         costs, _ = InNetworkCosts.fit(train, rules, key, cross_validate=False, hardware=hardware)
-        network = fit_network_model(np.array([sum(c[key]) for c in train]), np.array([node_count(c[key]) for c in train]),
+        network = fit_network_model([c[key] for c in train], np.array([node_count(c[key]) for c in train]),
                                     np.array([c["latency_ms"] for c in train]))
         graphs = [graph_from_dict(c["graph"]) for c in test]
         splits = [split_kernels(g, rules) for g in graphs]
@@ -437,8 +505,9 @@ def _cross_check(profiled: list[dict], rules: FusionRules, key: str, hardware: P
             if len(kernels) != len(chain[key]) or any(p is None for p in parts):
                 continue  # a kind too rare in the training folds: not a fair test of the in-network models
             count = sum(nodes[(gi, ki)] for ki in range(len(kernels)))
-            errors.append(network_ms(network, sum(parts), count) / chain["latency_ms"] - 1.0)  # type: ignore[arg-type]
-            rows.append((float(sum(parts)), count, float(chain["latency_ms"])))  # type: ignore[arg-type]
+            errors.append(network_ms(network, parts, count) / chain["latency_ms"] - 1.0)  # type: ignore[arg-type]
+            rows.append(([float(p) for p in parts], count, float(chain["latency_ms"]),  # type: ignore[arg-type, misc]
+                         float(chain.get("time", math.nan))))
     rel = np.array(errors)
     if not len(rel):
         return {"networks": 0}, []

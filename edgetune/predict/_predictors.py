@@ -145,7 +145,7 @@ class KernelPredictor(Predictor):
         if self.network_model:
             # the runtime profiler's bookkeeping is per node run: kernels riding on a neighbour pay none
             count = counted_nodes(self.network_model, [nodes.get((gi, ki), 1.0) for ki in range(len(kernels))])
-            total = network_ms(self.network_model, kernel_sum, count)
+            total = network_ms(self.network_model, values, count)
             var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
             # the profiler's node times carry its own bookkeeping, which the end-to-end model takes
             # out: kernels are shown on the end-to-end scale, so they add up to the total less the call

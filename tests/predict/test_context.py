@@ -136,11 +136,27 @@ def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
 
 def test_network_model_fits_a_profiler_cost_per_kernel() -> None:
     rng = np.random.default_rng(0)
-    sums, counts = rng.uniform(0.1, 5, 50), rng.integers(5, 60, 50)
-    measured = 0.01 + 0.9 * sums - 0.002 * counts
-    model = fit_network_model(sums, counts, measured)
+    networks = [list(rng.uniform(0.001, 0.5, rng.integers(5, 60)) ** 2) for _ in range(80)]
+    counts = np.array([len(k) for k in networks])
+    measured = np.array([0.01 + 0.9 * sum(k) - 0.002 * n for k, n in zip(networks, counts)])
+    model = fit_network_model(networks, counts, measured)
     assert model["per_kernel_ms"] == pytest.approx(-0.002, abs=1e-6) and model["within_10pct"] == 1.0
-    assert network_ms(model, 1.0, 10) == pytest.approx(0.01 + 0.9 - 0.02)
+    assert model["scales"] == pytest.approx([0.9] * len(model["scales"]), abs=1e-4)
+    assert network_ms(model, [0.5, 0.5], 10) == pytest.approx(0.01 + 0.9 - 0.02)
+
+
+def test_network_model_scales_small_kernels_apart() -> None:
+    """A profiler's bookkeeping is half of a 2 us node's time and nothing of a 1 ms node's: each size band
+    gets its own scale, and a model saved before bands (one scale) still predicts."""
+    rng = np.random.default_rng(1)
+    networks = [list(rng.choice([0.002, 0.003, 0.05, 0.3, 1.0], rng.integers(4, 40))) for _ in range(120)]
+    measured = np.array([0.005 + sum(0.5 * v if v < 0.004 else v for v in k) for k in networks])
+    model = fit_network_model(networks, np.array([len(k) for k in networks]), measured)
+    small, large = model["scales"][0], model["scales"][-1]
+    assert small + model["per_kernel_ms"] / 0.0025 == pytest.approx(0.5, abs=0.05) and large == pytest.approx(1.0, abs=0.02)
+    assert network_ms(model, [0.002] * 10, 10) == pytest.approx(0.015, rel=0.05)
+    before_bands = {"call_ms": 0.01, "scale": 0.9, "per_kernel_ms": -0.002}
+    assert network_ms(before_bands, [0.5, 0.5], 10) == pytest.approx(0.01 + 0.9 - 0.02)
 
 
 def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: Path) -> None:

@@ -1,0 +1,77 @@
+"""The machine's speed while it was being profiled, and profiled latencies brought to one speed.
+
+A 25-minute profile on a shared VM is not taken at one speed: on the 2-vCPU VM this project is
+developed on, the same networks ran 10-15% slower at the end of a profile than at its start. Every
+latency measured then carries the speed of its minute, and regressors fitted on them learn that
+drift as noise. Nothing has to be timed twice to see it: the networks profiled in a row are
+random draws, so the end-to-end model's error on held-out networks (``_context._cross_check``)
+has no trend in time except the machine's. Its rolling median over ``DRIFT_WINDOW`` consecutive
+networks is the speed trace; dividing each network's latency and kernel costs by the trace at
+the time it was measured brings the profile to its median speed before the final fit.
+
+The reference graph timed beside every group (``reference_ms`` in the CSV) follows the same
+trend, but a single small graph's fastest run wobbles more than the machine does; the residuals
+of hundreds of networks average that out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+DRIFT_WINDOW = 101  # consecutive profiled networks in the rolling median
+_MIN_TRACED = 100  # fewer held-out networks with a time: no trace, latencies are fitted as measured
+_POINTS = 12  # points of the trace kept in the profile's metadata
+
+
+@dataclass(frozen=True)
+class DriftTrace:
+    """Speed factor (> 1: slower than the profile's median speed) against time, over the profile."""
+
+    times: np.ndarray  # seconds since the epoch, increasing
+    logs: np.ndarray  # log of the factor at each time
+
+    def at(self, when: float) -> float:
+        return float(np.exp(np.interp(when, self.times, self.logs)))
+
+    def summary(self) -> dict:
+        """What the metadata keeps: the range, the factor at the end, and a coarse trace (minutes, factor)."""
+        factors = np.exp(self.logs)
+        picks = np.unique(np.linspace(0, len(self.times) - 1, _POINTS).round().astype(int))
+        start = float(self.times[0])
+        return {"networks": len(self.times), "window": DRIFT_WINDOW, "slowest": round(float(factors.max()), 4),
+                "fastest": round(float(factors.min()), 4), "end": round(float(factors[-1]), 4),
+                "trace": [[round((float(self.times[i]) - start) / 60.0, 2), round(float(factors[i]), 4)] for i in picks],
+                "note": "machine speed while profiling, relative to its median (> 1: slower): the rolling median of the "
+                        "end-to-end model's error on held-out networks; latencies were divided by it before the final fit"}
+
+
+def drift_trace(times: Sequence[float], measured_ms: Sequence[float], predicted_ms: Sequence[float],
+                window: int = DRIFT_WINDOW) -> Optional[DriftTrace]:
+    """The speed trace from held-out networks' measured and predicted latencies; None when too few."""
+    t = np.asarray(times, float)
+    ratio = np.asarray(measured_ms, float) / np.maximum(np.asarray(predicted_ms, float), 1e-9)
+    keep = np.isfinite(t) & np.isfinite(ratio) & (ratio > 0)
+    if keep.sum() < _MIN_TRACED:
+        return None
+    order = np.argsort(t[keep], kind="stable")
+    t, logs = t[keep][order], np.log(ratio[keep][order])
+    half = window // 2
+    smooth = np.array([np.median(logs[max(0, i - half):i + half + 1]) for i in range(len(logs))])
+    return DriftTrace(t, smooth - np.median(smooth))
+
+
+def at_median_speed(chains: Sequence[dict], trace: DriftTrace, keys: Sequence[str]) -> list[dict]:
+    """Copies of ``chains`` whose latency and per-kernel costs (``keys``) are divided by the trace at
+    the time each was measured; chains without a time are left as they are."""
+    out = []
+    for chain in chains:
+        if "time" not in chain:
+            out.append(chain)
+            continue
+        factor = trace.at(float(chain["time"]))
+        scaled = {key: [v / factor for v in chain[key]] for key in keys if key in chain}
+        out.append({**chain, "latency_ms": chain["latency_ms"] / factor, **scaled})
+    return out

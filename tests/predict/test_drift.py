@@ -1,0 +1,69 @@
+"""The machine's speed while profiling, from held-out residuals, and latencies brought to one speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgetune.predict import FusionRules, GraphBuilder, split_kernels
+from edgetune.predict._drift import at_median_speed, drift_trace
+
+RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu")}))
+
+
+def _slowing(t: np.ndarray) -> np.ndarray:
+    """A machine that runs 20% slower at the end of the profile than at its start."""
+    return 1.0 + 0.2 * (t - t[0]) / (t[-1] - t[0])
+
+
+def test_the_trace_recovers_a_slowdown_and_brings_latencies_to_the_median_speed() -> None:
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 1500, 400)) + 1.8e9
+    predicted = rng.uniform(0.05, 3.0, 400)
+    measured = predicted * _slowing(t) * rng.uniform(0.97, 1.03, 400)
+    trace = drift_trace(t, measured, predicted)
+    assert trace is not None
+    assert trace.at(t[-1]) / trace.at(t[0]) == pytest.approx(1.2, abs=0.04)
+    assert trace.at(t[200]) == pytest.approx(1.0, abs=0.03)  # relative to the median speed
+    chains = [{"time": float(w), "latency_ms": float(m), "kernel_ms": [float(m) / 2] * 2} for w, m in zip(t, measured)]
+    chains.append({"latency_ms": 1.0, "kernel_ms": [0.5, 0.5]})  # measured before times were kept: as it is
+    steady = at_median_speed(chains, trace, ["kernel_ms"])
+    ratio = np.array([c["latency_ms"] for c in steady[:-1]]) / predicted
+    assert abs(np.log(ratio[-50:].mean() / ratio[:50].mean())) < 0.03 and steady[-1] == chains[-1]
+    assert steady[0]["kernel_ms"][0] == pytest.approx(steady[0]["latency_ms"] / 2)
+    summary = trace.summary()
+    assert summary["slowest"] / summary["fastest"] == pytest.approx(1.2, abs=0.05) and len(summary["trace"]) <= 12
+
+
+def test_too_few_timed_networks_give_no_trace() -> None:
+    assert drift_trace([1.0] * 50, [1.0] * 50, [1.0] * 50) is None
+    assert drift_trace([float("nan")] * 200, [1.0] * 200, [1.0] * 200) is None  # no times kept
+
+
+def test_a_profile_taken_while_the_machine_slowed_is_fitted_at_its_median_speed(tmp_path: Path) -> None:
+    """fit_context sees the 20% slowdown in its held-out errors, records it, and fits the networks at
+    one speed: its held-out check gets better than on the same networks fitted as measured."""
+    from edgetune.predict import _context
+    from edgetune.predict._graph import graph_to_dict
+
+    rng = np.random.default_rng(5)
+    t = np.sort(rng.uniform(0, 1500, 400)) + 1.8e9
+    chains = []
+    for i, (when, speed) in enumerate(zip(t, _slowing(t))):
+        b = GraphBuilder(f"net{i}", (1, 8, int(rng.choice([8, 16, 32])), 16))
+        x = b.relu(b.bn(b.conv("input", int(rng.choice([8, 16, 32])), 3, 1)))
+        for _ in range(int(rng.integers(1, 4))):
+            x = b.pool(x, "maxpool", 3, 1)
+        graph = b.build(x)
+        ms = [speed * (1e-3 + k.head.macs * 1e-8 + k.head.out_elems * 1e-7) for k in split_kernels(graph, RULES)]
+        chains.append({"graph": graph_to_dict(graph), "kernel_ms": ms, "latency_ms": sum(ms), "time": float(when)})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    fitted = _context.fit_context(tmp_path / "a", chains, RULES)
+    as_measured = _context.fit_context(tmp_path / "b", [{k: v for k, v in c.items() if k != "time"} for c in chains], RULES)
+    drift = fitted["drift"]
+    assert as_measured["drift"] is None and drift["networks"] >= 100
+    assert drift["slowest"] / drift["fastest"] == pytest.approx(1.2, abs=0.06)
+    assert fitted["networks_check"]["rmspe"] < as_measured["networks_check"]["rmspe"]
