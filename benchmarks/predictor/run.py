@@ -156,7 +156,9 @@ def calibrated(predictors_: dict[str, KernelPredictor], target: Any, args: argpa
         if args.rescore:  # a factor holds for the reference latencies it was found against, whichever mode had them
             stamp = (references or {}).get("measured")
             stored = [m["calibration"] for m in earlier.values() if m.get("calibration") and m.get("references_measured") == stamp]
-            found = Calibration.from_dict(stored[0]) if stamp and stored else None
+            # ... re-read against what the profile now says of the machine's speed when they were stored
+            found = (Calibration.from_ratios(stored[0]["ratios"], stored[0]["noise"], stored[0]["seconds"],
+                                             float((references or {}).get("speed_factor", 1.0))) if stamp and stored else None)
             if found is None and earlier.get(f"{name}_calibrated"):
                 print(f"{name}: that run calibrated against other reference latencies; no calibrated view", flush=True)
         else:

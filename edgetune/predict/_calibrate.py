@@ -3,7 +3,10 @@
 The same VM runs 10-20% faster or slower from one hour or day to the next (a neighbour's load,
 the host's clocks). A profile (or adapted profile) keeps its reference networks' latencies
 (``_references``); ``calibrate`` re-times the quickest of them in about ten seconds, takes the
-median ratio now/then as the machine's drift, and rescales every prediction by it. Whether the
+median ratio now/then as the machine's drift, and rescales every prediction by it. A profile's
+references are timed at its end, and its regressors are fitted at the machine's median speed while
+profiling (``_drift``): the speed at the end (``speed_factor`` in references.json, 1.07 meaning 7%
+slower than the median) turns "slower than the references" into "slower than the profile". Whether the
 rescale means anything is judged against the noise: the spread of the ratios over the networks
 (a robust standard error) and how far the references' own two passes disagreed when stored.
 """
@@ -14,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -37,6 +40,13 @@ class Calibration:
     networks: int
     seconds: float
     ratios: tuple[float, ...]
+    stored_speed: float = 1.0  # the machine's speed when the references were stored, against the profile's
+
+    @classmethod
+    def from_ratios(cls, ratios: Sequence[float], noise: float, seconds: float, stored_speed: float = 1.0) -> "Calibration":
+        """The drift from each reference's now/stored latency ratio: their median, times ``stored_speed``."""
+        return cls(float(np.exp(np.median(np.log(ratios)))) * stored_speed, noise, len(ratios), seconds,
+                   tuple(float(r) for r in ratios), stored_speed)
 
     @property
     def significant(self) -> bool:
@@ -47,17 +57,20 @@ class Calibration:
         change = abs(self.factor - 1.0)
         verdict = ("beyond the noise: predictions rescaled" if self.significant
                    else "within the noise: rescaled anyway, but read it as no measurable drift")
+        stored = (f"the profile (its references were timed at {self.stored_speed:.2f}x its median time)"
+                  if self.stored_speed != 1.0 else "when they were stored")
         return (f"calibrated on {self.networks} reference networks in {self.seconds:.1f} s: this machine runs "
-                f"{change:.1%} {direction} than when they were stored (noise +-{self.noise:.1%}); {verdict}")
+                f"{change:.1%} {direction} than {stored} (noise +-{self.noise:.1%}); {verdict}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"factor": round(self.factor, 4), "noise": round(self.noise, 4), "significant": self.significant,
-                "networks": self.networks, "seconds": round(self.seconds, 2), "ratios": [round(r, 4) for r in self.ratios]}
+                "networks": self.networks, "seconds": round(self.seconds, 2), "ratios": [round(r, 4) for r in self.ratios],
+                "stored_speed": round(self.stored_speed, 4)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Calibration":
         return cls(float(data["factor"]), float(data["noise"]), int(data["networks"]), float(data["seconds"]),
-                   tuple(float(r) for r in data["ratios"]))
+                   tuple(float(r) for r in data["ratios"]), float(data.get("stored_speed", 1.0)))
 
 
 def stored_references(folder: Path, adapted: Optional[dict[str, Any]], machine: dict[str, Any]) -> Optional[dict[str, Any]]:
@@ -103,5 +116,4 @@ def calibrate(references: dict[str, Any], target: Target, runtime: str, threads:
     logs = np.log(ratios)
     spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs)))) / math.sqrt(len(logs))  # robust standard error
     noise = max(2.0 * spread, float(references.get("pass_disagreement", 0.0)), _MIN_NOISE)
-    return Calibration(float(np.exp(np.median(logs))), noise, len(ratios), time.perf_counter() - started,
-                       tuple(float(r) for r in ratios))
+    return Calibration.from_ratios([float(r) for r in ratios], noise, time.perf_counter() - started, float(references.get("speed_factor", 1.0)))

@@ -37,7 +37,7 @@ from edgetune.predict._kernel_row import KernelRow
 from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._profile_store import ProfileStore
-from edgetune.predict._references import store_references
+from edgetune.predict._references import set_reference_speed, store_references
 from edgetune.predict._regress import bagged_ensemble, fit_flops_baseline, fit_kind, save_models
 from edgetune.predict._sampling import HEAD_SHARE, extended_rng, sample_border_pair, sample_chain, sample_kernel, sample_network
 from edgetune.targets import Target
@@ -286,6 +286,7 @@ class KernelProfiler:
         if self.target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
             self.progress("timing the reference networks (kept for `edgetune predict --calibrate`)")
             store_references(self.folder.path, self.measurer.measure, self.measurer.threads, current_machine())
+            set_reference_speed(self.folder.path, metadata)
         return ProfileResult(self.folder.path, len(self.rows), self.new_kernels, self.elapsed(), self.rules, metadata)
 
 
@@ -414,8 +415,10 @@ def retrain(folder: Path, target: Optional[Target] = None) -> dict:
     if state is None or fusion is None:
         raise ProfileError(f"{folder} holds no profile to retrain; run `edgetune profile` first")
     hardware = ProfileHardware.for_target(target or load_target(state["target"]))
-    return train(store.path, [KernelRow.from_csv(row) for row in store.rows()], store.chains(), store.borders(), FusionRules.from_dict(fusion), state,
-                 state["environment"], hardware)
+    metadata = train(store.path, [KernelRow.from_csv(row) for row in store.rows()], store.chains(), store.borders(),
+                     FusionRules.from_dict(fusion), state, state["environment"], hardware)
+    set_reference_speed(store.path, metadata)
+    return metadata
 
 
 def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list[dict], rules: FusionRules, state: dict,
@@ -476,3 +479,14 @@ def held_out_summary(metadata: dict) -> str:
         lines.append(f"{head:8s} {acc['kernels']:5d} kernels  held-out rel. RMSE {acc['held_out_rel_rmse']:.1%}"
                      + (f", {within:.0%} within 10%" if within is not None and not math.isnan(within) else ""))
     return "\n".join(lines)
+
+
+def drift_summary(metadata: dict) -> Optional[str]:
+    """One line on how the machine's speed moved while it was profiled, or None when it was not traced."""
+    drift = (metadata.get("in_network") or {}).get("drift")
+    if not drift:
+        return None
+    return (f"machine speed while profiling: from {1 / drift['slowest']:.0%} to {1 / drift['fastest']:.0%} of its median "
+            f"(traced over {drift['networks']} networks, {drift['end']:.2f}x the median time at the end); "
+            "latencies fitted at the median speed")
+

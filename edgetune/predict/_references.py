@@ -149,3 +149,21 @@ def store_references(folder: Path, measure: Callable[[Sequence[Graph]], tuple[li
     tmp.write_text(json.dumps(references_document(records, machine, threads), indent=2))
     tmp.replace(path)
     return True
+
+
+def set_reference_speed(folder: Path, metadata: dict) -> None:
+    """Record in ``folder``/references.json the machine's speed when they were timed, against the median
+    speed the profile was fitted at (``_drift``: the trace's end, as they are timed right after the last
+    round); none when the profile traced no drift."""
+    path = Path(folder) / REFERENCES_FILE
+    document = read_references(path)
+    if document is None:
+        return
+    drift = (metadata.get("in_network") or {}).get("drift")
+    document.pop("speed_factor", None)
+    if drift:
+        document["speed_factor"] = drift["end"]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2))
+    tmp.replace(path)
+

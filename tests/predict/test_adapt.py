@@ -12,7 +12,7 @@ import pytest
 from edgetune.errors import ConfigError
 from edgetune.predict import GraphMeasurer, KernelPredictor, ProfileError, predictor_for
 from edgetune.predict._adapt import adapt_profile, adapted_path, fit_correction
-from edgetune.predict._calibrate import calibrate
+from edgetune.predict._calibrate import Calibration, calibrate
 from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import KERNEL_CONFIG
 from edgetune.predict._references import measure_references, reference_networks
@@ -130,6 +130,26 @@ def test_a_profile_taken_here_calibrates_against_its_own_references(fake_profile
     assert stored_references(fake_profile, None, {"cpu_model": "Some Other CPU 9000", "isa": []}) is None
 
 
+def test_calibration_is_against_the_speed_the_profile_was_fitted_at(fake_profile: Path, tmp_path: Path) -> None:
+    """References timed at the end of a profile, when the machine ran 10% slower than the median speed
+    the regressors were fitted at: today's 25% over the references is 37.5% over the profile."""
+    from edgetune.predict._calibrate import stored_references
+    from edgetune.predict._references import REFERENCES_FILE, set_reference_speed
+
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    (folder / REFERENCES_FILE).write_text((fake_profile / REFERENCES_FILE).read_text())
+    set_reference_speed(folder, {"in_network": {"drift": {"end": 1.1}}})
+    references = stored_references(folder, None, current_machine())
+    assert references is not None and references["speed_factor"] == 1.1
+    with _measurer(ScaledFakeRunner({}, uniform=1.25)) as m:
+        found = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
+    assert found.factor == pytest.approx(1.375, rel=0.01) and "than the profile" in found.message()
+    assert Calibration.from_dict(found.to_dict()).stored_speed == 1.1
+    set_reference_speed(folder, {"in_network": {"drift": None}})  # retrained without a trace: as stored
+    assert "speed_factor" not in json.loads((folder / REFERENCES_FILE).read_text())
+
+
 def test_a_stale_adapted_profile_is_ignored(fake_profile: Path, tmp_path: Path) -> None:
     folder = _other_machines_profile(fake_profile, tmp_path)
     with _measurer(ScaledFakeRunner({})) as m:
@@ -181,7 +201,6 @@ def test_machines_match_on_model_and_recorded_isa_features() -> None:
 def test_auto_calibration_retimes_once_where_references_exist(fake_profile: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from edgetune.predict import _calibrate as calibrate_module
-    from edgetune.predict._calibrate import Calibration
 
     calls: list[dict] = []
 

@@ -67,3 +67,12 @@ def test_a_profile_taken_while_the_machine_slowed_is_fitted_at_its_median_speed(
     assert as_measured["drift"] is None and drift["networks"] >= 100
     assert drift["slowest"] / drift["fastest"] == pytest.approx(1.2, abs=0.06)
     assert fitted["networks_check"]["rmspe"] < as_measured["networks_check"]["rmspe"]
+
+
+def test_the_profile_summary_says_how_the_speed_moved() -> None:
+    from edgetune.predict._profile import drift_summary
+
+    meta = {"in_network": {"drift": {"networks": 1504, "slowest": 1.08, "fastest": 0.95, "end": 1.07}}}
+    assert drift_summary(meta) == ("machine speed while profiling: from 93% to 105% of its median (traced over 1504 "
+                                   "networks, 1.07x the median time at the end); latencies fitted at the median speed")
+    assert drift_summary({"in_network": {"drift": None}}) is None and drift_summary({}) is None
