@@ -4,9 +4,9 @@ The same VM runs 10-20% faster or slower from one hour or day to the next (a nei
 the host's clocks). A profile (or adapted profile) keeps its reference networks' latencies
 (``_references``); ``calibrate`` re-times the quickest of them in about ten seconds, takes the
 median ratio now/then as the machine's drift, and rescales every prediction by it. A profile's
-references are timed at its end, and its regressors are fitted at the machine's median speed while
-profiling (``_drift``): the speed at the end (``speed_factor`` in references.json, 1.07 meaning 7%
-slower than the median) turns "slower than the references" into "slower than the profile". Whether the
+references are timed at its end, while its regressors describe the machine's median speed while
+profiling (``_drift``): ``speed_factor`` in references.json (their stored latencies over the profile's
+predictions of them, median) turns "slower than the references" into "slower than the profile". Whether the
 rescale means anything is judged against the noise: the spread of the ratios over the networks
 (a robust standard error) and how far the references' own two passes disagreed when stored.
 """
@@ -57,7 +57,7 @@ class Calibration:
         change = abs(self.factor - 1.0)
         verdict = ("beyond the noise: predictions rescaled" if self.significant
                    else "within the noise: rescaled anyway, but read it as no measurable drift")
-        stored = (f"the profile (its references were timed at {self.stored_speed:.2f}x its median time)"
+        stored = (f"the profile predicts (its references were timed at {self.stored_speed:.2f}x its predictions)"
                   if self.stored_speed != 1.0 else "when they were stored")
         return (f"calibrated on {self.networks} reference networks in {self.seconds:.1f} s: this machine runs "
                 f"{change:.1%} {direction} than {stored} (noise +-{self.noise:.1%}); {verdict}")

@@ -286,7 +286,7 @@ class KernelProfiler:
         if self.target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
             self.progress("timing the reference networks (kept for `edgetune predict --calibrate`)")
             store_references(self.folder.path, self.measurer.measure, self.measurer.threads, current_machine())
-            set_reference_speed(self.folder.path, metadata)
+            anchor_references(self.folder.path)
         return ProfileResult(self.folder.path, len(self.rows), self.new_kernels, self.elapsed(), self.rules, metadata)
 
 
@@ -417,8 +417,16 @@ def retrain(folder: Path, target: Optional[Target] = None) -> dict:
     hardware = ProfileHardware.for_target(target or load_target(state["target"]))
     metadata = train(store.path, [KernelRow.from_csv(row) for row in store.rows()], store.chains(), store.borders(),
                      FusionRules.from_dict(fusion), state, state["environment"], hardware)
-    set_reference_speed(store.path, metadata)
+    anchor_references(store.path)
     return metadata
+
+
+def anchor_references(folder: Path) -> None:
+    """The stored references' level against the freshly trained profile's predictions of them (for calibration)."""
+    from edgetune.predict._predictors import KernelPredictor
+
+    predictor = KernelPredictor(folder)
+    set_reference_speed(folder, lambda graphs: [e.total_ms for e in predictor.predict_many(graphs)])
 
 
 def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list[dict], rules: FusionRules, state: dict,

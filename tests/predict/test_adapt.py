@@ -126,28 +126,35 @@ def test_a_profile_taken_here_calibrates_against_its_own_references(fake_profile
     assert references is not None and references["machine"] == current_machine()
     with _measurer(ScaledFakeRunner({}, uniform=0.8)) as m:
         faster = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
-    assert faster.factor == pytest.approx(0.8, rel=0.01) and faster.significant and "faster" in faster.message()
+    # against what the profile predicts: the references' own level (speed_factor) times today's 0.8
+    assert faster.factor == pytest.approx(0.8 * references["speed_factor"], rel=0.01) and faster.stored_speed != 1.0
     assert stored_references(fake_profile, None, {"cpu_model": "Some Other CPU 9000", "isa": []}) is None
 
 
-def test_calibration_is_against_the_speed_the_profile_was_fitted_at(fake_profile: Path, tmp_path: Path) -> None:
-    """References timed at the end of a profile, when the machine ran 10% slower than the median speed
-    the regressors were fitted at: today's 25% over the references is 37.5% over the profile."""
+def test_calibration_is_against_the_speed_the_profile_predicts(fake_profile: Path, tmp_path: Path) -> None:
+    """References timed at the end of a profile, 10% slower than the profile predicts them: today's 25% over
+    the references is 37.5% over the profile."""
     from edgetune.predict._calibrate import stored_references
     from edgetune.predict._references import REFERENCES_FILE, set_reference_speed
 
     folder = tmp_path / "profile"
     folder.mkdir()
     (folder / REFERENCES_FILE).write_text((fake_profile / REFERENCES_FILE).read_text())
-    set_reference_speed(folder, {"in_network": {"drift": {"end": 1.1}}})
+    stored = [r["latency_ms"] for r in json.loads((folder / REFERENCES_FILE).read_text())["networks"]]
+    set_reference_speed(folder, lambda graphs: [ms / 1.1 for ms in stored[:len(graphs)]])
     references = stored_references(folder, None, current_machine())
-    assert references is not None and references["speed_factor"] == 1.1
+    assert references is not None and references["speed_factor"] == pytest.approx(1.1, abs=1e-4)
     with _measurer(ScaledFakeRunner({}, uniform=1.25)) as m:
         found = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
-    assert found.factor == pytest.approx(1.375, rel=0.01) and "than the profile" in found.message()
-    assert Calibration.from_dict(found.to_dict()).stored_speed == 1.1
-    set_reference_speed(folder, {"in_network": {"drift": None}})  # retrained without a trace: as stored
+    assert found.factor == pytest.approx(1.375, rel=0.01) and "than the profile predicts" in found.message()
+    assert Calibration.from_dict(found.to_dict()).stored_speed == pytest.approx(1.1, abs=1e-4)
+    set_reference_speed(folder, lambda graphs: [0.0] * len(graphs))  # nothing to anchor on: as stored
     assert "speed_factor" not in json.loads((folder / REFERENCES_FILE).read_text())
+
+
+def test_a_profile_anchors_its_references_on_its_own_predictions(fake_profile: Path) -> None:
+    references = json.loads((fake_profile / "references.json").read_text())
+    assert 0.5 < references["speed_factor"] < 2.0  # the fake runner times what the fake profile predicts, roughly
 
 
 def test_a_stale_adapted_profile_is_ignored(fake_profile: Path, tmp_path: Path) -> None:
