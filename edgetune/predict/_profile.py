@@ -424,7 +424,10 @@ def retrain(folder: Path, target: Optional[Target] = None) -> dict:
 def anchor_references(folder: Path) -> None:
     """The stored references' level against the freshly trained profile's predictions of them (for calibration)."""
     from edgetune.predict._predictors import KernelPredictor
+    from edgetune.predict._references import REFERENCES_FILE
 
+    if not (Path(folder) / REFERENCES_FILE).exists():  # a remote or simulated target's profile keeps none
+        return
     predictor = KernelPredictor(folder)
     set_reference_speed(folder, lambda graphs: [e.total_ms for e in predictor.predict_many(graphs)])
 
