@@ -500,4 +500,3 @@ def drift_summary(metadata: dict) -> Optional[str]:
     return (f"machine speed while profiling: from {1 / drift['slowest']:.0%} to {1 / drift['fastest']:.0%} of its median "
             f"(traced over {drift['networks']} networks, {drift['end']:.2f}x the median time at the end); "
             "latencies fitted at the median speed")
-

@@ -144,11 +144,15 @@ def store_references(folder: Path, measure: Callable[[Sequence[Graph]], tuple[li
     records, stopped = measure_references(measure, reference_networks())
     if stopped or not records:
         return False
-    path = Path(folder) / REFERENCES_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(references_document(records, machine, threads), indent=2))
-    tmp.replace(path)
+    _write(Path(folder) / REFERENCES_FILE, references_document(records, machine, threads))
     return True
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    """Replace ``path`` with ``document`` in one step: a crash leaves the old file or the new, never half."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2))
+    tmp.replace(path)
 
 
 def set_reference_speed(folder: Path, predict_ms: Callable[[Sequence[Graph]], Sequence[float]]) -> None:
@@ -169,6 +173,4 @@ def set_reference_speed(folder: Path, predict_ms: Callable[[Sequence[Graph]], Se
     document.pop("speed_factor", None)
     if len(ratios) >= 4:
         document["speed_factor"] = round(float(np.median(ratios)), 4)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=2))
-    tmp.replace(path)
+    _write(path, document)
