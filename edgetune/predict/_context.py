@@ -23,15 +23,15 @@ import numpy as np
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
+from edgetune.predict._layout import LayoutRules
 from edgetune.predict._regress import KindModel, fit_kind
 
 CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_pool", "producer_add",
-                    "foldable", "to_head", "consumers", "producer_layout", "consumer_layout")
-# the features of profiles taken before the layout ones (their ctx- models read these 8)
+                    "foldable", "to_head", "consumers", "producer_layout", "consumer_layout",
+                    "network_weight_log2_bytes", "network_output_log2_bytes")
+# the features of profiles taken before the layout ones (their ctx- models read these 8; a profile's
+# metadata lists the ones its models were fitted on, always a prefix of these)
 _FIRST_CONTEXT_FEATURES = CONTEXT_FEATURES[:8]
-# ops that move data between layouts or that CPU runtimes run outside their blocked layouts (ONNX Runtime's
-# NCHWc: slices, shuffles, broadcast multiplies, FC layers): a kernel next to one pays the conversion
-_LAYOUT_KINDS = frozenset({"slice", "transpose", "concat", "pad", "resize", "softmax", "fc", "flatten", "scale", "mul"})
 # operators of optimized graphs that do the work of a compute kernel (elementwise ops may ride on them)
 _COMPUTE_NODES = ("Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "FusedGemm", "MatMul")
 # suffixes ONNX Runtime appends to the names of nodes it rewrites, and of the nodes the export adds to
@@ -61,18 +61,20 @@ def _producers(graph: Graph, kernels: Sequence[Kernel]) -> dict[str, int]:
     return of
 
 
-def _changes_layout(op) -> bool:  # type: ignore[no-untyped-def]
-    return op.kind in _LAYOUT_KINDS or (op.kind == "conv" and 1 < op.groups < op.cin)  # a grouped, not depthwise, conv
-
-
 def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileHardware = GENERIC_HARDWARE,
                      names: Sequence[str] = CONTEXT_FEATURES) -> list[list[float]]:
     """Per kernel: ``hardware.features(kernel)`` plus ``names`` (a prefix of CONTEXT_FEATURES: what feeds it,
-    what it feeds, whether either side runs outside the runtime's blocked layout)."""
+    what it feeds, whether either side runs outside the runtime's blocked layout: ``_layout``)."""
     of = _producers(graph, kernels)
     consumers = graph.consumers()
+    layout = LayoutRules(graph, hardware.layout_block, consumers)
     kinds = {op.name: op.kind for op in graph.ops}
     by_name = {op.name: op for op in graph.ops}
+    # what one run touches (fp32 weights, and the outputs of every op): a network whose weights and maps fit in
+    # the CPU's caches finds a kernel's weights and buffers still there when it runs again (ONNX Runtime
+    # reuses its buffers run after run); a larger one fetches them from memory on every run
+    footprint = [math.log2(4.0 * sum(op.params for op in graph.ops) + 1.0),
+                 math.log2(4.0 * sum(op.out_elems for op in graph.ops) + 1.0)]
     rows = []
     for kernel in kernels:
         sources = [of.get(i) for i in kernel.head.inputs]
@@ -88,8 +90,8 @@ def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileH
             float(any(i == "input" for i in kernel.head.inputs)), float("conv" in heads), float("dwconv" in heads),
             float(any(h in ("maxpool", "avgpool") for h in heads)), float("add" in heads), float(foldable),
             float(to_head), float(len(after)),
-            float(any(_changes_layout(kernels[s].head) for s in sources if s is not None)),
-            float(any(_changes_layout(by_name[c]) for c in after)),
+            float(any(layout.unblocked(kernels[s].head) for s in sources if s is not None)),
+            float(any(layout.unblocked(by_name[c]) for c in after)), *footprint,
         ]
         rows.append(hardware.features(kernel) + context[: len(names)])
     return rows

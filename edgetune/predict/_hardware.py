@@ -83,12 +83,14 @@ def _shape_key(kernel: Kernel) -> tuple:
 
 @dataclass(frozen=True)
 class ProfileHardware:
-    """The hardware terms of one profile: its latency floor and, for array targets, the array."""
+    """The hardware terms of one profile: its latency floor, for array targets the array, and the channel
+    block of the runtime's blocked layout (``_layout``; 0: none, or a profile fitted before it was recorded)."""
 
     floor_ms: float = FLOOR_MS
     array: Optional[SystolicArray] = None
     # generic features after the first profiles' (and after the array's cycles, which keep their column)
     extra: tuple[str, ...] = ALIGNMENT_FEATURES
+    layout_block: int = 0
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -117,12 +119,14 @@ class ProfileHardware:
         return row + [values[n] for n in self.extra]
 
     def to_metadata(self) -> dict:
-        """What the profile's metadata records (empty for a CPU profile, so its metadata is unchanged)."""
+        """What the profile's metadata records (empty for a CPU profile with no blocked layout)."""
         out: dict = {}
         if self.floor_ms != FLOOR_MS:
             out["floor_ms"] = self.floor_ms
         if self.array is not None:
             out["systolic"] = self.array.to_dict()
+        if self.layout_block:
+            out["layout_block"] = self.layout_block
         return out
 
     @classmethod
@@ -137,7 +141,7 @@ class ProfileHardware:
 
             raise ProfileError(f"the profile was trained on kernel features this edgetune does not know ({', '.join(unknown)}); "
                                "update edgetune or re-run `edgetune profile --fresh`")
-        return cls(float(data.get("floor_ms", FLOOR_MS)), array, tuple(names))
+        return cls(float(data.get("floor_ms", FLOOR_MS)), array, tuple(names), int(data.get("layout_block", 0)))
 
     @classmethod
     def for_target(cls, target: Target) -> "ProfileHardware":

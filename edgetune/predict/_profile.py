@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -34,6 +34,7 @@ from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_to_dict
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._kernel_row import KernelRow
+from edgetune.predict._layout import layout_block
 from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._profile_store import ProfileStore
@@ -444,6 +445,8 @@ def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list
     if not rows:
         raise ProfileError(f"no kernel measurements in {folder}; give the profile a larger --budget")
     _raw_latencies(rows, float(state["overhead_ms"]), hardware.floor_ms)
+    if not hardware.layout_block:  # the blocked layout of the profiled machine's runtime (``_layout``)
+        hardware = replace(hardware, layout_block=layout_block(state["runtime"], (state.get("machine") or {}).get("isa", [])))
     models, accuracy = [], {}
     for head in sorted({r.head for r in rows}):
         mine = [r for r in rows if r.head == head]
@@ -474,10 +477,11 @@ def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list
         "note": "kernel latency = fastest of >=30 runs minus the per-call overhead (reference_ms: a reference graph "
                 "timed with the first group, kept for analysis)",
     }
-    if hardware.to_metadata():  # a CPU profile has no hardware terms: its metadata stays as it was
+    if hardware.to_metadata():  # a CPU profile without a blocked layout has no hardware terms
         metadata["hardware"] = {**hardware.to_metadata(),
                                 "note": "systolic: the array whose stall-free cycles are a feature and a baseline term; "
-                                        "floor_ms: the shortest latency the profile resolves (one clock cycle when simulated)"}
+                                        "floor_ms: the shortest latency the profile resolves (one clock cycle when simulated); "
+                                        "layout_block: the channel block of the runtime's blocked layout (NCHWc)"}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
     return metadata
 

@@ -12,6 +12,7 @@ from edgetune.predict import FusionRules, GraphBuilder, GraphMeasurer, KernelPre
 from edgetune.predict._context import attribute, context_features, fit_network_model, network_ms
 from edgetune.predict._graph import graph_from_dict
 from edgetune.predict._measure import KERNEL_CONFIG
+from edgetune.predict._profile import retrain
 from edgetune.runners._ort import OrtRunner, parse_node_events
 from edgetune.targets import load_target
 from tests.predict._fake import FakeNodeRunner, fake_latency_ms
@@ -118,7 +119,7 @@ def test_context_features_say_which_neighbours_leave_the_blocked_layout() -> Non
                      ("concat", 1.0, 1.0), ("transpose", 1.0, 1.0), ("conv+relu", 1.0, 0.0)]  # the last conv is grouped
     # a profile fitted before the layout features reads its first 8, and keys absorption the same way
     old = context_features(graph, kernels, names=_FIRST_CONTEXT_FEATURES)
-    assert [len(r) for r in old] == [len(r) - 2 for r in rows]
+    assert [len(r) for r in old] == [len(r) - len(CONTEXT_FEATURES) + 8 for r in rows]
     assert [absorption_key(k, r, _FIRST_CONTEXT_FEATURES) for k, r in zip(kernels, old)] == \
         [absorption_key(k, r) for k, r in zip(kernels, rows)]
 
@@ -180,6 +181,13 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
         assert sum(k.latency_ms for k in e.kernels) == pytest.approx(e.total_ms - meta["network_model"]["call_ms"], rel=1e-6)
     rel = np.array([e.total_ms / fake_latency_ms(g) - 1 for e, g in zip(estimates, graphs)])
     assert np.median(np.abs(rel)) < 0.25, rel
+    assert "hardware" not in json.loads((result.folder / "metadata.json").read_text())  # no blocked layout to record
+    # the same measurements as an ONNX Runtime profile of an AVX-512 machine: refitted with its channel block of 16
+    state_path = result.folder / "state.json"
+    state = json.loads(state_path.read_text())
+    state_path.write_text(json.dumps({**state, "runtime": "onnxruntime", "machine": {"isa": ["avx2", "avx512f"]}}))
+    assert retrain(result.folder)["hardware"]["layout_block"] == 16
+    assert KernelPredictor(result.folder).hardware.layout_block == 16
 
 
 def test_end_to_end_model_is_fitted_on_held_out_predictions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
