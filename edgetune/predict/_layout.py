@@ -74,7 +74,7 @@ class LayoutRules:
             return not all(self._fills(self._channels(i)) for i in op.inputs) or any(
                 i in self.by_name and self.by_name[i].kind in _NEVER_BLOCKED for i in op.inputs)
         if op.kind == "resize":
-            return not (op.hout >= op.hin and op.wout >= op.win and op.hout % op.hin == 0 and op.wout % op.win == 0)
+            return not (0 < op.hin <= op.hout and 0 < op.win <= op.wout and op.hout % op.hin == 0 and op.wout % op.win == 0)
         if op.kind == "pad":
             readers = self.consumers.get(op.name, ())
             return not readers or any(self.by_name[c].kind not in ("conv", "dwconv") for c in readers)
