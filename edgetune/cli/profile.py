@@ -102,8 +102,13 @@ def _adapt(target: "Target", runtime: str, budget_min: float, profiles_dir: Opti
     held, before = summary["held_out"], summary["source_profile_uncorrected"]
     out.print(f"adapted the {target.name}/{runtime} profile taken on {describe(result.source_machine)} to this machine "
               f"({describe(result.machine)}): {result.references} reference networks timed in {result.measure_s:.0f} s")
-    out.print("multipliers per kernel group (this machine / the profile's): "
-              + ", ".join(f"{g} {m:.2f}" for g, m in summary["multipliers"].items()))
+    if summary["method"] == "kernel residual":
+        out.print(f"a per-kernel correction fitted on {summary['kernels']} kernels timed inside them; their cost here over "
+                  "the profile's, per group: " + ", ".join(f"{g} {m:.2f}" for g, m in summary["kernel_ratios"].items())
+                  + f"; end to end x{summary['scale']:.2f}")
+    else:
+        out.print("multipliers per kernel group (this machine / the profile's): "
+                  + ", ".join(f"{g} {m:.2f}" for g, m in summary["multipliers"].items()))
     out.print(f"held out (leave-one-out over the references): {held['within_10pct']:.0%} within 10%, median error "
               f"{held['median_abs_error']:.1%}; the profile uncorrected: {before['within_10pct']:.0%} within 10%, "
               f"median error {before['median_abs_error']:.1%}")

@@ -2,17 +2,24 @@
 
 A full profile takes half an hour of a quiet machine. A profile taken on another CPU of the same
 runtime already knows which kernels exist, how they fuse and how their costs scale with shape; what
-differs here is mostly how fast each *kind* of kernel runs (AVX-512 against AVX2 speeds convs far
-more than copies). So ``edgetune profile --adapt`` times a fixed set of reference networks here
-(``_references``; at most 20, about 3 minutes on 2 cores), splits each prediction of the source
-profile into kernel groups, and fits one multiplier per group and one for the per-call cost:
+differs here is how fast each kernel runs, and not by one factor per kind: a compute-bound conv and
+a memory-bound one, or a small and a large fully connected layer, move apart (``_residual``). So
+``edgetune profile --adapt`` times a fixed set of reference networks here (``_references``; 20, in
+passes of alternating order for about 3 minutes on 2 cores) through the runtime's per-node profiler,
+and fits, on their few hundred kernels, a residual model of this machine's in-network kernel cost
+over the source profile's prediction of it (``_residual.KernelResidual``), then one factor that maps
+the corrected networks onto their measured end-to-end latencies (the per-call cost and the
+profiler's bookkeeping differ too). Its held-out error is leave-one-network-out over the references.
+
+A runtime without a per-node profiler gives network totals only; there each prediction is split
+into kernel groups and one multiplier per group and one for the per-call cost are fitted:
 
     measured = call x overhead + sum over groups g of m_g x (the source's predicted ms of group g)
 
 by least squares on relative error, each multiplier pulled towards one common factor (ridge; its
 strength chosen by leave-one-out error), so a group few references contain stays near the common
-speed-up. The leave-one-out error is the adapted profile's held-out error. HELP (NeurIPS 2021) adapts
-with ~10 measured networks the same way in spirit: a few measurements here, the rest transferred.
+speed-up. HELP (NeurIPS 2021) adapts with ~10 measured networks the same way in spirit: a few
+measurements here, the rest transferred.
 """
 
 from __future__ import annotations
@@ -22,15 +29,23 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from edgetune.errors import ConfigError
 from edgetune.predict._base import LatencyEstimate, ProfileError
+from edgetune.predict._context import kernel_costs_from_nodes
+from edgetune.predict._fusion import Kernel
+from edgetune.predict._graph import Graph
+from edgetune.predict._hardware import ProfileHardware
 from edgetune.predict._measure import GraphMeasurer
 from edgetune.predict._references import REFERENCE_COUNT, measure_references, reference_config, reference_networks, references_document
+from edgetune.predict._residual import KernelResidual, residual_rows
 from edgetune.targets import Target
+
+if TYPE_CHECKING:
+    from edgetune.predict._predictors import KernelPredictor
 
 # kernel groups that get a multiplier each (by the kernel's head kind); "call" is the per-call cost
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -60,14 +75,26 @@ def group_shares(estimate: LatencyEstimate) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class MachineCorrection:
-    """Multipliers on a profile's predictions for this machine (per group; 1 where absent) and a drift factor."""
+    """A profile's predictions corrected for this machine: per kernel (``residual``) or per group
+    (``multipliers``; 1 where absent), times ``scale`` and today's ``drift``."""
 
     multipliers: dict[str, float] = field(default_factory=dict)
     drift: float = 1.0
     provenance: dict[str, Any] = field(default_factory=dict)  # shown with every prediction it corrects
+    residual: Optional[KernelResidual] = None
+    scale: float = 1.0
 
     def factor(self, group: str) -> float:
-        return float(self.multipliers.get(group, 1.0)) * self.drift
+        return float(self.multipliers.get(group, 1.0)) * self.scale * self.drift
+
+    def correct_kernels(self, split: Sequence[Sequence[Kernel]], latency: dict[tuple[int, int], float],
+                        hardware: ProfileHardware) -> dict[tuple[int, int], float]:
+        """(graph, kernel) -> ms on this machine, before the end-to-end model adds them up (as is without a residual)."""
+        if self.residual is None or not latency:
+            return latency
+        keys = [(gi, ki) for gi, kernels in enumerate(split) for ki in range(len(kernels))]
+        values = self.residual.correct([split[gi][ki] for gi, ki in keys], [latency[key] for key in keys], hardware)
+        return {key: float(value) for key, value in zip(keys, values)}
 
     def with_drift(self, drift: float) -> "MachineCorrection":
         return replace(self, drift=float(drift))
@@ -108,19 +135,27 @@ def _loo_errors(parts: np.ndarray, measured: np.ndarray, lam: float) -> np.ndarr
 
 @dataclass(frozen=True)
 class FittedCorrection:
-    """The fitted multipliers and how well they predict references they were not fitted on."""
+    """The fitted correction (per-kernel residual, or group multipliers) and how well it predicts
+    references it was not fitted on."""
 
-    multipliers: dict[str, float]
+    multipliers: dict[str, float]  # per group; empty with a residual
     ridge: float
     held_out_errors: tuple[float, ...]  # leave-one-out relative error per reference network
     before_errors: tuple[float, ...]  # the source profile's relative error per reference network, uncorrected
+    residual: Optional[KernelResidual] = None
+    scale: float = 1.0  # the network factor on top of the residual
+    kernel_ratios: dict[str, float] = field(default_factory=dict)  # per group: measured / predicted kernel ms, for the record
+    kernels: int = 0  # kernels the residual was fitted on
 
     def summary(self) -> dict[str, Any]:
         def stats(errors: Sequence[float]) -> dict[str, float]:
             e = np.abs(np.asarray(errors))
             return {"within_10pct": round(float(np.mean(e <= 0.10)), 4), "median_abs_error": round(float(np.median(e)), 4),
                     "rmspe": round(float(np.sqrt(np.mean(e ** 2))), 4)}
-        return {"multipliers": {k: round(v, 4) for k, v in self.multipliers.items()}, "ridge": self.ridge,
+        how = ({"method": "kernel residual", "kernels": self.kernels, "scale": round(self.scale, 4),
+                "kernel_ratios": {k: round(v, 4) for k, v in self.kernel_ratios.items()}} if self.residual is not None
+               else {"method": "group multipliers", "ridge": self.ridge})
+        return {"multipliers": {k: round(v, 4) for k, v in self.multipliers.items()}, **how,
                 "held_out": {**stats(self.held_out_errors), "method": "leave-one-out over the reference networks"},
                 "source_profile_uncorrected": stats(self.before_errors)}
 
@@ -140,11 +175,74 @@ def fit_correction(estimates: Sequence[LatencyEstimate], measured_ms: Sequence[f
                             tuple(float(e) for e in _loo_errors(parts, measured, lam)), tuple(float(e) for e in before))
 
 
+@dataclass(frozen=True)
+class _ReferenceKernels:
+    """One reference network as the kernel fit sees it: the source's kernel predictions and this machine's costs."""
+
+    kernels: list[Kernel]
+    predicted_ms: np.ndarray
+    count: float  # the end-to-end model's node count
+    measured_ms: np.ndarray  # each kernel's fastest in-network cost over the passes
+    latency_ms: float  # the network's fastest end to end
+
+
+def _reference_kernels(source: "KernelPredictor", graphs: Sequence[Graph], records: Sequence[dict[str, Any]]
+                       ) -> list[_ReferenceKernels]:
+    """The references whose node times line up with the source's kernels, every pass."""
+    out = []
+    for (kernels, predicted, count), graph, record in zip(source.kernel_breakdown(graphs), graphs, records):
+        passes = [kernel_costs_from_nodes(graph, kernels, nodes).get("kernel_min_ms") for nodes in record.get("nodes", [])]
+        found = [p for p in passes if p]
+        if found:
+            out.append(_ReferenceKernels(kernels, np.asarray(predicted, float), count, np.min(np.array(found), axis=0),
+                                         float(record["latency_ms"])))
+    return out
+
+
+def _fit_residual(source: "KernelPredictor", refs: Sequence[_ReferenceKernels], rows: Sequence[np.ndarray]
+                  ) -> tuple[KernelResidual, float]:
+    """The residual on ``refs``' kernels, and the factor that maps the corrected networks onto their latencies."""
+    residual = KernelResidual.fit(np.vstack(rows), np.concatenate([r.measured_ms for r in refs]),
+                                  np.concatenate([r.predicted_ms for r in refs]), tuple(GROUPS))
+    totals = [source.network_total(list(r.predicted_ms * residual.factors(x)), r.count) for r, x in zip(refs, rows)]
+    return residual, float(np.median([r.latency_ms / t for r, t in zip(refs, totals) if t > 0]))
+
+
+def fit_kernel_correction(source: "KernelPredictor", graphs: Sequence[Graph], records: Sequence[dict[str, Any]]
+                          ) -> FittedCorrection:
+    """The per-kernel residual and network factor for this machine from the references' node times (see the module)."""
+    by_name = {g.name: g for g in graphs}
+    refs = _reference_kernels(source, [by_name[r["name"]] for r in records], records)
+    if len(refs) < 3:
+        raise ProfileError(f"adaptation needs at least 3 reference networks whose kernels the runtime's profiler "
+                           f"timed, got {len(refs)}")
+    rows = [residual_rows(r.kernels, r.predicted_ms, source.hardware, tuple(GROUPS)) for r in refs]
+    residual, scale = _fit_residual(source, refs, rows)
+    held_out = []
+    for i, ref in enumerate(refs):
+        keep = [j for j in range(len(refs)) if j != i]
+        fold, fold_scale = _fit_residual(source, [refs[j] for j in keep], [rows[j] for j in keep])
+        held_out.append(fold_scale * source.network_total(list(ref.predicted_ms * fold.factors(rows[i])), ref.count)
+                        / ref.latency_ms - 1.0)
+    before = [source.network_total(list(r.predicted_ms), r.count) / r.latency_ms - 1.0 for r in refs]
+    ratios = {}
+    for group in GROUPS:
+        measured = sum(float(r.measured_ms[k]) for r in refs for k, kernel in enumerate(r.kernels) if group_of(kernel.kind) == group)
+        predicted = sum(float(r.predicted_ms[k]) for r in refs for k, kernel in enumerate(r.kernels) if group_of(kernel.kind) == group)
+        if measured > 0 and predicted > 0:
+            ratios[group] = measured / predicted
+    return FittedCorrection({}, 0.0, tuple(held_out), tuple(before), residual, scale, ratios,
+                            sum(len(r.kernels) for r in refs))
+
+
 def correction_from(data: dict[str, Any], provenance: Optional[dict[str, Any]] = None) -> MachineCorrection:
     """The MachineCorrection an adapted profile file describes."""
-    return MachineCorrection({k: float(v) for k, v in data["correction"]["multipliers"].items()}, 1.0,
+    found = data["correction"]
+    residual = KernelResidual.from_dict(found["residual"]) if found.get("residual") else None
+    return MachineCorrection({k: float(v) for k, v in found.get("multipliers", {}).items()}, 1.0,
                              provenance or {"adapted": True, "source_machine": data.get("source_machine"),
-                                            "held_out": data["correction"].get("held_out")})
+                                            "held_out": found.get("held_out"), "method": found.get("method", "group multipliers")},
+                             residual, float(found.get("scale", 1.0)))
 
 
 # --- the adapted profile on disk ---------------------------------------------------------------
@@ -168,7 +266,8 @@ def load_adapted(folder: Path, machine: dict[str, Any]) -> Optional[dict[str, An
         return None
     try:
         data = json.loads(path.read_text())
-        data["correction"]["multipliers"]  # noqa: B018 - the one key every use needs
+        if "multipliers" not in data["correction"] and "residual" not in data["correction"]:
+            raise KeyError("correction")
     except (json.JSONDecodeError, KeyError, TypeError):
         raise ProfileError(f"{path} is not an adapted profile; delete it and re-run `edgetune profile --adapt`") from None
     return data
@@ -192,10 +291,11 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
     """Adapt ``target``/``runtime``'s profile (taken on another machine) to this one; see the module.
 
     Times ``count`` reference networks here in about ``budget_min`` minutes at the profile's thread
-    count and writes ``<profile>/adapted/<machine>.json`` (source machine, the references and their
-    latencies, the fitted multipliers and their held-out error), which ``predictor_for`` then applies.
+    count (through the runtime's per-node profiler where it has one) and writes
+    ``<profile>/adapted/<machine>.json`` (source machine, the references and their latencies, the
+    fitted correction and its held-out error), which ``predictor_for`` then applies.
     """
-    from edgetune.predict._machine import current_machine, profile_machine
+    from edgetune.predict._machine import current_machine
     from edgetune.predict._predictors import KernelPredictor
     from edgetune.predict._profile import profile_folder
 
@@ -209,14 +309,17 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
     graphs = reference_networks(count)
     own = measurer is None
     measurer = measurer or GraphMeasurer(target, runtime, source.threads, interleave=4,
-                                         config=reference_config(budget_min * 60.0, len(graphs)))
+                                         config=reference_config(budget_min * 60.0, len(graphs), passes=4))
     try:
         if measurer.threads != source.threads:
             raise ConfigError(f"the profile predicts {source.threads}-thread latencies; adapt it at {source.threads} "
                               f"thread(s), not {measurer.threads}")
-        progress(f"timing {len(graphs)} reference networks, two passes")
+        nodes = measurer.profiles_nodes
+        progress(f"timing {len(graphs)} reference networks in passes of alternating order"
+                 + (", kernel by kernel through the runtime's profiler" if nodes else ""))
         started = time.perf_counter()
-        records, stopped = measure_references(measurer.measure, graphs)
+        # passes while they fit in 80% of the budget (the rest: start-up, the fit)
+        records, stopped = measure_references(measurer.measure, graphs, nodes=nodes, budget_s=0.8 * budget_min * 60.0)
         measure_s = time.perf_counter() - started
         libraries = measurer.versions()
     finally:
@@ -224,19 +327,42 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
             measurer.close()
     if stopped:
         raise KeyboardInterrupt
-    kept = {r["name"] for r in records}
-    fitted = fit_correction(source.predict_many([g for g in graphs if g.name in kept]), [r["latency_ms"] for r in records])
+    fitted = _fit(source, graphs, records, nodes)
     machine = current_machine()
-    document = {"schema": 1, "kind": "adapted profile", "target": target.name, "runtime": runtime,
-                "source_profile": str(folder), "source_created": source.metadata.get("created"),
-                "source_machine": profile_machine(source.metadata), "machine": machine,
-                "threads": source.threads, "libraries": libraries, "source_libraries": source.metadata.get("versions", {}),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "measure_s": round(measure_s, 1), "correction": fitted.summary(),
-                "references": references_document(records, machine, source.threads),
-                "note": "predicted ms here = multiplier of the kernel's group x the source profile's prediction "
-                        "(call: the per-call cost); fitted on the reference networks timed here, leave-one-out error"}
+    document = _document(source, target, runtime, folder, machine, libraries, measure_s, fitted, records)
     path = adapted_path(folder, machine)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2))
     return AdaptResult(path, document["source_machine"], machine, len(records), measure_s, fitted)
+
+
+def _fit(source: "KernelPredictor", graphs: Sequence[Graph], records: Sequence[dict[str, Any]], nodes: bool) -> FittedCorrection:
+    """Per kernel where the runtime's profiler timed the references' kernels, else per group on their totals."""
+    if nodes and all(any(r.get("nodes", [])) for r in records):
+        return fit_kernel_correction(source, graphs, records)
+    kept = {r["name"] for r in records}
+    return fit_correction(source.predict_many([g for g in graphs if g.name in kept]), [r["latency_ms"] for r in records])
+
+
+def _document(source: "KernelPredictor", target: Target, runtime: str, folder: Path, machine: dict[str, Any],
+              libraries: dict[str, str], measure_s: float, fitted: FittedCorrection, records: list[dict[str, Any]]
+              ) -> dict[str, Any]:
+    """The adapted profile as written to disk: provenance, the correction (with its model) and the references."""
+    from edgetune.predict._machine import profile_machine
+
+    correction = fitted.summary()
+    if fitted.residual is not None:
+        correction["residual"] = fitted.residual.to_dict()
+        note = ("predicted ms here = the source profile's kernel predictions, each times the residual model's factor "
+                "for that kernel, added up by the source's end-to-end model, times scale; fitted on the kernels of "
+                "the reference networks timed here (per-node profiler), leave-one-network-out error")
+    else:
+        note = ("predicted ms here = multiplier of the kernel's group x the source profile's prediction "
+                "(call: the per-call cost); fitted on the reference networks timed here, leave-one-out error")
+    return {"schema": 1, "kind": "adapted profile", "target": target.name, "runtime": runtime,
+            "source_profile": str(folder), "source_created": source.metadata.get("created"),
+            "source_machine": profile_machine(source.metadata), "machine": machine,
+            "threads": source.threads, "libraries": libraries, "source_libraries": source.metadata.get("versions", {}),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "measure_s": round(measure_s, 1), "correction": correction,
+            "references": references_document(records, machine, source.threads), "note": note}

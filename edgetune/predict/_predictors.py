@@ -99,12 +99,31 @@ class KernelPredictor(Predictor):
             return self._predict_many(graphs)
 
     def _predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
-        split = [split_kernels(g, self.rules) for g in graphs]
-        found, nodes = self.in_network.costs(graphs, split) if self.in_network is not None else ({}, {})
-        latency, how = self._kernel_costs(split, found)
+        split, found, nodes, latency, how = self._costs(graphs)
+        if self.machine is not None:  # this machine's kernels against the profile's (``_residual``), before adding up
+            latency = self.machine.correct_kernels(split, latency, self.hardware)
         out = [self._network(graph, gi, kernels, latency, how, found, nodes)
                for gi, (graph, kernels) in enumerate(zip(graphs, split))]
         return [self.machine.apply(e) for e in out] if self.machine is not None else out
+
+    def kernel_breakdown(self, graphs: Sequence[Graph]) -> list[tuple[list[Kernel], list[float], float]]:
+        """Per graph: its kernels, each one's predicted cost inside it (no machine correction, before the
+        end-to-end model) and the node count the end-to-end model takes (``network_total``)."""
+        split, _found, nodes, latency, _how = self._costs(graphs)
+        return [(list(kernels), [latency[(gi, ki)] for ki in range(len(kernels))],
+                 counted_nodes(self.network_model, [nodes.get((gi, ki), 1.0) for ki in range(len(kernels))]))
+                for gi, kernels in enumerate(split)]
+
+    def network_total(self, kernel_ms: Sequence[float], count: float) -> float:
+        """The network's latency from its kernels' costs: the end-to-end model, or the per-call cost plus their sum."""
+        return network_ms(self.network_model, kernel_ms, count) if self.network_model else self.overhead_ms + sum(kernel_ms)
+
+    def _costs(self, graphs: Sequence[Graph]) -> tuple[list[list[Kernel]], dict, dict, dict, dict]:
+        """The graphs' kernels, the in-network costs and node shares found, and every kernel's cost and how it was estimated."""
+        split = [split_kernels(g, self.rules) for g in graphs]
+        found, nodes = self.in_network.costs(graphs, split) if self.in_network is not None else ({}, {})
+        latency, how = self._kernel_costs(split, found)
+        return split, found, nodes, latency, how
 
     def _kernel_costs(self, split: Sequence[Sequence[Kernel]], found: dict[tuple[int, int], float]
                       ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], str]]:
@@ -145,7 +164,7 @@ class KernelPredictor(Predictor):
         if self.network_model:
             # the runtime profiler's bookkeeping is per node run: kernels riding on a neighbour pay none
             count = counted_nodes(self.network_model, [nodes.get((gi, ki), 1.0) for ki in range(len(kernels))])
-            total = network_ms(self.network_model, values, count)
+            total = self.network_total(values, count)
             var = var * self.network_model["scale"] ** 2 + (self.network_model["rel_rmse"] * total) ** 2
             # the profiler's node times carry its own bookkeeping, which the end-to-end model takes
             # out: kernels are shown on the end-to-end scale, so they add up to the total less the call

@@ -5,12 +5,14 @@ per kernel group, from the machine a profile was taken on (``_adapt``). And a pr
 latencies, so ``predict --calibrate`` (and a search, once per study) re-times a few in seconds and
 rescales for today's speed of the same machine (``_calibrate``).
 
-The set is fixed (its own seed, never a profiling sample or a benchmark network): four probes that
-each load mostly one kernel group (plain convs, depthwise convs, fully connected layers, elementwise
-and data-moving ops), so every group's multiplier is identifiable, and network-shaped stacks with
-inverted residuals, squeeze-excite, grouped and shuffle blocks. Each is timed in two passes in
-opposite order (fastest of >= 30 runs each, every session alone in its worker process); the lower
-is kept, and how far the passes disagree is the noise a later rescale is judged against.
+The set is fixed (its own seed, never a profiling sample or a benchmark network): six probes that
+each load mostly one kernel group (small and compute-bound plain convs, depthwise convs, small and
+memory-bound fully connected layers, elementwise and data-moving ops), so every group is covered at
+both ends of the compute/memory range, and network-shaped stacks with inverted residuals,
+squeeze-excite, grouped and shuffle blocks. Each is timed in passes of alternating order (fastest
+of >= 30 runs each, every session alone in its worker process; two passes, more where the budget
+allows); the lowest is kept, and how far the passes disagree is the noise a later rescale is judged
+against. Adapting also runs each through the runtime's per-node profiler, for its kernels' costs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from edgetune.errors import ConfigError
 from edgetune.predict._graph import Graph, GraphBuilder, graph_from_dict, graph_to_dict
 
 REFERENCE_SEED = 20261203
-REFERENCE_COUNT = 16
+REFERENCE_COUNT = 20
 _MAX_REFERENCE_MACS = 40e6  # about 5 ms at one thread on a slow core: the set stays within minutes
 REFERENCES_FILE = "references.json"
 SCHEMA = 1
@@ -53,7 +55,17 @@ def _probes() -> list[Graph]:
     x = b.scale(b.mul(x, b.sigmoid(x)))
     x = b.shuffle(b.concat([b.slice(x, 32), b.slice(x, 32)]), 2)
     moving = b.build(b.hswish(b.pad(x, 1)))
-    return [convs, depthwise, dense, moving]
+    # the other end of the range: convs many times over their data (compute-bound), and
+    # fully connected layers with millions of weights (memory-bound)
+    b = GraphBuilder("ref-bigconvs", (1, 32, 56, 56))
+    x = "input"
+    for cout, stride in ((64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1)):
+        x = b.relu(b.bn(b.conv(x, cout, 3, stride)))
+    bigconvs = b.build(b.gap(x))
+    b = GraphBuilder("ref-bigdense", (1, 256, 4, 4))
+    x = b.relu(b.fc("input", 2048))
+    bigdense = b.build(b.fc(b.relu(b.fc(x, 1024)), 1000))
+    return [convs, depthwise, dense, moving, bigconvs, bigdense]
 
 
 def reference_networks(count: int = REFERENCE_COUNT) -> list[Graph]:
@@ -77,26 +89,33 @@ def reference_config(budget_s: float, networks: int, passes: int = 2) -> BenchCo
     return BenchConfig(warmup_runs=10, warmup_s=min(0.1, per_session / 3), min_repeats=30, budget_s=per_session, ci_rel=0.01)
 
 
-def measure_references(measure: Callable[[Sequence[Graph]], tuple[list[Any], bool]], graphs: Sequence[Graph],
-                       passes: int = 2) -> tuple[list[dict[str, Any]], bool]:
-    """Time ``graphs`` in ``passes`` passes, alternating order; records keep the lower fastest-run and each pass.
+def measure_references(measure: Callable[..., tuple[list[Any], bool]], graphs: Sequence[Graph], passes: int = 2,
+                       nodes: bool = False, budget_s: float = 0.0, max_passes: int = 6) -> tuple[list[dict[str, Any]], bool]:
+    """Time ``graphs`` in ``passes`` passes of alternating order, and more (up to ``max_passes``) while the
+    next one still fits in ``budget_s``; records keep the lowest fastest-run and each pass.
 
-    ``measure`` is a GraphMeasurer's ``measure``. Returns (records, interrupted); a network that
-    failed to run is left out (its error in the record of none).
+    ``measure`` is a GraphMeasurer's ``measure``. With ``nodes`` each record also keeps, per pass, the
+    runtime's node times (``nodes``; in memory only, not in ``references_document``). Returns
+    (records, interrupted); a network that failed to run is left out.
     """
     runs: list[list[float]] = [[] for _ in graphs]
-    for p in range(passes):
-        order = list(range(len(graphs)))[:: -1 if p % 2 else 1]
-        timings, stopped = measure([graphs[i] for i in order])
+    profiled: list[list[tuple]] = [[] for _ in graphs]
+    started, done = time.perf_counter(), 0
+    while done < passes or (done < max_passes and (time.perf_counter() - started) * (done + 1) / done <= budget_s):
+        order = list(range(len(graphs)))[:: -1 if done % 2 else 1]
+        timings, stopped = measure([graphs[i] for i in order], nodes=nodes) if nodes else measure([graphs[i] for i in order])
         if stopped:
             return [], True
         for i, timing in zip(order, timings):
             runs[i].append(0.0 if timing.error else float(timing.latency_ms))
+            profiled[i].append(tuple(timing.nodes))
+        done += 1
     records = []
     for index, (graph, found) in enumerate(zip(graphs, runs)):
         if found and min(found) > 0:
             records.append({"name": graph.name, "index": index, "graph": graph_to_dict(graph),
-                            "latency_ms": round(min(found), 6), "passes_ms": [round(v, 6) for v in found]})
+                            "latency_ms": round(min(found), 6), "passes_ms": [round(v, 6) for v in found],
+                            **({"nodes": profiled[index]} if nodes else {})})
     return records, False
 
 
@@ -108,11 +127,12 @@ def pass_disagreement(records: Sequence[dict[str, Any]]) -> float:
 
 def references_document(records: list[dict[str, Any]], machine: dict[str, Any], threads: int) -> dict[str, Any]:
     """What a profile (or an adapted profile) keeps of its reference networks."""
-    return {"schema": SCHEMA, "machine": machine, "threads": threads, "networks": records,
+    kept = [{k: v for k, v in r.items() if k != "nodes"} for r in records]
+    return {"schema": SCHEMA, "machine": machine, "threads": threads, "networks": kept,
             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "pass_disagreement": round(pass_disagreement(records), 4),
-            "statistic": "fastest of >= 30 runs, each session alone in its worker process; two passes in opposite "
-                         "order, the lower kept"}
+            "statistic": "fastest of >= 30 runs, each session alone in its worker process; passes in alternating "
+                         "order (two or more), the lowest kept"}
 
 
 def reference_graphs(document: dict[str, Any]) -> list[Graph]:

@@ -138,3 +138,22 @@ class ExactFakePredictor(Predictor):
             total = CALL_MS + sum(p.latency_ms for p in parts)
             out.append(LatencyEstimate(graph.name, total, total, total, self.name, parts))
         return out
+
+
+class ScaledFakeNodeRunner(ScaledFakeRunner):
+    """``ScaledFakeRunner`` with a per-node profiler: one node per kernel at its scaled cost, as
+    ``FakeNodeRunner`` (the end-to-end latency also carries the per-call cost)."""
+
+    name = "fake-scaled-nodes"
+
+    def node_times(self, artifact: Path, threads: int, feeds: Mapping[str, np.ndarray], runs: int = 40,  # type: ignore[no-untyped-def]
+                   warmup: int = 10):
+        from edgetune.predict._adapt import group_of
+        from edgetune.runners import NodeTime
+
+        graph, _ = graph_from_onnx(artifact)
+        nodes = []
+        for kernel in split_kernels(graph, FAKE_RULES):
+            cost = self.multiples.get(group_of(kernel.kind), 1.0) * fake_kernel_ms(kernel) * self.uniform
+            nodes.append(NodeTime(kernel.tail.name, "Conv" if kernel.head.kind in ("conv", "dwconv") else kernel.head.kind, cost, cost))
+        return nodes

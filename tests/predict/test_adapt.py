@@ -7,6 +7,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgetune.errors import ConfigError
@@ -17,7 +18,7 @@ from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import KERNEL_CONFIG
 from edgetune.predict._references import measure_references, reference_networks
 from edgetune.targets import load_target
-from tests.predict._fake import ExactFakePredictor, ScaledFakeRunner
+from tests.predict._fake import ExactFakePredictor, ScaledFakeNodeRunner, ScaledFakeRunner
 
 MULTIPLES = {"conv": 1.6, "dwconv": 0.7, "fc": 1.25, "elementwise": 2.0, "movement": 1.5, "pool": 1.0, "call": 1.0}
 
@@ -44,6 +45,35 @@ def test_uniformly_slower_machine_gives_one_common_factor() -> None:
         records, _ = measure_references(m.measure, graphs)
     fitted = fit_correction(ExactFakePredictor().predict_many(graphs), [r["latency_ms"] for r in records])
     assert all(v == pytest.approx(1.3, rel=0.02) for g, v in fitted.multipliers.items() if g != "call"), fitted.multipliers
+
+
+def _unseen_networks(count: int) -> list:
+    from edgetune.predict._sampling import sample_network
+
+    rng = np.random.default_rng(7)  # not the references' seed
+    return [sample_network(rng, i) for i in range(count)]
+
+
+def test_kernel_adaptation_corrects_each_kernel_by_its_group(fake_profile: Path, tmp_path: Path) -> None:
+    """With a per-node profiler the correction is fitted kernel by kernel and carries over to networks
+    the references are not: conv kernels 1.6x, depthwise 0.7x, elementwise 2x on the other machine."""
+    folder = _other_machines_profile(fake_profile, tmp_path)
+    unseen = _unseen_networks(12)
+    with _measurer(ScaledFakeRunner(MULTIPLES)) as m:  # the truth on "this machine", end to end
+        truth = [t.latency_ms for t in m.measure(unseen)[0]]
+    before = [e.total_ms for e in KernelPredictor(folder).predict_many(unseen)]
+    with _measurer(ScaledFakeNodeRunner(MULTIPLES)) as m:
+        result = adapt_profile(load_target("host-cpu"), "fake", 3.0, tmp_path, measurer=m)
+    summary = result.fitted.summary()
+    assert summary["method"] == "kernel residual" and summary["kernels"] > 100 and summary["multipliers"] == {}
+    assert summary["kernel_ratios"]["conv"] / summary["kernel_ratios"]["dwconv"] == pytest.approx(1.6 / 0.7, rel=0.15)
+    saved = json.loads(result.path.read_text())
+    assert saved["correction"]["residual"]["kind"] == "lightgbm" and "nodes" not in saved["references"]["networks"][0]
+    assert all(len(r["passes_ms"]) >= 2 for r in saved["references"]["networks"])
+    after = [e.total_ms for e in predictor_for("host-cpu", "fake", tmp_path).predict_many(unseen)]
+    error_before = np.median(np.abs(np.array(before) / truth - 1))
+    error_after = np.median(np.abs(np.array(after) / truth - 1))
+    assert error_before > 0.2 and error_after < 0.5 * error_before, (error_before, error_after)
 
 
 def _other_machines_profile(fake_profile: Path, tmp_path: Path) -> Path:
