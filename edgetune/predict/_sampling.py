@@ -245,7 +245,8 @@ def _draw_network(rng: np.random.Generator, index: int, extended: bool = False) 
 
     ``extended`` networks (a stream of their own, ``extended_rng``: the first stream's draws, hence
     the reference networks and existing profiles' samples, stay as they were) also draw swish as the
-    activation, parallel branches concatenated (fire/Inception-style blocks) and, on 40%, a
+    activation, parallel branches concatenated (fire/Inception-style blocks), more grouped
+    residual blocks (half of them, up to 32 groups, as in ResNeXt) and, on 40%, a
     VGG-style head that flattens the feature map into FC layers (up to 16,384 inputs).
 
     Built by its own generator and seeds, so no benchmark network is a profiling sample; the
@@ -312,8 +313,10 @@ def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.ra
             y = b.squeeze_excite(y, 4, str(rng.choice(["sigmoid", "hsigmoid"])))
         y = b.bn(b.conv(y, cout, 1))
         return b.add(y, x) if stride == 1 and c == cout else y
-    if choice < 0.55:  # basic residual block, a third of them grouped (ResNeXt-style)
-        groups = int(rng.choice([2, 4, 8, 16])) if rng.random() < 0.35 and cout % 16 == 0 else 1
+    if choice < 0.55:  # basic residual block, a third of them grouped (ResNeXt-style; half, up to 32 groups, when extended)
+        groups = int(rng.choice([2, 4, 8, 16, *([32] if extended else [])])) if rng.random() < (0.5 if extended else 0.35) \
+            and cout % 16 == 0 else 1
+        groups = groups if cout % groups == 0 else 16
         y = b.relu(b.bn(b.conv(x, cout, 1 if groups > 1 else 3, 1 if groups > 1 else stride)))
         y = b.relu(b.bn(b.conv(y, cout, 3, stride, groups))) if groups > 1 else y
         y = b.bn(b.conv(y, cout, 1 if groups > 1 else 3, 1))
