@@ -72,6 +72,26 @@ def test_predict_calibrate_without_references_names_the_adapt_command(fake_profi
     assert proc.returncode != 0 and "edgetune profile --target host-cpu --runtime fake --adapt" in error_line(proc)
 
 
+def test_profile_adapt_fits_kernel_by_kernel_with_onnxruntime(net_onnx: Path, tmp_path: Path) -> None:
+    """The shipped ONNX Runtime profile adapted here: real sessions, ONNX Runtime's per-node profiler,
+    a residual fitted on the references' kernels, then used by `predict` on this machine."""
+    import shutil
+
+    from edgetune.predict import profile_folder
+
+    shutil.copytree(profile_folder("host-cpu", "onnxruntime"), tmp_path / "host-cpu" / "onnxruntime",
+                    ignore=shutil.ignore_patterns("adapted"))
+    proc = edgetune("profile", "--adapt", "--budget", "0.2", "--profiles-dir", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["method"] == "kernel residual" and data["references"] == 20 and data["kernels"] > 200
+    assert set(data["kernel_ratios"]) >= {"conv", "dwconv", "fc"} and 0 <= data["held_out"]["within_10pct"] <= 1
+    proc = edgetune("predict", str(net_onnx), "--profiles-dir", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    correction = json.loads(proc.stdout)["machine_correction"]
+    assert correction["adapted"] and correction["method"] == "kernel residual"
+
+
 def test_profile_retrain_refits_from_stored_measurements(fake_profile: Path, tmp_path: Path) -> None:
     import shutil
 
