@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 import numpy as np
 
 from edgetune.errors import ConfigError
-from edgetune.predict._base import LatencyEstimate, ProfileError
+from edgetune.predict._base import KernelEstimate, LatencyEstimate, ProfileError
 from edgetune.predict._context import kernel_costs_from_nodes
 from edgetune.predict._fusion import Kernel
 from edgetune.predict._graph import Graph
@@ -101,8 +101,10 @@ class MachineCorrection:
 
     def apply(self, estimate: LatencyEstimate) -> LatencyEstimate:
         """The estimate with every kernel (and the per-call cost) scaled by its group's factor."""
-        kernels = tuple(replace(k, latency_ms=k.latency_ms * self.factor(group_of(k.kind))) for k in estimate.kernels)
-        call = group_shares(estimate)[CALL] * self.factor(CALL)
+        factors = {g: self.factor(g) for g in (*GROUPS, CALL)}  # a search applies this to thousands of estimates
+        kernels = tuple(KernelEstimate(k.kind, k.ops, k.latency_ms * factors[group_of(k.kind)], k.macs, k.estimated)
+                        for k in estimate.kernels)
+        call = (estimate.total_ms - sum(k.latency_ms for k in estimate.kernels)) * factors[CALL]  # as group_shares
         total = call + sum(k.latency_ms for k in kernels)
         ratio = total / estimate.total_ms if estimate.total_ms > 0 else 1.0
         extra = {**estimate.extra, "overhead_ms": call, "machine_correction": self.provenance}
@@ -338,7 +340,7 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
 
 def _fit(source: "KernelPredictor", graphs: Sequence[Graph], records: Sequence[dict[str, Any]], nodes: bool) -> FittedCorrection:
     """Per kernel where the runtime's profiler timed the references' kernels, else per group on their totals."""
-    if nodes and all(any(r.get("nodes", [])) for r in records):
+    if nodes and sum(1 for r in records if any(r.get("nodes", []))) >= 3:
         return fit_kernel_correction(source, graphs, records)
     kept = {r["name"] for r in records}
     return fit_correction(source.predict_many([g for g in graphs if g.name in kept]), [r["latency_ms"] for r in records])

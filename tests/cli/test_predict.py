@@ -77,9 +77,9 @@ def test_profile_adapt_fits_kernel_by_kernel_with_onnxruntime(net_onnx: Path, tm
     a residual fitted on the references' kernels, then used by `predict` on this machine."""
     import shutil
 
-    from edgetune.predict import profile_folder
+    from edgetune._locations import shipped_dir
 
-    shutil.copytree(profile_folder("host-cpu", "onnxruntime"), tmp_path / "host-cpu" / "onnxruntime",
+    shutil.copytree(shipped_dir("profiles") / "host-cpu" / "onnxruntime", tmp_path / "host-cpu" / "onnxruntime",
                     ignore=shutil.ignore_patterns("adapted"))
     proc = edgetune("profile", "--adapt", "--budget", "0.2", "--profiles-dir", str(tmp_path), "--json")
     assert proc.returncode == 0, proc.stderr
