@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -137,6 +137,17 @@ class GraphMeasurer:
 
     def versions(self) -> dict[str, str]:
         return self.runner.versions()
+
+    @contextmanager
+    def timing_with(self, config: BenchConfig, interleave: int, reference: Optional[Graph] = None) -> Iterator[None]:
+        """Other harness settings for a while (the same runner and build folder): e.g. the reference networks
+        timed as a deployed network is, at the end of a profile whose kernels were timed in shorter sessions."""
+        saved = (self.config, self.interleave, self.reference)
+        self.config, self.interleave, self.reference = config, max(1, interleave), reference
+        try:
+            yield
+        finally:
+            self.config, self.interleave, self.reference = saved
 
     def _artifact(self, graph: Graph, folder: Path) -> Path:
         from edgetune.lowering import LoweringContext

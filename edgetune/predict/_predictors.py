@@ -24,6 +24,7 @@ from edgetune.predict._estimate import estimate as estimate_kernels
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph
 from edgetune.predict._hardware import ProfileHardware
+from edgetune.predict._own import load_own
 from edgetune.predict._profile import profile_folder
 from edgetune.predict._regress import load_models
 from edgetune.predict._sampling import border_group
@@ -81,6 +82,8 @@ class KernelPredictor(Predictor):
         self.models = {k: m for k, m in self.models.items() if not k.startswith("ctx-")}
         if self.metadata.get("features") and list(self.metadata["features"]) != list(self.hardware.feature_names):
             raise ProfileError(f"the profile in {self.folder} was trained on other kernel features; re-run `edgetune profile --fresh`")
+        # the profile's own correction, to networks timed alone (``_own``); part of the profile on any machine
+        self.own: Optional[MachineCorrection] = load_own(self.folder)
         # this machine's correction of a profile taken on another (``_adapt``) and today's drift (``_calibrate``)
         self.machine: Optional[MachineCorrection] = None
         self.calibration: Optional[Calibration] = None
@@ -107,22 +110,26 @@ class KernelPredictor(Predictor):
         return [self.machine.apply(e) for e in out] if self.machine is not None else out
 
     def kernel_breakdown(self, graphs: Sequence[Graph]) -> list[tuple[list[Kernel], list[float], float]]:
-        """Per graph: its kernels, each one's predicted cost inside it (no machine correction, before the
-        end-to-end model) and the node count the end-to-end model takes (``network_total``)."""
+        """Per graph: its kernels, each one's predicted cost inside it (with the profile's own correction, without
+        a machine's, before the end-to-end model) and the node count the end-to-end model takes (``network_total``)."""
         split, _found, nodes, latency, _how = self._costs(graphs)
         return [(list(kernels), [latency[(gi, ki)] for ki in range(len(kernels))],
                  counted_nodes(self.network_model, [nodes.get((gi, ki), 1.0) for ki in range(len(kernels))]))
                 for gi, kernels in enumerate(split)]
 
     def network_total(self, kernel_ms: Sequence[float], count: float) -> float:
-        """The network's latency from its kernels' costs: the end-to-end model, or the per-call cost plus their sum."""
-        return network_ms(self.network_model, kernel_ms, count) if self.network_model else self.overhead_ms + sum(kernel_ms)
+        """The network's latency from its kernels' costs: the end-to-end model, or the per-call cost plus their sum
+        (times the profile's own end-to-end factor, ``_own``)."""
+        total = network_ms(self.network_model, kernel_ms, count) if self.network_model else self.overhead_ms + sum(kernel_ms)
+        return total * self.own.scale if self.own is not None else total
 
     def _costs(self, graphs: Sequence[Graph]) -> tuple[list[list[Kernel]], dict, dict, dict, dict]:
         """The graphs' kernels, the in-network costs and node shares found, and every kernel's cost and how it was estimated."""
         split = [split_kernels(g, self.rules) for g in graphs]
         found, nodes = self.in_network.costs(graphs, split) if self.in_network is not None else ({}, {})
         latency, how = self._kernel_costs(split, found)
+        if self.own is not None:
+            latency = self.own.correct_kernels(split, latency, self.hardware)
         return split, found, nodes, latency, how
 
     def _kernel_costs(self, split: Sequence[Sequence[Kernel]], found: dict[tuple[int, int], float]
@@ -172,7 +179,7 @@ class KernelPredictor(Predictor):
             values = [v * on_scale for v in values]
             kernel_sum = sum(values)
         else:
-            total = self.overhead_ms + kernel_sum
+            total = self.network_total(values, 0.0)
         parts = [KernelEstimate(kernel.kind, kernel.ops, value, kernel.head.macs, how.get((gi, ki), ""))
                  for ki, (kernel, value) in enumerate(zip(kernels, values))]
         half = 1.96 * math.sqrt(var)
@@ -181,6 +188,7 @@ class KernelPredictor(Predictor):
                                {"overhead_ms": total - kernel_sum, "target": self.metadata["target"],
                                 "runtime": self.metadata["runtime"],
                                 "kernel_costs": "in-network" if self.network_model else "isolated",
+                                "own_correction": self.own is not None,
                                 "estimated_share": estimated / total if total > 0 else 0.0})
 
 

@@ -6,9 +6,11 @@ Everything lands in ``profiles/<target>/<runtime>/``:
 - ``fusion.json``       the fusion rules and the timings that decided them
 - ``state.json``        per-call overhead, the reference speed, time spent so far (for resume)
 - ``environment.json``  where the measurements were taken (CPU, threads, governor, versions)
-- ``models/``           one LightGBM text model per kernel type + ``models.json``
+- ``models/``           one LightGBM text model per kernel type + ``models.json``; ``own_correction.json``,
+                        the profile's correction to networks timed alone (``_own``)
 - ``metadata.json``     versions, counts and held-out accuracy of every regressor
-- ``references.json``   the reference networks' latencies here (``_references``; for ``predict --calibrate``)
+- ``references.json``   the reference networks' latencies and fastest node times here (``_references``; for
+                        the own correction and ``predict --calibrate``)
 - ``adapted/``          corrections of this profile for other machines (``profile --adapt``, ``_adapt``)
 
 The profile is resumable: each measured group is appended to the CSV before the next starts,
@@ -38,7 +40,7 @@ from edgetune.predict._layout import layout_block
 from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._profile_store import ProfileStore
-from edgetune.predict._references import set_reference_speed, store_references
+from edgetune.predict._references import REFERENCE_COUNT, reference_config, set_reference_speed, store_references
 from edgetune.predict._regress import bagged_ensemble, fit_flops_baseline, fit_kind, save_models
 from edgetune.predict._sampling import HEAD_SHARE, extended_rng, sample_border_pair, sample_chain, sample_kernel, sample_network
 from edgetune.targets import Target
@@ -53,6 +55,7 @@ _NETWORKS_PER_ROUND = 12  # runtimes with a per-node profiler learn in-network c
 _EXTENDED_PER_ROUND = 3  # ... and from these, of the sampler's extended stream
 _MAX_FAILURES = 3
 _INITIAL_BORDERS = 24
+_REFERENCES_S = 60.0  # the reference networks timed alone at the end: two passes, up to six within this
 _BORDERS_PER_ROUND = 4
 
 
@@ -285,8 +288,11 @@ class KernelProfiler:
                          self.env, self.hardware)
         self.save_state()
         if self.target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
-            self.progress("timing the reference networks (kept for `edgetune predict --calibrate`)")
-            store_references(self.folder.path, self.measurer.measure, self.measurer.threads, current_machine())
+            self.progress("timing the reference networks alone (for the profile's own correction and `predict --calibrate`)")
+            # as adapting times them (and the benchmark its networks): longer sessions, no reference graph
+            with self.measurer.timing_with(reference_config(3 * 60.0, REFERENCE_COUNT, passes=4), 4):
+                store_references(self.folder.path, self.measurer.measure, self.measurer.threads, current_machine(),
+                                 nodes=self.measurer.profiles_nodes, budget_s=_REFERENCES_S)
             anchor_references(self.folder.path)
         return ProfileResult(self.folder.path, len(self.rows), self.new_kernels, self.elapsed(), self.rules, metadata)
 
@@ -423,12 +429,15 @@ def retrain(folder: Path, target: Optional[Target] = None) -> dict:
 
 
 def anchor_references(folder: Path) -> None:
-    """The stored references' level against the freshly trained profile's predictions of them (for calibration)."""
+    """Fit the profile's own correction on its references' node times, where it stored them (``_own``), then
+    record the references' level against the profile's predictions of them (for calibration)."""
+    from edgetune.predict._own import fit_own_correction
     from edgetune.predict._predictors import KernelPredictor
     from edgetune.predict._references import REFERENCES_FILE
 
     if not (Path(folder) / REFERENCES_FILE).exists():  # a remote or simulated target's profile keeps none
         return
+    fit_own_correction(folder)
     predictor = KernelPredictor(folder)
     set_reference_speed(folder, lambda graphs: [e.total_ms for e in predictor.predict_many(graphs)])
 

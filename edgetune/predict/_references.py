@@ -156,16 +156,33 @@ def read_references(path: Path) -> Optional[dict[str, Any]]:
     return document
 
 
-def store_references(folder: Path, measure: Callable[[Sequence[Graph]], tuple[list[Any], bool]], threads: int,
-                     machine: dict[str, Any]) -> bool:
+def fastest_nodes(passes: Sequence[Sequence[Sequence[Any]]]) -> list[tuple[str, str, float, float]]:
+    """One network's node times over several passes, each node at its fastest of them (in the first pass's order)."""
+    best: dict[str, float] = {}
+    for nodes in passes:
+        for node in nodes:
+            best[node[0]] = min(best.get(node[0], float("inf")), float(node[3]))
+    first = next((nodes for nodes in passes if nodes), ())
+    return [(str(n[0]), str(n[1]), round(best[n[0]], 6), round(best[n[0]], 6)) for n in first]
+
+
+def store_references(folder: Path, measure: Callable[..., tuple[list[Any], bool]], threads: int,
+                     machine: dict[str, Any], nodes: bool = False, budget_s: float = 0.0) -> bool:
     """Time the reference set and keep it in ``folder``/references.json (a profile's own, for calibration).
 
-    Returns False when Ctrl-C stopped it (the profile stays usable; it just cannot be calibrated).
+    With ``nodes`` (a runtime with a per-node profiler) also in more passes while ``budget_s`` allows,
+    keeping each network's fastest node times (``fastest_nodes``), which the profile's own correction is
+    fitted on (``_profile.anchor_references``). Returns False when Ctrl-C stopped it (the profile stays
+    usable; it just cannot be calibrated).
     """
-    records, stopped = measure_references(measure, reference_networks())
+    records, stopped = measure_references(measure, reference_networks(), nodes=nodes, budget_s=budget_s)
     if stopped or not records:
         return False
-    _write(Path(folder) / REFERENCES_FILE, references_document(records, machine, threads))
+    document = references_document(records, machine, threads)
+    if nodes:
+        for kept, record in zip(document["networks"], records):
+            kept["node_min_ms"] = [list(n[:3]) for n in fastest_nodes(record["nodes"])]
+    _write(Path(folder) / REFERENCES_FILE, document)
     return True
 
 
