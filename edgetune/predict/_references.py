@@ -170,12 +170,12 @@ def store_references(folder: Path, measure: Callable[..., tuple[list[Any], bool]
                      machine: dict[str, Any], nodes: bool = False, budget_s: float = 0.0) -> bool:
     """Time the reference set and keep it in ``folder``/references.json (a profile's own, for calibration).
 
-    With ``nodes`` (a runtime with a per-node profiler) also in more passes while ``budget_s`` allows,
+    With ``nodes`` (a runtime with a per-node profiler) also in more passes while ``budget_s`` allows (else two),
     keeping each network's fastest node times (``fastest_nodes``), which the profile's own correction is
     fitted on (``_profile.anchor_references``). Returns False when Ctrl-C stopped it (the profile stays
     usable; it just cannot be calibrated).
     """
-    records, stopped = measure_references(measure, reference_networks(), nodes=nodes, budget_s=budget_s)
+    records, stopped = measure_references(measure, reference_networks(), nodes=nodes, budget_s=budget_s if nodes else 0.0)
     if stopped or not records:
         return False
     document = references_document(records, machine, threads)
