@@ -68,9 +68,14 @@ def group_shares(estimate: LatencyEstimate) -> dict[str, float]:
     out = {g: 0.0 for g in (*GROUPS, CALL)}
     for k in estimate.kernels:
         out[group_of(k.kind)] += k.latency_ms
-    # may be slightly negative: an end-to-end model fitted on profiler node times can take a little back
-    out[CALL] = estimate.total_ms - sum(k.latency_ms for k in estimate.kernels)
+    out[CALL] = call_ms(estimate)
     return out
+
+
+def call_ms(estimate: LatencyEstimate) -> float:
+    """A prediction's per-call cost: its total less its kernels. May be slightly negative: an end-to-end
+    model fitted on profiler node times can take a little back."""
+    return estimate.total_ms - sum(k.latency_ms for k in estimate.kernels)
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class MachineCorrection:
         factors = {g: self.factor(g) for g in (*GROUPS, CALL)}  # a search applies this to thousands of estimates
         kernels = tuple(KernelEstimate(k.kind, k.ops, k.latency_ms * factors[group_of(k.kind)], k.macs, k.estimated)
                         for k in estimate.kernels)
-        call = (estimate.total_ms - sum(k.latency_ms for k in estimate.kernels)) * factors[CALL]  # as group_shares
+        call = call_ms(estimate) * factors[CALL]
         total = call + sum(k.latency_ms for k in kernels)
         ratio = total / estimate.total_ms if estimate.total_ms > 0 else 1.0
         extra = {**estimate.extra, "overhead_ms": call, "machine_correction": self.provenance}
@@ -227,12 +232,12 @@ def fit_kernel_correction(source: "KernelPredictor", graphs: Sequence[Graph], re
         held_out.append(fold_scale * source.network_total(list(ref.predicted_ms * fold.factors(rows[i])), ref.count)
                         / ref.latency_ms - 1.0)
     before = [source.network_total(list(r.predicted_ms), r.count) / r.latency_ms - 1.0 for r in refs]
-    ratios = {}
-    for group in GROUPS:
-        measured = sum(float(r.measured_ms[k]) for r in refs for k, kernel in enumerate(r.kernels) if group_of(kernel.kind) == group)
-        predicted = sum(float(r.predicted_ms[k]) for r in refs for k, kernel in enumerate(r.kernels) if group_of(kernel.kind) == group)
-        if measured > 0 and predicted > 0:
-            ratios[group] = measured / predicted
+    sums = {group: [0.0, 0.0] for group in GROUPS}  # measured, predicted ms of each group's kernels
+    for r in refs:
+        for kernel, measured, predicted in zip(r.kernels, r.measured_ms, r.predicted_ms):
+            sums[group_of(kernel.kind)][0] += float(measured)
+            sums[group_of(kernel.kind)][1] += float(predicted)
+    ratios = {group: m / p for group, (m, p) in sums.items() if m > 0 and p > 0}
     return FittedCorrection({}, 0.0, tuple(held_out), tuple(before), residual, scale, ratios,
                             sum(len(r.kernels) for r in refs))
 

@@ -103,7 +103,7 @@ def measure_references(measure: Callable[..., tuple[list[Any], bool]], graphs: S
     started, done = time.perf_counter(), 0
     while done < passes or (done < max_passes and (time.perf_counter() - started) * (done + 1) / done <= budget_s):
         order = list(range(len(graphs)))[:: -1 if done % 2 else 1]
-        timings, stopped = measure([graphs[i] for i in order], nodes=nodes) if nodes else measure([graphs[i] for i in order])
+        timings, stopped = measure([graphs[i] for i in order], nodes=nodes)
         if stopped:
             return [], True
         for i, timing in zip(order, timings):
