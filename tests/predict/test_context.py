@@ -124,6 +124,27 @@ def test_context_features_say_which_neighbours_leave_the_blocked_layout() -> Non
         [absorption_key(k, r) for k, r in zip(kernels, rows)]
 
 
+def test_context_features_say_whether_a_grouped_conv_runs_blocked() -> None:
+    from edgetune.predict._context import CONTEXT_FEATURES
+    from edgetune.predict._hardware import ProfileHardware
+
+    def own_layout(channels: int) -> list[float]:
+        b = GraphBuilder("grouped", (1, channels, 8, 8))
+        graph = b.build(b.relu(b.conv(b.relu(b.conv("input", channels, 3, 1, groups=4)), channels, 1, 1)))
+        kernels = split_kernels(graph, RULES)
+        rows = context_features(graph, kernels, ProfileHardware(layout_block=16))
+        return [row[len(row) - len(CONTEXT_FEATURES) + CONTEXT_FEATURES.index("own_layout")] for row in rows]
+
+    assert own_layout(64) == [0.0, 0.0]  # 16 channels a group fill an AVX-512 block: blocked, as the dense 1x1
+    assert own_layout(40) == [1.0, 0.0]  # 10 a group do not: the grouped conv runs in the plain layout
+    # profiles fitted before the feature read the 12 they were fitted on
+    b = GraphBuilder("grouped", (1, 40, 8, 8))
+    graph = b.build(b.conv("input", 40, 3, 1, groups=4))
+    kernels = split_kernels(graph, RULES)
+    full, older = context_features(graph, kernels), context_features(graph, kernels, names=CONTEXT_FEATURES[:12])
+    assert older[0] == full[0][:-1]
+
+
 def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
     graph = _block()
     feeds = {"input": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)}
