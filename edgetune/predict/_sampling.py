@@ -247,8 +247,7 @@ def _draw_network(rng: np.random.Generator, index: int, extended: bool = False) 
     ``extended`` networks (a stream of their own, ``extended_rng``: the first stream's draws, hence
     the reference networks and existing profiles' samples, stay as they were) also draw swish as the
     activation, parallel branches concatenated (fire/Inception-style blocks), more grouped
-    residual blocks (70% of them, up to 32 groups, as in ResNeXt, with half the stages' widths
-    multiples of 32 so that any group count fits) and, on 40%, a
+    residual blocks (half of them, up to 32 groups, as in ResNeXt) and, on 40%, a
     VGG-style head that flattens the feature map into FC layers (up to 16,384 inputs).
 
     Built by its own generator and seeds, so no benchmark network is a profiling sample; the
@@ -268,8 +267,6 @@ def _draw_network(rng: np.random.Generator, index: int, extended: bool = False) 
     x = b.act(b.bn(b.conv(x, width, int(rng.choice([3, 3, 5])), 2 if hw >= 48 and rng.random() < 0.7 else 1)), act)
     for stage in range(int(rng.integers(2, 7))):
         cout = _channels(rng, max(8, width), min(640, max(16, width * 3)))
-        if extended and rng.random() < 0.5:  # ResNeXt/RegNet widths: multiples of 32, which any group count divides
-            cout = max(32, int(round(cout / 32)) * 32)
         for block in range(int(rng.integers(1, 5))):
             stride = 2 if block == 0 and stage > 0 and b.shape(x)[1] >= 4 and rng.random() < 0.8 else 1
             x = _block(b, x, cout, stride, act, rng, extended)
@@ -317,8 +314,8 @@ def _block(b: GraphBuilder, x: str, cout: int, stride: int, act: str, rng: np.ra
             y = b.squeeze_excite(y, 4, str(rng.choice(["sigmoid", "hsigmoid"])))
         y = b.bn(b.conv(y, cout, 1))
         return b.add(y, x) if stride == 1 and c == cout else y
-    if choice < 0.55:  # basic residual block, a third of them grouped (ResNeXt-style; 70%, up to 32 groups, when extended)
-        groups = int(rng.choice([2, 4, 8, 16, *([32] if extended else [])])) if rng.random() < (0.7 if extended else 0.35) \
+    if choice < 0.55:  # basic residual block, a third of them grouped (ResNeXt-style; half, up to 32 groups, when extended)
+        groups = int(rng.choice([2, 4, 8, 16, *([32] if extended else [])])) if rng.random() < (0.5 if extended else 0.35) \
             and cout % 16 == 0 else 1
         groups = groups if cout % groups == 0 else 16
         y = b.relu(b.bn(b.conv(x, cout, 1 if groups > 1 else 3, 1 if groups > 1 else stride)))
