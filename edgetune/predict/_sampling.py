@@ -17,7 +17,7 @@ from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder
 
 # Head kinds with their own regressor, and the share of the profiling budget each gets.
-# conv includes grouped convolutions (a quarter of its samples); transpose includes channel shuffles.
+# conv includes grouped convolutions (a fifth of its samples); transpose includes channel shuffles.
 HEAD_SHARE = {
     "conv": 0.28, "dwconv": 0.17, "fc": 0.05, "maxpool": 0.04, "avgpool": 0.03, "gap": 0.04,
     "add": 0.06, "concat": 0.03, "bn": 0.03, "relu": 0.03, "relu6": 0.02, "hswish": 0.02, "sigmoid": 0.02,
@@ -126,15 +126,14 @@ def _draw(head: str, rng: np.random.Generator, rules: FusionRules, index: int) -
 
 
 def _draw_conv(head: str, cin: int, hw: int, rng: np.random.Generator, rules: FusionRules, index: int) -> Optional[Graph]:
-    """A conv (a quarter of them grouped, 2-32 groups, as ResNeXt/ShuffleNet use) or depthwise conv kernel."""
+    """A conv (a fifth of them grouped, 2-32 groups, as ResNeXt/ShuffleNet use) or depthwise conv kernel."""
     kernel = int(rng.choice([1, 3, 5, 7], p=[0.4, 0.4, 0.1, 0.1] if head == "conv" else [0.0, 0.6, 0.25, 0.15]))
     stride = 2 if rng.random() < 0.25 and hw >= 4 else 1
     residual = rules.fuses(head, "add") and stride == 1 and rng.random() < 0.25
-    groups = int(rng.choice([2, 3, 4, 8, 16, 32])) if head == "conv" and rng.random() < 0.25 else 1
+    groups = int(rng.choice([2, 3, 4, 8, 16, 32])) if head == "conv" and rng.random() < 0.2 else 1
     if groups > 1:
-        # most as ResNeXt/RegNet bottlenecks use them, as many channels out as in; the rest any count
         per_in, per_out = max(1, cin // groups), max(1, _channels(rng) // groups)
-        cin, cout = per_in * groups, (per_in if residual or rng.random() < 0.6 else per_out) * groups
+        cin, cout = per_in * groups, (per_in if residual else per_out) * groups
     else:
         cout = cin if head == "dwconv" or residual else _channels(rng)
     b = GraphBuilder(f"k{index}-{head}", (1, cin, hw, hw))
