@@ -38,7 +38,10 @@ def test_timed_artifacts_are_kept_beside_the_store(tiny_onnx: Path, isolated_res
 
 def test_an_unchanged_artifact_re_timed_interleaved_is_no_change(tiny_onnx: Path, isolated_results: Path) -> None:
     base, cand = _two_runs(tiny_onnx, isolated_results)
-    [verdict] = gate(base, cand, kept_root(isolated_results), retime_mode="always", sessions=2, config=RETIME)
+    # a 15% threshold: two sessions a side under a parallel test suite on a shared 2-core VM differ by up to
+    # 6% with nothing changed; what this checks is that the second look re-times both artifacts and agrees
+    [verdict] = gate(base, cand, kept_root(isolated_results), default_threshold=0.15, retime_mode="always",
+                     sessions=2, config=RETIME)
     assert verdict.verdict == "no change", verdict
     assert verdict.note.startswith("re-timed now, interleaved") and verdict.baseline_sessions == 2
 
@@ -47,9 +50,9 @@ def test_a_slower_candidate_re_timed_interleaved_is_a_regression(tiny_onnx: Path
     base, cand = _two_runs(tiny_onnx, isolated_results)
     median = cand[0]["median_ms"]
 
-    def slowed(pair, side):  # the candidate's artifact, 50% slower per inference
+    def slowed(pair, side):  # the candidate's artifact, twice as slow per inference: clear of a noisy VM's drift
         plain = get_runner(pair.current.runtime)
-        return SlowedRunner(plain, median * 0.5) if side == "candidate" else plain
+        return SlowedRunner(plain, median) if side == "candidate" else plain
 
     [verdict] = gate(base, cand, kept_root(isolated_results), retime_mode="always", sessions=2, config=RETIME,
                      runner_for=slowed)

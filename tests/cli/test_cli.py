@@ -49,7 +49,8 @@ def test_compile_and_bench(tiny_onnx: Path, tmp_path: Path) -> None:
     proc = edgetune("compile", str(tiny_onnx), "-o", str(tmp_path / "out"), "--budget-s", "0.3",
                     "--runtime", "onnxruntime", "--results", str(results))
     assert proc.returncode == 0, proc.stderr
-    assert "winner: onnxruntime-fp32" in proc.stdout and "manifest:" in proc.stdout
+    # fp32 or int8: which one is faster is the machine's call (a noisy VM has flipped it)
+    assert "winner: onnxruntime-" in proc.stdout and "manifest:" in proc.stdout
     assert (tmp_path / "out" / "tiny.onnx").exists()
     proc = edgetune("bench", str(tiny_onnx), "--budget-s", "0.3", "--runtime", "onnxruntime", "--json",
                     "--results", str(results))
