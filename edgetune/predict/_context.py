@@ -75,8 +75,10 @@ def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileH
     # reuses its buffers run after run); a larger one fetches them from memory on every run
     footprint = [math.log2(4.0 * sum(op.params for op in graph.ops) + 1.0),
                  math.log2(4.0 * sum(op.out_elems for op in graph.ops) + 1.0)]
+    # whether each kernel runs outside the blocked layout: read for itself and for what it feeds
+    unblocked = [layout.unblocked(kernel.head) for kernel in kernels]
     rows = []
-    for kernel in kernels:
+    for ki, kernel in enumerate(kernels):
         sources = [of.get(i) for i in kernel.head.inputs]
         heads = [kernels[s].head.kind for s in sources if s is not None]
         # an elementwise kernel right after a conv/FC kernel that feeds nothing else: a runtime may run it
@@ -90,12 +92,12 @@ def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileH
             float(any(i == "input" for i in kernel.head.inputs)), float("conv" in heads), float("dwconv" in heads),
             float(any(h in ("maxpool", "avgpool") for h in heads)), float("add" in heads), float(foldable),
             float(to_head), float(len(after)),
-            float(any(layout.unblocked(kernels[s].head) for s in sources if s is not None)),
+            float(any(unblocked[s] for s in sources if s is not None)),
             float(any(layout.unblocked(by_name[c]) for c in after)), *footprint,
             # whether the kernel itself runs outside the blocked layout: a grouped conv whose groups fill whole
             # channel blocks runs blocked, 3-4x faster per MAC than one whose groups do not (ResNeXt's 16
             # channels a group against 10, AMD EPYC, AVX-512), which its channel counts alone do not tell a tree
-            float(layout.unblocked(kernel.head)),
+            float(unblocked[ki]),
         ]
         rows.append(hardware.features(kernel) + context[: len(names)])
     return rows
