@@ -281,13 +281,26 @@ class KernelProfiler:
     def _latency_ms(self, timing) -> float:  # type: ignore[no-untyped-def]
         return max(timing.latency_ms - self.overhead_ms, self.hardware.floor_ms)
 
+    def _references_kept(self) -> bool:
+        """Whether the profile holds reference times of this machine: a resumed profile that measured
+        nothing new keeps them, since they anchor its own correction and calibration to the minutes its
+        measurements were taken in (re-timed five hours later on a drifting VM, in a slow minute, they cost
+        a profile 15 points of networks within 10% on the accuracy benchmark)."""
+        from edgetune.predict._references import REFERENCES_FILE, read_references
+
+        stored = read_references(self.folder.path / REFERENCES_FILE)
+        return stored is not None and stored.get("machine") == self.machine
+
     def finish(self) -> ProfileResult:
         """Train the regressors on everything measured; on a local target also time the reference networks."""
         self.progress("training regressors")
         metadata = train(self.folder.path, self.rows, self.chains, self.borders, self.rules, self.state,  # type: ignore[arg-type]
                          self.env, self.hardware)
         self.save_state()
-        if self.target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
+        if self.new_kernels == 0 and self._references_kept():
+            self.progress("nothing new measured: the reference networks keep the times taken with the measurements")
+            anchor_references(self.folder.path)
+        elif self.target.transport == "local":  # kept for `predict --calibrate`: today's speed against the profile's
             self.progress("timing the reference networks alone (for the profile's own correction and `predict --calibrate`)")
             # as adapting times them (and the benchmark its networks): longer sessions, no reference graph
             with self.measurer.timing_with(reference_config(3 * 60.0, REFERENCE_COUNT, passes=4), 4):

@@ -65,6 +65,20 @@ def test_interrupted_profile_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert state["elapsed_s"] >= BUDGET_MIN * 60
 
 
+def test_resuming_a_finished_profile_keeps_its_reference_times(fake_profile: Path, tmp_path: Path) -> None:
+    """Nothing left to measure: the regressors are refitted, the references are not re-timed."""
+    import shutil
+
+    root = tmp_path / "profiles"
+    shutil.copytree(fake_profile.parent.parent, root)
+    folder = root / "host-cpu" / "fake"
+    before = (folder / "references.json").read_text()
+    with _measurer(FakeRunner()) as m:
+        again = profile(load_target("host-cpu"), "fake", BUDGET_MIN, root, measurer=m)
+    assert again.new_kernels == 0 and not again.interrupted
+    assert (folder / "references.json").read_text() == before
+
+
 def test_profile_refuses_a_different_setup(fake_profile: Path) -> None:
     with _measurer(FakeRunner(), threads=2) as m, pytest.raises(ProfileError, match="different threads.*--fresh"):
         profile(load_target("host-cpu"), "fake", BUDGET_MIN, fake_profile.parent.parent, measurer=m)
