@@ -76,3 +76,12 @@ def test_the_profile_summary_says_how_the_speed_moved() -> None:
     assert drift_summary(meta) == ("machine speed while profiling: from 93% to 105% of its median (traced over 1504 "
                                    "networks, 1.07x the median time at the end); latencies fitted at the median speed")
     assert drift_summary({"in_network": {"drift": None}}) is None and drift_summary({}) is None
+
+
+def test_the_profile_summary_gives_its_held_out_networks() -> None:
+    from edgetune.predict._profile import networks_summary
+
+    meta = {"in_network": {"networks_check": {"networks": 1407, "within_10pct": 0.7235, "median_error": -0.021}}}
+    assert networks_summary(meta) == ("check on 1407 profiled networks, each predicted by models fitted without it: "
+                                      "72% within 10%, median error -2.1%")
+    assert networks_summary({"in_network": {"networks_check": {"networks": 0}}}) is None and networks_summary({}) is None
