@@ -316,11 +316,12 @@ def fit_network_model(kernel_ms: Sequence[Sequence[float]], kernel_counts: np.nd
 
 
 # How strongly each size band's scale is held to the pooled scale: one prior row per band, weighing as
-# much as a tenth of the fitted networks together. A network of tiny kernels adds about as much to the smallest bands' sums as to its
-# node count, so least squares traded the two: three profiles of one machine (2026-12-04) put the
-# smallest band's scale at 0.67-1.11 and the per-node cost at -1.4 to -2.8 us, which moved a 0.05 ms
-# network's prediction by 50%. Held at 0.1, the bands' scales agree within 0.05 across them, and each
-# profile's held-out networks and the benchmark's truths are predicted better (benchmarks/predictor).
+# much as a tenth of the fitted networks together. A network of tiny kernels adds about as much to the
+# smallest bands' sums as to its node count, so least squares traded the two: three profiles of one
+# machine (2026-12-04) put the smallest band's scale at 0.67-1.11 and the per-node cost at -1.4 to
+# -2.8 us, which moved a 0.05 ms network's prediction by 50%. Held at 0.1, the bands' scales agree
+# within 0.05 across them, and each profile's held-out networks and the benchmark's truths are
+# predicted as well or better (benchmarks/predictor/README.md).
 _BAND_PRIOR = 0.1
 
 
