@@ -285,11 +285,14 @@ class KernelProfiler:
         """Whether the profile holds reference times of this machine: a resumed profile that measured
         nothing new keeps them, since they anchor its own correction and calibration to the minutes its
         measurements were taken in (re-timed five hours later on a drifting VM, in a slow minute, they cost
-        a profile 15 points of networks within 10% on the accuracy benchmark)."""
-        from edgetune.predict._references import REFERENCES_FILE, read_references
+        a profile 15 points of networks within 10% on the accuracy benchmark). A corrupt file is not kept:
+        timing the references again rewrites it, as before."""
+        from edgetune.predict._calibrate import stored_references
 
-        stored = read_references(self.folder.path / REFERENCES_FILE)
-        return stored is not None and stored.get("machine") == self.machine
+        try:
+            return stored_references(self.folder.path, None, self.machine) is not None
+        except ProfileError:
+            return False
 
     def finish(self) -> ProfileResult:
         """Train the regressors on everything measured; on a local target also time the reference networks."""
