@@ -121,9 +121,34 @@ def test_calibration_recovers_a_uniform_slowdown(fake_profile: Path, tmp_path: P
     with _measurer(ScaledFakeRunner({}, uniform=1.25)) as m:
         slower = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
     assert slower.factor == pytest.approx(1.25, rel=0.01) and slower.significant and "slower" in slower.message()
+    assert slower.steady and "moved" not in slower.message()
     with _measurer(ScaledFakeRunner({})) as m:
         same = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
     assert same.factor == pytest.approx(1.0, abs=0.01) and not same.significant and "within the noise" in same.message()
+
+
+def test_a_slow_window_while_calibrating_does_not_become_the_days_speed(fake_profile: Path, tmp_path: Path) -> None:
+    """A neighbour's burst slows the first pass 40%; the later passes run at the stored speed. Each
+    network's faster pass counts, as when the references were stored, and the message says the speed moved."""
+    folder = _other_machines_profile(fake_profile, tmp_path)
+    with _measurer(ScaledFakeRunner({})) as m:
+        adapt_profile(load_target("host-cpu"), "fake", 3.0, tmp_path, measurer=m, count=8)
+    references = json.loads(adapted_path(folder, current_machine()).read_text())["references"]
+    runner = ScaledFakeRunner({}, uniform=1.4)
+    with _measurer(runner) as m:
+        measure = m.measure
+
+        def burst_then_calm(graphs, nodes=False):  # type: ignore[no-untyped-def]
+            found = measure(graphs, nodes=nodes)
+            runner.uniform = 1.0
+            return found
+
+        m.measure = burst_then_calm  # type: ignore[method-assign]
+        found = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
+    assert found.factor == pytest.approx(1.0, abs=0.01) and not found.significant
+    assert found.pass_factors == pytest.approx((1.4, 1.0, 1.0), rel=0.01) and not found.steady
+    assert "moved while calibrating (passes read 1.40x, 1.00x, 1.00x)" in found.message()
+    assert Calibration.from_dict(found.to_dict()).pass_factors == pytest.approx(found.pass_factors, rel=1e-3)
 
 
 def test_adaptation_and_calibration_errors(fake_profile: Path, tmp_path: Path) -> None:
