@@ -32,6 +32,7 @@ CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_
 # the features of profiles taken before the layout ones (their ctx- models read these 8; a profile's
 # metadata lists the ones its models were fitted on, always a prefix of these)
 _FIRST_CONTEXT_FEATURES = CONTEXT_FEATURES[:8]
+_FOLDABLE = CONTEXT_FEATURES.index("foldable")
 # operators of optimized graphs that do the work of a compute kernel (elementwise ops may ride on them)
 _COMPUTE_NODES = ("Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "FusedGemm", "MatMul")
 # suffixes ONNX Runtime appends to the names of nodes it rewrites, and of the nodes the export adds to
@@ -53,12 +54,18 @@ def _producers(graph: Graph, kernels: Sequence[Kernel]) -> dict[str, int]:
     """Op name -> index of the kernel that produces it (flatten ops point at what they reshape)."""
     of: dict[str, int] = {}
     for index, kernel in enumerate(kernels):
-        for name in kernel.ops:
-            of[name] = index
+        of[kernel.head.name] = index
+        for op in kernel.followers:
+            of[op.name] = index
     for op in graph.ops:
         if op.kind == "flatten" and op.inputs and op.inputs[0] in of:
             of[op.name] = of[op.inputs[0]]
     return of
+
+
+_TO_HEAD_KINDS = frozenset({"fc", "flatten", "gap"})
+_FOLDS_INTO = frozenset({"conv", "dwconv", "fc"})
+_ELEMENTWISE = frozenset(ELEMENTWISE_KINDS)
 
 
 def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileHardware = GENERIC_HARDWARE,
@@ -68,38 +75,50 @@ def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileH
     of = _producers(graph, kernels)
     consumers = graph.consumers()
     layout = LayoutRules(graph, hardware.layout_block, consumers)
-    kinds = {op.name: op.kind for op in graph.ops}
-    by_name = {op.name: op for op in graph.ops}
+    by_name = layout.by_name
     # what one run touches (fp32 weights, and the outputs of every op): a network whose weights and maps fit in
     # the CPU's caches finds a kernel's weights and buffers still there when it runs again (ONNX Runtime
     # reuses its buffers run after run); a larger one fetches them from memory on every run
-    footprint = [math.log2(4.0 * sum(op.params for op in graph.ops) + 1.0),
-                 math.log2(4.0 * sum(op.out_elems for op in graph.ops) + 1.0)]
+    footprint = (math.log2(4.0 * sum(op.params for op in graph.ops) + 1.0),
+                 math.log2(4.0 * sum(op.out_elems for op in graph.ops) + 1.0))
     # whether each kernel runs outside the blocked layout: read for itself and for what it feeds
     unblocked = [layout.unblocked(kernel.head) for kernel in kernels]
+    unblocked_op: dict[str, bool] = {}
+    width = len(names)
     rows = []
-    for ki, kernel in enumerate(kernels):
-        sources = [of.get(i) for i in kernel.head.inputs]
-        heads = [kernels[s].head.kind for s in sources if s is not None]
+    for ki, (kernel, shared) in enumerate(zip(kernels, hardware.feature_rows(kernels))):
+        head = kernel.head
+        sources = []
+        for name in head.inputs:
+            source = of.get(name)
+            if source is not None:
+                sources.append(source)
+        heads = {kernels[s].head.kind for s in sources}
         # an elementwise kernel right after a conv/FC kernel that feeds nothing else: a runtime may run it
         # inside that kernel (ONNX Runtime folds Clip and Add into its NCHWc convs)
-        foldable = kernel.head.kind in ELEMENTWISE_KINDS and any(
-            kernels[s].head.kind in ("conv", "dwconv", "fc") and len(consumers.get(kernels[s].tail.name, ())) == 1
-            for s in sources if s is not None)
+        foldable = head.kind in _ELEMENTWISE and any(
+            kernels[s].head.kind in _FOLDS_INTO and len(consumers.get(kernels[s].tail.name, ())) == 1 for s in sources)
         after = consumers.get(kernel.tail.name, [])
-        to_head = any(kinds.get(c) in ("fc", "flatten", "gap") for c in after) or not after
-        context = [
-            float(any(i == "input" for i in kernel.head.inputs)), float("conv" in heads), float("dwconv" in heads),
-            float(any(h in ("maxpool", "avgpool") for h in heads)), float("add" in heads), float(foldable),
-            float(to_head), float(len(after)),
-            float(any(unblocked[s] for s in sources if s is not None)),
-            float(any(layout.unblocked(by_name[c]) for c in after)), *footprint,
+        to_head = not after or any(by_name[c].kind in _TO_HEAD_KINDS for c in after)
+        feeds_unblocked = False
+        for name in after:
+            found = unblocked_op.get(name)
+            if found is None:
+                found = unblocked_op[name] = layout.unblocked(by_name[name])
+            if found:
+                feeds_unblocked = True
+                break
+        context = (
+            float("input" in head.inputs), float("conv" in heads), float("dwconv" in heads),
+            float("maxpool" in heads or "avgpool" in heads), float("add" in heads), float(foldable),
+            float(to_head), float(len(after)), float(any(unblocked[s] for s in sources)), float(feeds_unblocked),
+            *footprint,
             # whether the kernel itself runs outside the blocked layout: a grouped conv whose groups fill whole
             # channel blocks runs blocked, 3-4x faster per MAC than one whose groups do not (ResNeXt's 16
             # channels a group against 10, AMD EPYC, AVX-512), which its channel counts alone do not tell a tree
             float(unblocked[ki]),
-        ]
-        rows.append(hardware.features(kernel) + context[: len(names)])
+        )
+        rows.append([*shared, *context[:width]])
     return rows
 
 
@@ -237,10 +256,11 @@ def absorption_key(kernel: Kernel, row: Sequence[float], names: Sequence[str] = 
     """What decides whether a runtime runs a kernel inside its neighbour: its kind, what feeds it, whether it
     could ride on that, and its channel blocks (``row``: its features, ending in the context ``names``)."""
     base = len(row) - len(names)
-    producer = next((name for name, i in (("conv", 1), ("dwconv", 2), ("pool", 3), ("add", 4)) if row[base + i]), "other")
+    producer = ("conv" if row[base + 1] else "dwconv" if row[base + 2] else "pool" if row[base + 3]
+                else "add" if row[base + 4] else "other")
     # ONNX Runtime's blocked-layout convs (which take elementwise followers in) want channels in blocks of 8/16
-    blocks = f"{int(kernel.head.cout % 16 == 0)}{int(kernel.head.cout % 8 == 0)}"
-    return f"{kernel.head.kind}|{producer}|{int(row[base + CONTEXT_FEATURES.index('foldable')])}|{blocks}"
+    cout = kernel.head.cout
+    return f"{kernel.head.kind}|{producer}|{int(row[base + _FOLDABLE])}|{int(cout % 16 == 0)}{int(cout % 8 == 0)}"
 
 
 def node_count(kernel_ms: Sequence[float]) -> int:

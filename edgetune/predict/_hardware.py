@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from edgetune.predict._fusion import Kernel
 from edgetune.predict._graph import Op
@@ -70,7 +70,7 @@ class SystolicArray:
         return cls(int(data["array_rows"]), int(data["array_cols"]), str(data["dataflow"]), float(data["clock_mhz"]))
 
 
-_FEATURES: dict = {}  # (hardware, kernel shape) -> feature row
+_FEATURES: dict = {}  # hardware -> {kernel shape -> feature row} (each profile's hardware: one or two)
 _FEATURES_KEPT = 100_000
 
 
@@ -103,13 +103,21 @@ class ProfileHardware:
     def features(self, kernel: Kernel) -> list[float]:
         """The regressor's inputs for one kernel (order: ``feature_names``); kernels of the same shape share
         one computed row (a search predicts thousands of networks built of the same few shapes)."""
-        key = (self, _shape_key(kernel))
-        row = _FEATURES.get(key)
-        if row is None:
-            if len(_FEATURES) >= _FEATURES_KEPT:
-                _FEATURES.clear()
-            row = _FEATURES[key] = tuple(self._features(kernel))
-        return list(row)
+        return list(self.feature_rows([kernel])[0])
+
+    def feature_rows(self, kernels: Sequence[Kernel]) -> list[tuple[float, ...]]:
+        """``features`` of each kernel, as the shared (read-only) rows: one cache lookup per kernel."""
+        cache = _FEATURES.setdefault(self, {})
+        if len(cache) >= _FEATURES_KEPT:
+            cache.clear()
+        out = []
+        for kernel in kernels:
+            key = _shape_key(kernel)
+            row = cache.get(key)
+            if row is None:
+                row = cache[key] = tuple(self._features(kernel))
+            out.append(row)
+        return out
 
     def _features(self, kernel: Kernel) -> list[float]:
         values = feature_values(kernel)

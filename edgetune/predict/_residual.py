@@ -44,23 +44,50 @@ def intensity(kernel: Kernel) -> float:
     return (op.macs + 1.0) / (4.0 * (op.in_elems + op.out_elems + op.params) + 1.0)
 
 
-_ROWS: dict = {}  # (hardware, groups, kernel shape) -> the row less its predicted cost
 _ROWS_KEPT = 100_000
 
 
-def _static_row(kernel: Kernel, hardware: ProfileHardware, groups: tuple[str, ...]) -> tuple[float, ...]:
-    """A kernel's residual inputs that depend on its shape alone; kernels of one shape share the row."""
-    key = (hardware, groups, _shape_key(kernel))
-    row = _ROWS.get(key)
-    if row is None:
-        from edgetune.predict._adapt import group_of  # _adapt builds on this module
+class _RowTable:
+    """The distinct static rows of one (hardware, groups) in one growing matrix, found by kernel shape: a
+    search predicts thousands of networks built of the same few shapes, so most rows are a lookup."""
 
-        if len(_ROWS) >= _ROWS_KEPT:
-            _ROWS.clear()
-        group = group_of(kernel.kind)
-        row = _ROWS[key] = (*(float(group == g) for g in groups), math.log2(intensity(kernel)),
-                            float(kernel.head.groups > 1), math.log2(kernel.head.params + 1.0), *hardware.features(kernel))
-    return row
+    def __init__(self) -> None:
+        self.index: dict[tuple, int] = {}
+        self.matrix = np.zeros((0, 0))
+
+    def rows(self, kernels: Sequence[Kernel], hardware: ProfileHardware, groups: tuple[str, ...]) -> np.ndarray:
+        at, new = [], []
+        for kernel in kernels:
+            key = _shape_key(kernel)
+            position = self.index.get(key)
+            if position is None:
+                position = self.index[key] = len(self.index)
+                new.append(_static_row(kernel, hardware, groups))
+            at.append(position)
+        if new:
+            self._append(np.array(new, dtype=float))
+        return self.matrix[at]
+
+    def _append(self, rows: np.ndarray) -> None:
+        used = len(self.index) - len(rows)
+        if len(self.matrix) < used + len(rows):  # room doubles: appending stays linear over a search
+            grown = np.zeros((max(2 * len(self.matrix), used + len(rows), 64), rows.shape[1]))
+            if used:
+                grown[:used] = self.matrix[:used]
+            self.matrix = grown
+        self.matrix[used:used + len(rows)] = rows
+
+
+_TABLES: dict[tuple, _RowTable] = {}  # (hardware, groups) -> its rows
+
+
+def _static_row(kernel: Kernel, hardware: ProfileHardware, groups: tuple[str, ...]) -> tuple[float, ...]:
+    """A kernel's residual inputs that depend on its shape alone."""
+    from edgetune.predict._adapt import group_of  # _adapt builds on this module
+
+    group = group_of(kernel.kind)
+    return (*(float(group == g) for g in groups), math.log2(intensity(kernel)), float(kernel.head.groups > 1),
+            math.log2(kernel.head.params + 1.0), *hardware.features(kernel))
 
 
 def residual_rows(kernels: Sequence[Kernel], predicted_ms: "Sequence[float] | np.ndarray", hardware: ProfileHardware,
@@ -70,9 +97,11 @@ def residual_rows(kernels: Sequence[Kernel], predicted_ms: "Sequence[float] | np
     if not len(kernels):
         return np.zeros((0, 0))
     names = tuple(groups)
-    static = np.array([_static_row(kernel, hardware, names) for kernel in kernels], dtype=float)
+    table = _TABLES.get((hardware, names))
+    if table is None or len(table.index) >= _ROWS_KEPT:
+        table = _TABLES[(hardware, names)] = _RowTable()
     predicted = np.log2(np.maximum(np.asarray(predicted_ms, dtype=float), 1e-4))
-    return np.hstack([static, predicted[:, None]])
+    return np.hstack([table.rows(kernels, hardware, names), predicted[:, None]])
 
 
 @dataclass(frozen=True)
