@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from edgetune.predict._drift import disturbed_share
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
 from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
@@ -490,6 +491,7 @@ def fit_context(folder: Path, chains: list[dict], rules: FusionRules,
         network = _stacked_model(held)
     return {"heads": sorted(held_out), "held_out": held_out, "network_model": network, "networks": len(profiled),
             "statistic": key, "networks_check": checks.get(key, {"networks": 0}), "checks": checks, "drift": drift,
+            "disturbed": disturbed_share(profiled),
             "features": list(CONTEXT_FEATURES), **saved,
             "note": "kernel cost inside a network = the runtime profiler's node times attributed to the kernel "
                     f"({_STATISTICS.get(key, key)} of 40 runs); absorbed: share of kernels run inside a neighbour, "

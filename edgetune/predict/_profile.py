@@ -533,6 +533,21 @@ def networks_summary(metadata: dict) -> Optional[str]:
             f"{check['within_10pct']:.0%} within 10%, median error {check['median_error']:+.1%}")
 
 
+def disturbed_summary(metadata: dict) -> Optional[str]:
+    """One line on how many profiled networks were timed while other load slowed the machine (``_drift``),
+    and, past ``DISTURBED_WARN``, what to do about it; None when the profile has no reference times."""
+    disturbed = (metadata.get("in_network") or {}).get("disturbed")
+    if not disturbed:
+        return None
+    line = (f"{disturbed['share']:.0%} of {disturbed['networks']} profiled networks were timed while other load slowed "
+            f"this machine (their reference graph over {disturbed['over']:.0%} above its median)")
+    if not disturbed["warn"]:
+        return line
+    target, runtime = metadata.get("target", "TARGET"), metadata.get("runtime", "RUNTIME")
+    return (f"{line}: a profile taken in a quieter hour predicts better; run `edgetune profile --target {target} "
+            f"--runtime {runtime} --fresh` again when the machine is idle")
+
+
 def drift_summary(metadata: dict) -> Optional[str]:
     """One line on how the machine's speed moved while it was profiled, or None when it was not traced."""
     drift = (metadata.get("in_network") or {}).get("drift")

@@ -284,3 +284,25 @@ def test_auto_calibration_retimes_once_where_references_exist(fake_profile: Path
     with pytest.warns(UserWarning, match="--adapt"):
         skipped = predictor_for("host-cpu", "fake", other, calibrate="auto")
     assert len(calls) == 1 and getattr(skipped, "calibration", None) is None
+
+
+def test_residual_rows_of_new_shapes_join_the_shared_table_as_computed_alone() -> None:
+    """The residual's rows are kept in one growing table by kernel shape: rows of a later call with new
+    shapes (the table grows past its first room), and of an earlier one again, are what each kernel gives alone."""
+    from edgetune.predict._adapt import GROUPS
+    from edgetune.predict._fusion import split_kernels
+    from edgetune.predict._hardware import GENERIC_HARDWARE
+    from edgetune.predict._residual import _TABLES, _static_row, residual_rows
+    from edgetune.predict._sampling import sample_network
+    from tests.predict._fake import FAKE_RULES
+
+    groups = ("test-table", *GROUPS)  # a table of this test's own
+    _TABLES.pop((GENERIC_HARDWARE, groups), None)
+    rng = np.random.default_rng(11)
+    batches = [[k for i in range(n) for k in split_kernels(sample_network(rng, i), FAKE_RULES)] for n in (1, 12)]
+    for kernels in (*batches, batches[0]):
+        predicted = np.linspace(0.01, 1.0, len(kernels))
+        rows = residual_rows(kernels, predicted, GENERIC_HARDWARE, groups)
+        alone = np.array([[*_static_row(k, GENERIC_HARDWARE, groups), np.log2(p)] for k, p in zip(kernels, predicted)])
+        assert rows.shape == alone.shape and np.array_equal(rows, alone)
+    assert len(_TABLES[(GENERIC_HARDWARE, groups)].index) > 64  # grown past its first room

@@ -206,6 +206,7 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
         result = profile(target, "fake-nodes", 0.25, tmp_path, measurer=measurer)
     meta = json.loads((result.folder / "metadata.json").read_text())["in_network"]
     assert meta["networks"] >= 8 and "conv" in meta["heads"] and (result.folder / "models" / "ctx-conv.lgb.txt").exists()
+    assert meta["disturbed"] is None  # under 100 networks with a reference time: no share claimed
     assert meta["network_model"]["per_kernel_ms"] < 0  # the profiler's own cost per node is taken back out
     assert meta["network_model"]["counts"] == "nodes"  # ... per node it ran: absorbed kernels ran none
     chains = [json.loads(line) for line in (result.folder / "chains.jsonl").read_text().splitlines()]
@@ -231,7 +232,7 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
 def test_end_to_end_model_is_fitted_on_held_out_predictions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-network regressors that over-state every kernel by half on networks they never saw: the end-to-end
     model, fitted on those predictions (not on the measured node times), scales the sum by about 2/3."""
-    from edgetune.predict import _context
+    from edgetune.predict import _context, _drift
     from edgetune.predict._graph import graph_to_dict
 
     monkeypatch.setattr(_context, "_MIN_STACKED", 40)
@@ -251,9 +252,12 @@ def test_end_to_end_model_is_fitted_on_held_out_predictions(tmp_path: Path, monk
             x = b.pool(x, "maxpool", 3, 1)
         graph = b.build(x)
         ms = [1e-3 + k.head.macs * 1e-8 + k.head.out_elems * 1e-7 for k in split_kernels(graph, RULES)]
-        chains.append({"graph": graph_to_dict(graph), "kernel_ms": ms, "latency_ms": sum(ms)})
+        chains.append({"graph": graph_to_dict(graph), "kernel_ms": ms, "latency_ms": sum(ms),
+                       "reference_ms": 0.13 if i % 4 == 0 else 0.1})  # a quarter timed while the machine ran slow
     (tmp_path / "models").mkdir()
+    monkeypatch.setattr(_drift, "_MIN_TRACED", 40)
     fitted = _context.fit_context(tmp_path / "models", chains, RULES)
+    assert fitted["disturbed"]["share"] == 0.25 and fitted["disturbed"]["warn"]  # stored with the profile's metadata
     model = fitted["network_model"]
     assert "never saw" in model["note"] and model["networks"] >= 40
     assert model["scale"] == pytest.approx(2 / 3, rel=0.1), model

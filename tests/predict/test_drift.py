@@ -85,3 +85,25 @@ def test_the_profile_summary_gives_its_held_out_networks() -> None:
     assert networks_summary(meta) == ("check on 1407 profiled networks, each predicted by models fitted without it: "
                                       "72% within 10%, median error -2.1%")
     assert networks_summary({"in_network": {"networks_check": {"networks": 0}}}) is None and networks_summary({}) is None
+
+
+def test_a_profile_counts_the_networks_it_timed_while_other_load_slowed_the_machine() -> None:
+    from edgetune.predict._drift import DISTURBED_WARN, disturbed_share
+    from edgetune.predict._profile import disturbed_summary
+
+    quiet = [{"reference_ms": 0.1 * (1.0 + 0.04 * (i % 2))} for i in range(200)]  # within 5% of the median
+    assert disturbed_share(quiet)["share"] == 0.0 and not disturbed_share(quiet)["warn"]
+    busy = [{"reference_ms": 0.12 if i % 10 < 3 else 0.1} for i in range(200)]  # 30% timed 20% slow
+    found = disturbed_share(busy)
+    assert found["share"] == pytest.approx(0.3) and found["share"] > DISTURBED_WARN and found["warn"]
+    assert disturbed_share(busy[:50]) is None and disturbed_share([{"latency_ms": 1.0}] * 200) is None
+
+    meta = {"target": "host-cpu", "runtime": "onnxruntime", "in_network": {"disturbed": found}}
+    assert disturbed_summary(meta) == (
+        "30% of 200 profiled networks were timed while other load slowed this machine (their reference graph over 5% "
+        "above its median): a profile taken in a quieter hour predicts better; run `edgetune profile --target host-cpu "
+        "--runtime onnxruntime --fresh` again when the machine is idle")
+    calm = disturbed_summary({"in_network": {"disturbed": disturbed_share(quiet)}})
+    assert calm is not None and calm.startswith("0% of 200") and "quieter hour" not in calm
+    assert disturbed_summary({"in_network": {"disturbed": None}}) is None and disturbed_summary({}) is None
+
