@@ -57,19 +57,21 @@ class _RowTable:
 
     def rows(self, kernels: Sequence[Kernel], hardware: ProfileHardware, groups: tuple[str, ...]) -> np.ndarray:
         at, new = [], []
+        pending: dict[tuple, int] = {}  # shapes first seen here join the index once their rows are in the matrix
         for kernel in kernels:
             key = _shape_key(kernel)
-            position = self.index.get(key)
+            position = self.index.get(key, pending.get(key))
             if position is None:
-                position = self.index[key] = len(self.index)
                 new.append(_static_row(kernel, hardware, groups))
+                position = pending[key] = len(self.index) + len(pending)
             at.append(position)
         if new:
             self._append(np.array(new, dtype=float))
+            self.index.update(pending)
         return self.matrix[at]
 
     def _append(self, rows: np.ndarray) -> None:
-        used = len(self.index) - len(rows)
+        used = len(self.index)
         if len(self.matrix) < used + len(rows):  # room doubles: appending stays linear over a search
             grown = np.zeros((max(2 * len(self.matrix), used + len(rows), 64), rows.shape[1]))
             if used:
