@@ -32,6 +32,7 @@ from edgetune.errors import ConfigError
 from edgetune.predict._base import ProfileError
 from edgetune.predict._borders import check_on_chains, fit_borders, save_borders
 from edgetune.predict._context import fit_context, kernel_costs_from_nodes
+from edgetune.predict._drift import Retimer
 from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_to_dict
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
@@ -200,6 +201,7 @@ class KernelProfiler:
         self.borders = self.folder.borders()
         self.rng = np.random.default_rng(self.seed + 7919 * len(self.rows) + 104729 * len(self.chains))
         self.heads = [h for h in HEAD_SHARE if h not in (self.state or {}).get("uncosted", [])]
+        self.retimer = Retimer.resumed(self.chains, (self.state or {}).get("retimed"), self.elapsed)
 
     def measure_round(self) -> bool:
         """Networks, border pairs, then kernels; True when Ctrl-C stopped the round."""
@@ -214,9 +216,11 @@ class KernelProfiler:
 
     def network_round(self) -> bool:
         """Whole random networks (see ``_measure_networks``), appended to chains.jsonl."""
-        new_chains, interrupted = _measure_networks(self.measurer, self.rng, self.rules, len(self.chains), self.seed)
+        new_chains, interrupted = _measure_networks(self.measurer, self.rng, self.rules, len(self.chains), self.seed,
+                                                    self.retimer)
         self.folder.append_lines(self.folder.chains_path, new_chains)
         self.chains += new_chains
+        self.save_state(retimed=self.retimer.counts())
         return interrupted
 
     def border_round(self) -> bool:
@@ -314,9 +318,10 @@ class KernelProfiler:
 
 
 def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: FusionRules,
-                      stored: int, seed: int = 0) -> tuple[list[dict], bool]:
+                      stored: int, seed: int = 0, retimer: Optional[Retimer] = None) -> tuple[list[dict], bool]:
     """One round of whole random networks, end to end; with a per-node profiler also each kernel's
-    cost inside them (``_context.attribute_nodes``). Returns the records and whether Ctrl-C stopped it."""
+    cost inside them (``_context.attribute_nodes``). Returns the records and whether Ctrl-C stopped it.
+    With a ``retimer``, groups timed while other load slowed the machine are timed again (``_drift.Retimer``)."""
     in_context = measurer.profiles_nodes
     want = _INITIAL_CHAINS if stored < _INITIAL_CHAINS else (_NETWORKS_PER_ROUND if in_context else _CHAINS_PER_ROUND)
     graphs = [sample_network(rng, stored + i) if in_context and i % 3 else sample_chain(rng, rules, stored + i)
@@ -324,7 +329,11 @@ def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: 
     if in_context:  # fire blocks, swish, flattened FC heads: drawn from their own stream, after the first's
         extra = extended_rng(seed, stored)
         graphs += [sample_network(extra, stored + want + i, extended=True) for i in range(_EXTENDED_PER_ROUND)]
-    timings, interrupted = measurer.measure(graphs, nodes=in_context)
+    if retimer is None:
+        timings, interrupted = measurer.measure(graphs, nodes=in_context)
+    else:
+        timings, interrupted = retimer.measure(lambda group: measurer.measure(group, nodes=in_context), graphs,
+                                               measurer.interleave)
     records = []
     for i, (graph, timing) in enumerate(zip(graphs, timings)):
         if timing.error:
@@ -502,6 +511,8 @@ def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list
         "note": "kernel latency = fastest of >=30 runs minus the per-call overhead (reference_ms: a reference graph "
                 "timed with the first group, kept for analysis)",
     }
+    if state.get("retimed"):
+        metadata["retimed"] = state["retimed"]
     if hardware.to_metadata():  # a CPU profile without a blocked layout has no hardware terms
         metadata["hardware"] = {**hardware.to_metadata(),
                                 "note": "systolic: the array whose stall-free cycles are a feature and a baseline term; "
@@ -541,6 +552,11 @@ def disturbed_summary(metadata: dict) -> Optional[str]:
         return None
     line = (f"{disturbed['share']:.0%} of {disturbed['networks']} profiled networks were timed while other load slowed "
             f"this machine (their reference graph over {disturbed['over']:.0%} above its median)")
+    retimed = metadata.get("retimed") or {}
+    if retimed.get("groups"):
+        line = (f"{retimed['groups']} groups of networks timed while the machine ran slow were timed again "
+                f"({retimed['seconds']:.0f} s; {retimed['still_slow']} still slow after up to {retimed['tries']} tries); "
+                f"after that, {line}")
     if not disturbed["warn"]:
         return line
     target, runtime = metadata.get("target", "TARGET"), metadata.get("runtime", "RUNTIME")

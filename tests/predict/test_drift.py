@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,83 @@ def test_a_profile_counts_the_networks_it_timed_while_other_load_slowed_the_mach
     assert calm is not None and calm.startswith("0% of 200") and "quieter hour" not in calm
     assert disturbed_summary({"in_network": {"disturbed": None}}) is None and disturbed_summary({}) is None
 
+
+
+def _timings(ms: float, reference_ms: float, count: int) -> list:
+    from edgetune.predict._measure import GraphTiming
+
+    return [GraphTiming(f"g{i}", ms, ms, ms, 30, True, reference_ms, min_ms=ms) for i in range(count)]
+
+
+class _BurstyMachine:
+    """A group measure whose ``slow`` calls (counted from 0) run the whole group, reference graph included, 1.3x slower."""
+
+    def __init__(self, slow: set[int], interrupt_at: int = -1) -> None:
+        self.slow, self.interrupt_at, self.calls = slow, interrupt_at, 0
+
+    def __call__(self, group: list) -> tuple[list, bool]:
+        call, self.calls = self.calls, self.calls + 1
+        if call == self.interrupt_at:
+            return [], True
+        factor = 1.3 if call in self.slow else 1.0
+        return _timings(factor, 0.1 * factor, len(group)), False
+
+
+def test_groups_timed_while_other_load_slowed_the_machine_are_timed_again_and_the_quick_attempt_kept() -> None:
+    from edgetune.predict._drift import RETIMES, Retimer
+
+    retimer = Retimer([0.1] * 9)
+    machine = _BurstyMachine(slow={1, 4, 5, 6})  # group 1 slow once; group 3 (calls 4-6) slow on every try
+    timings, stopped = retimer.measure(machine, list(range(12)), 3)
+    assert not stopped and machine.calls == 4 + 1 + RETIMES  # four groups, one retry for group 1, all for group 3
+    assert [t.latency_ms for t in timings] == [1.0] * 9 + [1.3] * 3  # group 1's quick attempt is kept
+    assert (retimer.groups, retimer.still) == (2, 1) and retimer.counts()["still_slow"] == 1
+
+    fresh = Retimer([0.1] * 8)  # too few groups timed to judge: nothing is timed again
+    assert fresh.measure(_BurstyMachine(slow={0}), [0, 1, 2], 3)[0][0].latency_ms == 1.3 and fresh.groups == 0
+    capped = Retimer([0.1] * 9, elapsed_s=lambda: 0.0)  # re-timing may not take any of the profile's time
+    assert capped.measure(_BurstyMachine(slow={0}), [0, 1, 2], 3)[0][0].latency_ms == 1.3 and capped.groups == 0
+
+
+def test_ctrl_c_while_timing_a_slow_group_again_keeps_the_attempt_already_timed() -> None:
+    from edgetune.predict._drift import Retimer
+
+    retimer = Retimer([0.1] * 9)
+    timings, stopped = retimer.measure(_BurstyMachine(slow={0}, interrupt_at=1), list(range(6)), 3)
+    assert stopped and [t.latency_ms for t in timings] == [1.3] * 3  # the second group was never started
+
+
+def test_a_profile_times_its_slow_groups_of_networks_again_and_says_so(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake runtime whose every fifth group runs 30% slow: the profile times those groups again, keeps no slow
+    group of networks, and its metadata and summary say how many it re-timed."""
+    from edgetune.predict import GraphMeasurer, _drift, profile
+    from edgetune.predict._measure import KERNEL_CONFIG
+    from edgetune.predict._profile import disturbed_summary
+    from edgetune.targets import load_target
+    from tests.predict._fake import FakeNodeRunner, FakeSession
+
+    class Bursty(FakeNodeRunner):
+        """Every fifth group (the reference graph closes each group) runs 1.3x slower, reference graph included."""
+
+        group = 0
+
+        def load(self, artifact: Path, threads: int) -> FakeSession:
+            session = super().load(artifact, threads)
+            session.latency_ms *= 1.3 if self.group % 5 == 4 else 1.0
+            if artifact.stem == "reference":  # the group is complete
+                self.group += 1
+            return session
+
+    monkeypatch.setattr(_drift, "_MIN_JUDGED", 2)  # a short profile: judge from its second group of networks on
+    target = load_target("host-cpu")
+    with GraphMeasurer(target, "fake-nodes", 1, config=KERNEL_CONFIG, runner=Bursty(), interleave=6) as measurer:
+        meta = profile(target, "fake-nodes", 0.3, tmp_path, measurer=measurer).metadata
+    retimed = meta["retimed"]
+    assert retimed["groups"] >= 2 and retimed["still_slow"] == 0
+    chains = [json.loads(line) for line in (tmp_path / "host-cpu" / "fake-nodes" / "chains.jsonl").read_text().splitlines()]
+    refs = np.array([c["reference_ms"] for c in chains])
+    assert len(refs) > 30 and np.all(refs <= np.median(refs) * 1.05)  # without re-timing a fifth would be 30% slow
+    line = disturbed_summary({**meta, "in_network": {"disturbed": {"share": 0.0, "networks": 100, "over": 0.05, "warn": False}}})
+    assert line is not None and line.startswith(f"{retimed['groups']} groups of networks timed while the machine ran slow "
+                                                "were timed again")
