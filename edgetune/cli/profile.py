@@ -35,7 +35,7 @@ def command(target: str, runtime: str, budget_min: Optional[float], threads: int
             retrain: bool, adapt: bool, seed: int, targets_dir: Optional[Path], rpc_tracker: Optional[str], as_json: bool) -> None:
     """Detect fusion, measure sampled kernels, fit per-kernel regressors into profiles/TARGET/RUNTIME/."""
     from edgetune.predict import profile
-    from edgetune.predict._profile import disturbed_summary, drift_summary, held_out_summary, networks_summary
+    from edgetune.predict._profile import fit_summary
     from edgetune.targets import load_target
 
     if adapt and (fresh or retrain):
@@ -54,7 +54,7 @@ def command(target: str, runtime: str, budget_min: Optional[float], threads: int
         if as_json:
             print_json(meta)
         else:
-            out.print("\n".join(filter(None, (held_out_summary(meta), networks_summary(meta), disturbed_summary(meta)))))
+            out.print("\n".join(fit_summary(meta)))
         return
     if resolved.transport == "rpc":
         _use_boards(resolved, runtime, rpc_tracker)
@@ -73,14 +73,7 @@ def command(target: str, runtime: str, budget_min: Optional[float], threads: int
     out.print(f"profiled {resolved.name}/{runtime} on {meta['threads']} thread(s): {result.kernels} kernels "
               f"({result.new_kernels} new) in {result.elapsed_s / 60:.1f} min")
     out.print(f"fused kernels: {', '.join(meta['fusion']) or 'none'}")
-    out.print(held_out_summary(meta))
-    chains = meta.get("chains_check", {})
-    if chains.get("chains"):
-        out.print(f"check on {chains['chains']} random kernel chains measured while profiling (not fitted on): "
-                  f"{chains['within_10pct']:.0%} within 10%, median error {chains['median_error']:+.1%}")
-    for line in (networks_summary(meta), drift_summary(meta), disturbed_summary(meta)):
-        if line:
-            out.print(line)
+    out.print("\n".join(fit_summary(meta)))
     out.print(f"wrote {result.folder}")
 
 

@@ -532,6 +532,18 @@ def held_out_summary(metadata: dict) -> str:
     return "\n".join(lines)
 
 
+def fit_summary(metadata: dict) -> list[str]:
+    """What a profile's fit says after profiling or retraining: the held-out kernels, the random kernel chains,
+    the profiled networks, the machine's speed while profiling and how much of it was timed under other load."""
+    chains = metadata.get("chains_check") or {}
+    lines = [held_out_summary(metadata)]
+    if chains.get("chains"):
+        lines.append(f"check on {chains['chains']} random kernel chains measured while profiling (not fitted on): "
+                     f"{chains['within_10pct']:.0%} within 10%, median error {chains['median_error']:+.1%}")
+    return lines + [line for line in (networks_summary(metadata), drift_summary(metadata), disturbed_summary(metadata))
+                    if line]
+
+
 def networks_summary(metadata: dict) -> Optional[str]:
     """One line on the whole profiled networks predicted by models that never saw them (3 folds), or None
     without in-network measurements. The number to read first: on the AMD VM on 2026-12-04, three profiles

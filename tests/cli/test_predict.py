@@ -104,6 +104,22 @@ def test_profile_retrain_refits_from_stored_measurements(fake_profile: Path, tmp
     assert (root / "host-cpu" / "fake" / "models" / "conv.lgb.txt").exists()
 
 
+def test_profile_retrain_says_what_a_profile_says(fake_profile: Path, tmp_path: Path) -> None:
+    """`profile --retrain` prints the same account of the fit as `profile`: kernels, chains, networks, drift."""
+    import shutil
+
+    from edgetune.predict._profile import fit_summary
+
+    root = tmp_path / "profiles"
+    shutil.copytree(fake_profile, root / "host-cpu" / "fake")
+    proc = edgetune("profile", "--runtime", "fake", "--profiles-dir", str(root), "--retrain")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((root / "host-cpu" / "fake" / "metadata.json").read_text())
+    lines = fit_summary(meta)
+    assert any(line.startswith("check on") and "random kernel chains" in line for line in lines)
+    assert " ".join(proc.stdout.split()) == " ".join(" ".join(lines).split())  # the same words, however rich wraps them
+
+
 @pytest.mark.parametrize("args, needle", [
     (["search", "--dataset", "no-such-data", "--trials", "1"], "not found"),
     (["search", "--latency-budget-ms", "0.000001", "--trials", "1"], "can meet"),
