@@ -22,7 +22,7 @@ import numpy as np
 
 from edgetune.predict._drift import disturbed_share
 from edgetune.predict._fusion import FusionRules, Kernel, split_kernels
-from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph
+from edgetune.predict._graph import ELEMENTWISE_KINDS, Graph, fold_swish
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._layout import LayoutRules
 from edgetune.predict._regress import KindModel, fit_kind
@@ -72,7 +72,12 @@ _ELEMENTWISE = frozenset(ELEMENTWISE_KINDS)
 def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileHardware = GENERIC_HARDWARE,
                      names: Sequence[str] = CONTEXT_FEATURES) -> list[list[float]]:
     """Per kernel: ``hardware.features(kernel)`` plus ``names`` (a prefix of CONTEXT_FEATURES: what feeds it,
-    what it feeds, whether it or either side runs outside the runtime's blocked layout: ``_layout``)."""
+    what it feeds, whether it or either side runs outside the runtime's blocked layout: ``_layout``).
+
+    Read on the graph as ``split_kernels`` groups it: x * sigmoid(x) written as two ops is one swish op
+    (``fold_swish``), so a conv feeding it feeds one kernel, as one feeding a profiled swish op does (an ONNX
+    file holds SiLU as the two ops; the sampler draws it as one)."""
+    graph = fold_swish(graph)
     of = _producers(graph, kernels)
     consumers = graph.consumers()
     layout = LayoutRules(graph, hardware.layout_block, consumers)

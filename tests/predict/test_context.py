@@ -145,6 +145,21 @@ def test_context_features_say_whether_a_grouped_conv_runs_blocked() -> None:
     assert older[0] == full[0][:-1]
 
 
+def test_context_features_read_x_times_sigmoid_x_as_the_one_swish_op_it_runs_as() -> None:
+    """A conv before EfficientNet's swish written as Sigmoid then Mul (as an ONNX file holds it) feeds one kernel,
+    as a conv before a profiled swish op does: the same features, not a conv feeding two ops."""
+    from edgetune.predict._hardware import ProfileHardware
+
+    def features(two_ops: bool) -> list[list[float]]:
+        b = GraphBuilder("silu", (1, 8, 16, 16))
+        x = b.bn(b.conv("input", 16, 1, 1))
+        x = b.mul(x, b.sigmoid(x)) if two_ops else b.swish(x)
+        graph = b.build(b.bn(b.conv(x, 16, 1, 1)))
+        return context_features(graph, split_kernels(graph, RULES), ProfileHardware(layout_block=16))
+
+    assert features(two_ops=True) == features(two_ops=False)
+
+
 def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
     graph = _block()
     feeds = {"input": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)}
