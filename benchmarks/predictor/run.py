@@ -240,7 +240,9 @@ def predict_mode(predictor: KernelPredictor, graphs: list, truth: np.ndarray, ag
               "median_layers": int(np.median([len(g.ops) for g in graphs])),
               "machine_correction": estimates[0].extra.get("machine_correction") if estimates else None,
               # how much of the profile was timed while other load slowed the machine (``_drift.disturbed_share``)
-              "profile_disturbed": (predictor.metadata.get("in_network") or {}).get("disturbed")}
+              "profile_disturbed": (predictor.metadata.get("in_network") or {}).get("disturbed"),
+              # groups of networks the profile timed again for it (``_drift.Retimer``); None before re-timing
+              "profile_retimed": predictor.metadata.get("retimed")}
     folder = predictor.folder
     flops = np.array([e.total_ms for e in FlopsPredictor(folder).predict_many(graphs)])
     fit = network_flops_baseline(folder)
