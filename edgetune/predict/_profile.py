@@ -207,7 +207,7 @@ class KernelProfiler:
         """Networks, border pairs, then kernels; True when Ctrl-C stopped the round."""
         stopped = self.network_round()
         stopped = self.border_round() or stopped
-        self.save_state()
+        self.save_state(retimed=self.retimer.counts())
         if stopped:
             return True
         stopped = self.kernel_round(self.next_kernels())
@@ -220,7 +220,6 @@ class KernelProfiler:
                                                     self.retimer)
         self.folder.append_lines(self.folder.chains_path, new_chains)
         self.chains += new_chains
-        self.save_state(retimed=self.retimer.counts())
         return interrupted
 
     def border_round(self) -> bool:
@@ -318,10 +317,10 @@ class KernelProfiler:
 
 
 def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: FusionRules,
-                      stored: int, seed: int = 0, retimer: Optional[Retimer] = None) -> tuple[list[dict], bool]:
+                      stored: int, seed: int, retimer: Retimer) -> tuple[list[dict], bool]:
     """One round of whole random networks, end to end; with a per-node profiler also each kernel's
     cost inside them (``_context.attribute_nodes``). Returns the records and whether Ctrl-C stopped it.
-    With a ``retimer``, groups timed while other load slowed the machine are timed again (``_drift.Retimer``)."""
+    Groups timed while other load slowed the machine are timed again (``_drift.Retimer``)."""
     in_context = measurer.profiles_nodes
     want = _INITIAL_CHAINS if stored < _INITIAL_CHAINS else (_NETWORKS_PER_ROUND if in_context else _CHAINS_PER_ROUND)
     graphs = [sample_network(rng, stored + i) if in_context and i % 3 else sample_chain(rng, rules, stored + i)
@@ -329,11 +328,8 @@ def _measure_networks(measurer: GraphMeasurer, rng: np.random.Generator, rules: 
     if in_context:  # fire blocks, swish, flattened FC heads: drawn from their own stream, after the first's
         extra = extended_rng(seed, stored)
         graphs += [sample_network(extra, stored + want + i, extended=True) for i in range(_EXTENDED_PER_ROUND)]
-    if retimer is None:
-        timings, interrupted = measurer.measure(graphs, nodes=in_context)
-    else:
-        timings, interrupted = retimer.measure(lambda group: measurer.measure(group, nodes=in_context), graphs,
-                                               measurer.interleave)
+    timings, interrupted = retimer.measure(lambda group: measurer.measure(group, nodes=in_context), graphs,
+                                           measurer.interleave)
     records = []
     for i, (graph, timing) in enumerate(zip(graphs, timings)):
         if timing.error:
