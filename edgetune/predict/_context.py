@@ -80,7 +80,7 @@ def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileH
     graph = fold_swish(graph)
     of = _producers(graph, kernels)
     consumers = graph.consumers()
-    layout = LayoutRules(graph, hardware.layout_block, consumers, hardware.layout_align)
+    layout = LayoutRules(graph, hardware.layout_block, consumers)
     by_name = layout.by_name
     # what one run touches (fp32 weights, and the outputs of every op): a network whose weights and maps fit in
     # the CPU's caches finds a kernel's weights and buffers still there when it runs again (ONNX Runtime

@@ -91,7 +91,6 @@ class ProfileHardware:
     # generic features after the first profiles' (and after the array's cycles, which keep their column)
     extra: tuple[str, ...] = ALIGNMENT_FEATURES
     layout_block: int = 0
-    layout_align: int = 0  # its blocked convolutions' channel alignment (0: a profile fitted before it was recorded)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -136,8 +135,6 @@ class ProfileHardware:
             out["systolic"] = self.array.to_dict()
         if self.layout_block:
             out["layout_block"] = self.layout_block
-        if self.layout_align:
-            out["layout_align"] = self.layout_align
         return out
 
     @classmethod
@@ -152,8 +149,7 @@ class ProfileHardware:
 
             raise ProfileError(f"the profile was trained on kernel features this edgetune does not know ({', '.join(unknown)}); "
                                "update edgetune or re-run `edgetune profile --fresh`")
-        return cls(float(data.get("floor_ms", FLOOR_MS)), array, tuple(names), int(data.get("layout_block", 0)),
-                   int(data.get("layout_align", 0)))
+        return cls(float(data.get("floor_ms", FLOOR_MS)), array, tuple(names), int(data.get("layout_block", 0)))
 
     @classmethod
     def for_target(cls, target: Target) -> "ProfileHardware":

@@ -5,11 +5,7 @@ layout (MLAS: channels in blocks of 16 floats with AVX-512F, 8 with AVX2) and in
 ``ReorderInput``/``ReorderOutput`` wherever the next op cannot run blocked. Which ops can, read
 from the optimized graphs of ONNX Runtime 1.2x on an AVX-512 CPU:
 
-- a convolution (its output channels padded to the block): when it reads fewer channels than a
-  block (straight from the plain layout) or a multiple of 4 (MLAS's channel alignment); a
-  depthwise one: when its channels are a multiple of 4. Read from the 24,800 plain and depthwise
-  convolutions of a 2026-12-04 profile's networks, with no exception: a conv reading 55 channels
-  ran plain, one reading 36 blocked;
+- a convolution (its output channels padded to the block) and a depthwise one: always;
 - a grouped convolution: when each group's input and output channels fill whole blocks;
 - max/average/global pooling: when the channels fill whole blocks;
 - a concat: when every input's channels fill whole blocks and no input is itself unblocked;
@@ -21,8 +17,7 @@ from the optimized graphs of ONNX Runtime 1.2x on an AVX-512 CPU:
 
 A profile records the block it was fitted with (``ProfileHardware.layout_block``); 0, the profiles
 taken before, keeps the first rule: every concat, pad, resize, Mul and grouped convolution counts
-as unblocked and pools never do. It records the channel alignment too (``layout_align``); 0, the
-profiles taken before it, counts every plain and depthwise convolution as blocked.
+as unblocked and pools never do.
 """
 
 from __future__ import annotations
@@ -48,21 +43,11 @@ def layout_block(runtime: str, isa: Sequence[str]) -> int:
     return 8 if "avx2" in features else 0
 
 
-# the channel count MLAS's blocked convolutions need a multiple of (below a block, a conv reads the plain layout)
-CHANNEL_ALIGNMENT = 4
-
-
-def layout_align(block: int) -> int:
-    """The channel alignment of a runtime's blocked convolutions, for its ``layout_block`` (0: none)."""
-    return CHANNEL_ALIGNMENT if block else 0
-
-
 class LayoutRules:
     """``unblocked(op)`` for the ops of one graph under a runtime's channel block (0: the first rule)."""
 
-    def __init__(self, graph: Graph, block: int, consumers: Mapping[str, Sequence[str]], align: int = 0) -> None:
+    def __init__(self, graph: Graph, block: int, consumers: Mapping[str, Sequence[str]]) -> None:
         self.block = block
-        self.align = align
         self.by_name = {op.name: op for op in graph.ops}
         self.consumers = consumers
         self.input_channels = graph.input_shape[1]
@@ -83,10 +68,6 @@ class LayoutRules:
             return True
         if grouped:
             return not (self._fills(op.cin // op.groups) and self._fills(op.cout // op.groups))
-        if self.align and op.kind == "dwconv":
-            return op.cin % self.align != 0
-        if self.align and op.kind == "conv":
-            return op.cin >= self.block and op.cin % self.align != 0
         if op.kind in _POOL_KINDS:
             return not self._fills(op.cin)
         if op.kind == "concat":

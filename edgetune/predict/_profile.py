@@ -37,7 +37,7 @@ from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_to_dict
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._kernel_row import KernelRow
-from edgetune.predict._layout import layout_align, layout_block
+from edgetune.predict._layout import layout_block
 from edgetune.predict._machine import current_machine
 from edgetune.predict._measure import GraphMeasurer, reference_graph
 from edgetune.predict._profile_store import ProfileStore
@@ -476,8 +476,7 @@ def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list
         raise ProfileError(f"no kernel measurements in {folder}; give the profile a larger --budget")
     _raw_latencies(rows, float(state["overhead_ms"]), hardware.floor_ms)
     if not hardware.layout_block:  # the blocked layout of the profiled machine's runtime (``_layout``)
-        block = layout_block(state["runtime"], (state.get("machine") or {}).get("isa", []))
-        hardware = replace(hardware, layout_block=block, layout_align=layout_align(block))
+        hardware = replace(hardware, layout_block=layout_block(state["runtime"], (state.get("machine") or {}).get("isa", [])))
     models, accuracy = [], {}
     for head in sorted({r.head for r in rows}):
         mine = [r for r in rows if r.head == head]
@@ -514,8 +513,7 @@ def train(folder: Path, rows: list[KernelRow], chains: list[dict], borders: list
         metadata["hardware"] = {**hardware.to_metadata(),
                                 "note": "systolic: the array whose stall-free cycles are a feature and a baseline term; "
                                         "floor_ms: the shortest latency the profile resolves (one clock cycle when simulated); "
-                                        "layout_block: the channel block of the runtime's blocked layout (NCHWc); "
-                                        "layout_align: the channel multiple its blocked convolutions read"}
+                                        "layout_block: the channel block of the runtime's blocked layout (NCHWc)"}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
     return metadata
 

@@ -242,7 +242,6 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
     state_path.write_text(json.dumps({**state, "runtime": "onnxruntime", "machine": {"isa": ["avx2", "avx512f"]}}))
     assert retrain(result.folder)["hardware"]["layout_block"] == 16
     assert KernelPredictor(result.folder).hardware.layout_block == 16
-    assert KernelPredictor(result.folder).hardware.layout_align == 4
 
 
 def test_end_to_end_model_is_fitted_on_held_out_predictions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from edgetune.predict import FusionRules, GraphBuilder, split_kernels, to_onnx
 from edgetune.predict._context import CONTEXT_FEATURES, context_features
 from edgetune.predict._graph import Graph
 from edgetune.predict._hardware import ProfileHardware
-from edgetune.predict._layout import LayoutRules, layout_align, layout_block
+from edgetune.predict._layout import LayoutRules, layout_block
 from edgetune.predict._machine import current_machine
 
 RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu")}))
@@ -38,10 +38,6 @@ def _probe(name: str, middle: str, channels: int = 32) -> tuple[Graph, str]:
         y = b.mul(x, b.relu(b.conv(x, channels, 1)))
     elif middle == "squeeze-excite":
         y = b.squeeze_excite(x, 4)
-    elif middle == "conv":  # a conv reading ``channels``
-        y = b.conv(x, 32, 3)
-    elif middle == "dwconv":
-        y = b.dwconv(x, 3)
     else:
         raise AssertionError(middle)
     out = b.relu(b.conv(y, 32, 3))
@@ -51,7 +47,7 @@ def _probe(name: str, middle: str, channels: int = 32) -> tuple[Graph, str]:
 
 def _unblocked(graph: Graph, name: str, block: int) -> bool:
     op = next(o for o in graph.ops if o.name == name)
-    return LayoutRules(graph, block, graph.consumers(), layout_align(block)).unblocked(op)
+    return LayoutRules(graph, block, graph.consumers()).unblocked(op)
 
 
 def test_layout_block_follows_the_cpu_features_for_onnx_runtime_only() -> None:
@@ -65,21 +61,11 @@ def test_layout_block_follows_the_cpu_features_for_onnx_runtime_only() -> None:
     ("concat", 32, False), ("concat", 24, True), ("concat-after-slice", 32, True),
     ("grouped", 32, False), ("grouped", 16, True), ("maxpool", 32, False), ("maxpool", 20, True),
     ("upsample", 20, False), ("downsample", 32, True), ("pad", 32, False), ("mul", 20, False),
-    ("squeeze-excite", 32, True), ("conv", 22, True), ("conv", 20, False), ("conv", 36, False), ("conv", 12, False),
-    ("dwconv", 22, True), ("dwconv", 20, False), ("dwconv", 12, False), ("dwconv", 10, True),
+    ("squeeze-excite", 32, True),
 ])
 def test_the_rule_at_a_block_of_16(middle: str, channels: int, unblocked: bool) -> None:
     graph, name = _probe(middle, middle, channels)
     assert _unblocked(graph, name, 16) is unblocked
-
-
-def test_profiles_fitted_before_the_alignment_count_every_conv_as_blocked() -> None:
-    """A profile without a recorded alignment keeps the features its regressors were fitted with."""
-    for middle in ("conv", "dwconv"):
-        graph, name = _probe(middle, middle, 22)
-        op = next(o for o in graph.ops if o.name == name)
-        assert not LayoutRules(graph, 16, graph.consumers()).unblocked(op)
-        assert LayoutRules(graph, 16, graph.consumers(), 4).unblocked(op)
 
 
 def test_a_pad_is_unblocked_unless_only_convolutions_read_it() -> None:
@@ -119,12 +105,10 @@ def test_every_kernel_sees_the_networks_footprint() -> None:
 
 
 def test_profile_hardware_keeps_its_block_in_the_metadata() -> None:
-    hardware = ProfileHardware(layout_block=16, layout_align=4)
+    hardware = ProfileHardware(layout_block=16)
     metadata = {"hardware": hardware.to_metadata()}
     assert ProfileHardware.from_metadata(metadata).layout_block == 16
-    assert ProfileHardware.from_metadata(metadata).layout_align == 4
     assert ProfileHardware.from_metadata({}).layout_block == 0
-    assert ProfileHardware.from_metadata({"hardware": {"layout_block": 16}}).layout_align == 0
     assert ProfileHardware().to_metadata() == {}
 
 
@@ -156,23 +140,3 @@ def test_the_rule_matches_onnx_runtime_on_this_cpu(middle: str, channels: int, t
         pytest.skip("this CPU has no AVX2: ONNX Runtime runs no blocked layout here")
     graph, name = _probe(f"probe-{middle}-{channels}", middle, channels)
     assert _unblocked(graph, name, block) is _reordered(graph, tmp_path)
-
-
-@pytest.mark.parametrize("middle, channels", [("conv", 22), ("conv", 20), ("conv", 36), ("dwconv", 22), ("dwconv", 20),
-                                              ("dwconv", 12)])
-def test_the_convolution_rule_matches_onnx_runtime_on_this_cpu(middle: str, channels: int, tmp_path: Path) -> None:
-    """ONNX Runtime names a convolution it runs blocked after the op with ``_nchwc`` appended."""
-    import onnx
-    import onnxruntime as ort
-
-    block = layout_block("onnxruntime", current_machine()["isa"])
-    if not block:
-        pytest.skip("this CPU has no AVX2: ONNX Runtime runs no blocked layout here")
-    graph, name = _probe(f"probe-{middle}-{channels}", middle, channels)
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    options.log_severity_level = 3
-    ort.InferenceSession(str(to_onnx(graph, tmp_path / "probe.onnx")), options, providers=["CPUExecutionProvider"])
-    nodes = {n.name for n in onnx.load(options.optimized_model_filepath).graph.node}
-    assert (name in nodes) != (f"{name}_nchwc" in nodes)  # the op ran as exactly one of the two
-    assert _unblocked(graph, name, block) is (name in nodes)
