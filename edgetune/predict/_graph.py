@@ -310,18 +310,19 @@ def fold_swish(graph: Graph) -> Graph:
     sigmoids = {op.name: op for op in graph.ops if op.kind == "sigmoid"}
     if not sigmoids:  # most graphs: nothing to fold, and this runs on every prediction
         return graph
+    # products of a sigmoid and its own input; a squeeze-excite gate (a sigmoid of something else) is none,
+    # so a graph folded already costs one more scan here, not its consumers again
+    candidates = [(op.name, gate, x) for op in graph.ops if op.kind == "mul" and len(op.inputs) == 2
+                  for gate, x in (op.inputs, op.inputs[::-1]) if gate in sigmoids and sigmoids[gate].inputs == (x,)]
+    if not candidates:
+        return graph
     consumers = graph.consumers()
     gates: set[str] = set()
     swish_of: dict[str, str] = {}  # the product's name -> x
-    for op in graph.ops:
-        if op.kind != "mul" or len(op.inputs) != 2:
-            continue
-        for gate, x in (op.inputs, op.inputs[::-1]):
-            sig = sigmoids.get(gate)
-            if sig is not None and sig.inputs == (x,) and consumers[gate] == [op.name]:
-                gates.add(gate)
-                swish_of[op.name] = x
-                break
+    for product, gate, x in candidates:
+        if product not in swish_of and consumers[gate] == [product]:
+            gates.add(gate)
+            swish_of[product] = x
     if not gates:
         return graph
     ops = tuple(replace(op, kind="swish", inputs=(swish_of[op.name],)) if op.name in swish_of else op
