@@ -227,6 +227,26 @@ def score(pred: np.ndarray, truth: np.ndarray, agree: np.ndarray, names: list[st
     return out
 
 
+def interval_coverage(pred: np.ndarray, low: np.ndarray, high: np.ndarray, truth: np.ndarray,
+                      agree: np.ndarray) -> dict[str, Any]:
+    """How honest the predictions' 95% intervals are: the share of the networks that reproduce whose
+    measured latency lies inside [low, high] (95% would be honest; 100% with wide intervals says they could
+    be narrower), and the intervals' median half-width relative to the prediction, per size band as
+    ``reproducible_by_size``."""
+    def one(idx: np.ndarray) -> dict[str, Any]:
+        idx = idx & np.isfinite(truth)
+        if not idx.any():
+            return {"networks": 0}
+        inside = (truth[idx] >= low[idx]) & (truth[idx] <= high[idx])
+        half = (high[idx] - low[idx]) / 2.0 / pred[idx]
+        return {"networks": int(idx.sum()), "covered": round(float(np.mean(inside)), 4),
+                "median_half_width": round(float(np.median(half)), 4)}
+
+    small = truth < SMALL_MS
+    return {"reproducible_5pct": one(agree), f"under_{SMALL_MS}_ms": one(agree & small),
+            f"from_{SMALL_MS}_ms": one(agree & ~small)}
+
+
 def predict_mode(predictor: KernelPredictor, graphs: list, truth: np.ndarray, agree: np.ndarray) -> dict[str, Any]:
     """One mode's predictions, scores, estimated shares and prediction speed."""
     started = time.perf_counter()
@@ -238,11 +258,13 @@ def predict_mode(predictor: KernelPredictor, graphs: list, truth: np.ndarray, ag
         predictor.predict_many(graphs)
         warm.append((time.perf_counter() - started) * 1e3 / len(graphs))
     pred = np.array([e.total_ms for e in estimates])
+    low, high = np.array([e.low_ms for e in estimates]), np.array([e.high_ms for e in estimates])
     shares = np.array([e.extra.get("estimated_share", 0.0) for e in estimates])
     names = [g.name for g in graphs]
     result = {**score(pred, truth, agree, names),
               "estimated_share": {"median": round(float(np.median(shares)), 4), "max": round(float(np.max(shares)), 4),
                                   "networks_with_estimates": int(np.sum(shares > 0))},
+              "interval": interval_coverage(pred, low, high, truth, agree),
               "networks_leaving_ops_out": int(sum(1 for e in estimates if e.uncovered)),
               "prediction_ms_per_network_batched": round(batch_ms, 4),
               "prediction_ms_per_network_batched_warm": round(min(warm), 4),
@@ -340,6 +362,7 @@ def main() -> None:
         sizes = ", ".join(f"{size} {s.get('within_10pct')} of {s['networks']}" for size, s in m["reproducible_by_size"].items())
         print(f"{name}: all {m['all']}\n  reproducible {m['reproducible_5pct']}\n  held-out {m['held_out_families']}\n"
               f"  reproducible within 10% by size: {sizes}\n"
+              f"  95% intervals: {m['interval']}\n"
               f"  estimated share {m['estimated_share']}, FLOPs/kernel {m['flops_per_kernel']}")
     print(f"wrote {path}")
 
