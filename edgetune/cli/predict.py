@@ -52,6 +52,8 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
         out.print(calibration.message())
     out.print(f"[bold]{estimate.network}[/] on {target}/{runtime}: predicted {estimate.total_ms:.4g} ms "
               f"(95% interval {estimate.low_ms:.4g}-{estimate.high_ms:.4g} ms; {estimate.predictor} predictor, not a measurement)")
+    for line in estimate.extra.get("interval_covers") or ():
+        out.print(f"  the interval covers {line}" if not line.startswith("not ") else f"  [bold]the interval is {line}[/]")
     correction = estimate.extra.get("machine_correction") or {}
     if correction.get("adapted"):
         held = correction.get("held_out") or {}

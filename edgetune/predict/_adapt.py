@@ -88,6 +88,12 @@ class MachineCorrection:
     provenance: dict[str, Any] = field(default_factory=dict)  # shown with every prediction it corrects
     residual: Optional[KernelResidual] = None
     scale: float = 1.0
+    # what the correction adds to a prediction's 95% interval, relative: the adaptation's held-out error
+    # (``spread``) and how well the calibration knows today's speed (``drift_noise``; ``drift_up`` above
+    # it, more when the speed moved while calibrating), each added in quadrature to the model's
+    spread: float = 0.0
+    drift_noise: float = 0.0
+    drift_up: float = 0.0
 
     def factor(self, group: str) -> float:
         return float(self.multipliers.get(group, 1.0)) * self.scale * self.drift
@@ -101,8 +107,10 @@ class MachineCorrection:
         values = self.residual.correct([split[gi][ki] for gi, ki in keys], [latency[key] for key in keys], hardware)
         return {key: float(value) for key, value in zip(keys, values)}
 
-    def with_drift(self, drift: float) -> "MachineCorrection":
-        return replace(self, drift=float(drift))
+    def with_drift(self, drift: float, noise: float = 0.0, up: float = 0.0) -> "MachineCorrection":
+        """Today's speed (``_calibrate``) on top: every prediction times ``drift``, its interval widened by ``noise``
+        (and above by ``up``, when larger)."""
+        return replace(self, drift=float(drift), drift_noise=float(noise), drift_up=float(max(up, noise)))
 
     def apply(self, estimate: LatencyEstimate) -> LatencyEstimate:
         """The estimate with every kernel (and the per-call cost) scaled by its group's factor."""
@@ -111,10 +119,24 @@ class MachineCorrection:
                         for k in estimate.kernels)
         call = call_ms(estimate) * factors[CALL]
         total = call + sum(k.latency_ms for k in kernels)
-        ratio = total / estimate.total_ms if estimate.total_ms > 0 else 1.0
-        extra = {**estimate.extra, "overhead_ms": call, "machine_correction": self.provenance}
-        return replace(estimate, total_ms=total, low_ms=estimate.low_ms * ratio, high_ms=estimate.high_ms * ratio,
+        model = (estimate.high_ms - estimate.low_ms) / 2.0 / estimate.total_ms if estimate.total_ms > 0 else 0.0
+        below = total * math.sqrt(model ** 2 + self.spread ** 2 + self.drift_noise ** 2)
+        above = total * math.sqrt(model ** 2 + self.spread ** 2 + max(self.drift_up, self.drift_noise) ** 2)
+        extra = {**estimate.extra, "overhead_ms": call, "machine_correction": self.provenance,
+                 "interval_covers": self._covers(estimate.extra.get("interval_covers") or [])}
+        return replace(estimate, total_ms=total, low_ms=max(total - below, 0.0), high_ms=total + above,
                        kernels=kernels, extra=extra)
+
+    def _covers(self, model: Sequence[str]) -> list[str]:
+        """What a corrected prediction's interval stands for: the model's part, then this correction's."""
+        covers = [line for line in model if not line.startswith("not for today's speed") or not self.drift_up]
+        if self.spread:
+            covers.append(f"this machine's adaptation: +-{self.spread:.0%} (its held-out error on the reference networks)")
+        if self.drift_up > self.drift_noise:
+            covers.append(f"today's speed: -{self.drift_noise:.1%} to +{self.drift_up:.1%} (it moved while calibrating)")
+        elif self.drift_noise:
+            covers.append(f"today's speed: +-{self.drift_noise:.1%} (the calibration's noise)")
+        return covers
 
 
 def _solve(parts: np.ndarray, measured: np.ndarray, lam: float) -> np.ndarray:
@@ -249,7 +271,14 @@ def correction_from(data: dict[str, Any], provenance: Optional[dict[str, Any]] =
     return MachineCorrection({k: float(v) for k, v in found.get("multipliers", {}).items()}, 1.0,
                              provenance or {"adapted": True, "source_machine": data.get("source_machine"),
                                             "held_out": found.get("held_out"), "method": found.get("method", "group multipliers")},
-                             residual, float(found.get("scale", 1.0)))
+                             residual, float(found.get("scale", 1.0)), spread=adaptation_spread(found.get("held_out")))
+
+
+def adaptation_spread(held_out: Optional[dict[str, Any]]) -> float:
+    """The relative 95% half-width an adaptation adds to a prediction's interval: 1.96 x its leave-one-out
+    RMS relative error on the reference networks (0 when it was not checked)."""
+    rmspe = (held_out or {}).get("rmspe")
+    return 1.96 * float(rmspe) if rmspe is not None and math.isfinite(float(rmspe)) else 0.0
 
 
 # --- the adapted profile on disk ---------------------------------------------------------------

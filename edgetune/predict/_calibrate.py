@@ -65,6 +65,15 @@ class Calibration:
             return True
         return math.log(max(self.pass_factors) / min(self.pass_factors)) <= math.log1p(self.noise)
 
+    @property
+    def uncertainty(self) -> float:
+        """How far above the factor kept today's speed may be (relative; what a calibrated prediction's interval adds
+        above, the noise below): the noise, or, when the speed moved while calibrating, how far its slowest pass read
+        above the factor."""
+        if self.steady:
+            return self.noise
+        return max(self.noise, max(self.pass_factors) * self.stored_speed / self.factor - 1.0)
+
     def message(self) -> str:
         direction = "slower" if self.factor > 1 else "faster"
         change = abs(self.factor - 1.0)
@@ -73,7 +82,8 @@ class Calibration:
         stored = (f"the profile predicts (its references were timed at {self.stored_speed:.2f}x its predictions)"
                   if self.stored_speed != 1.0 else "when they were stored")
         moved = ("" if self.steady else "; the speed moved while calibrating (passes read "
-                 + ", ".join(f"{f * self.stored_speed:.2f}x" for f in self.pass_factors) + "), each network's fastest pass counts")
+                 + ", ".join(f"{f * self.stored_speed:.2f}x" for f in self.pass_factors) + "), each network's fastest pass counts "
+                 f"and predictions carry +-{self.uncertainty:.0%} for today's speed")
         return (f"calibrated on {self.networks} reference networks in {self.seconds:.1f} s: this machine runs "
                 f"{change:.1%} {direction} than {stored} (noise +-{self.noise:.1%}); {verdict}{moved}")
 
@@ -81,7 +91,7 @@ class Calibration:
         return {"factor": round(self.factor, 4), "noise": round(self.noise, 4), "significant": self.significant,
                 "networks": self.networks, "seconds": round(self.seconds, 2), "ratios": [round(r, 4) for r in self.ratios],
                 "stored_speed": round(self.stored_speed, 4), "pass_factors": [round(f, 4) for f in self.pass_factors],
-                "steady": self.steady}
+                "steady": self.steady, "uncertainty": round(self.uncertainty, 4)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Calibration":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -65,6 +66,7 @@ def load_own(folder: Path) -> Optional[Any]:
         return None
     try:
         data = json.loads(path.read_text())
-        return correction_from(data, {"own": True, "held_out": data["correction"].get("held_out")})
+        # part of the profile's model, whose interval already stands for its error: it widens nothing
+        return replace(correction_from(data, {"own": True, "held_out": data["correction"].get("held_out")}), spread=0.0)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         raise ProfileError(f"{path} is corrupt; delete it and run `edgetune profile --retrain`") from None

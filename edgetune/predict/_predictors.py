@@ -60,6 +60,12 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# what a prediction's 95% interval stands for before any correction (``MachineCorrection`` adds its own parts)
+MODEL_INTERVAL = ("the profile's model error (its regressors' held-out error, kernel by kernel, and the end-to-end model's)",
+                  "not for today's speed: it is at the speed this machine ran at when it was profiled (or adapted); "
+                  "`--calibrate` re-times it in about 10 s")
+
+
 class KernelPredictor(Predictor):
     """nn-Meter-style: split into kernels with the measured fusion rules, predict each, sum."""
 
@@ -91,7 +97,8 @@ class KernelPredictor(Predictor):
     def calibrate_with(self, found: Calibration) -> None:
         """Rescale every prediction by today's drift (on top of this machine's correction, if any)."""
         machine = self.machine or MachineCorrection(provenance={"adapted": False})
-        self.machine = replace(machine.with_drift(found.factor), provenance={**machine.provenance, "calibration": found.to_dict()})
+        self.machine = replace(machine.with_drift(found.factor, found.noise, found.uncertainty),
+                               provenance={**machine.provenance, "calibration": found.to_dict()})
         self.calibration = found
 
     def predict_many(self, graphs: Sequence[Graph]) -> list[LatencyEstimate]:
@@ -189,6 +196,7 @@ class KernelPredictor(Predictor):
                                 "runtime": self.metadata["runtime"],
                                 "kernel_costs": "in-network" if self.network_model else "isolated",
                                 "own_correction": self.own is not None,
+                                "interval_covers": list(MODEL_INTERVAL),
                                 "estimated_share": estimated / total if total > 0 else 0.0})
 
 

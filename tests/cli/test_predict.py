@@ -22,9 +22,12 @@ def test_predict_table_and_json(fake_profile: Path, net_onnx: Path) -> None:
     proc = edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", root)
     assert proc.returncode == 0, proc.stderr
     assert "predicted" in proc.stdout and "not a measurement" in proc.stdout and "conv+bn+relu" in proc.stdout
+    assert "the interval covers the profile's model error" in proc.stdout
+    assert "the interval is not for today's speed" in " ".join(proc.stdout.split())  # uncalibrated: says so
     proc = edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", root, "--json")
     data = json.loads(proc.stdout)
     assert data["predicted"] is True and data["total_ms"] > 0 and data["kernels"]
+    assert data["low_ms"] < data["total_ms"] < data["high_ms"] and len(data["interval_covers"]) == 2
     flops = json.loads(edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", root, "--json",
                                 "--predictor", "flops").stdout)
     assert flops["predictor"] == "flops" and flops["total_ms"] > 0

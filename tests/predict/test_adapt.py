@@ -121,7 +121,7 @@ def test_calibration_recovers_a_uniform_slowdown(fake_profile: Path, tmp_path: P
     with _measurer(ScaledFakeRunner({}, uniform=1.25)) as m:
         slower = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
     assert slower.factor == pytest.approx(1.25, rel=0.01) and slower.significant and "slower" in slower.message()
-    assert slower.steady and "moved" not in slower.message()
+    assert slower.steady and "moved" not in slower.message() and slower.uncertainty == slower.noise
     with _measurer(ScaledFakeRunner({})) as m:
         same = calibrate(references, load_target("host-cpu"), "fake", 1, measurer=m)
     assert same.factor == pytest.approx(1.0, abs=0.01) and not same.significant and "within the noise" in same.message()
@@ -148,6 +148,7 @@ def test_a_slow_window_while_calibrating_does_not_become_the_days_speed(fake_pro
     assert found.factor == pytest.approx(1.0, abs=0.01) and not found.significant
     assert found.pass_factors == pytest.approx((1.4, 1.0, 1.0), rel=0.01) and not found.steady
     assert "moved while calibrating (passes read 1.40x, 1.00x, 1.00x)" in found.message()
+    assert found.uncertainty == pytest.approx(0.4, abs=0.01) and "+-40% for today's speed" in found.message()
     assert Calibration.from_dict(found.to_dict()).pass_factors == pytest.approx(found.pass_factors, rel=1e-3)
 
 
@@ -246,7 +247,37 @@ def test_corrections_scale_each_group_and_identity_changes_nothing() -> None:
     scaled = MachineCorrection({"conv": 2.0, "elementwise": 0.5}, drift=1.1).apply(estimate)
     assert scaled.total_ms == pytest.approx(1.1 * (2.0 * 0.6 + 0.5 * 0.41 - 0.01))
     assert [k.latency_ms for k in scaled.kernels] == pytest.approx([1.1 * 1.2, 1.1 * 0.205])
-    assert scaled.low_ms / scaled.total_ms == pytest.approx(0.8)
+    assert scaled.low_ms / scaled.total_ms == pytest.approx(0.8)  # an exact correction keeps the model's interval
+
+
+def test_an_adaptation_and_todays_calibration_widen_the_interval_by_their_own_errors() -> None:
+    """The interval stands for every error in the number: the model's (+-20% here), the adaptation's held-out
+    error (1.96 x its RMS relative error) and the calibration's noise, added in quadrature; uncalibrated, it
+    says it is not today's speed."""
+    from edgetune.predict import KernelEstimate, LatencyEstimate, MachineCorrection
+    from edgetune.predict._adapt import correction_from
+    from edgetune.predict._predictors import MODEL_INTERVAL
+
+    kernels = (KernelEstimate("conv+bn+relu", ("c",), 0.9, 100),)
+    estimate = LatencyEstimate("n", 1.0, 0.8, 1.2, "kernel", kernels, extra={"interval_covers": list(MODEL_INTERVAL)})
+    adapted = correction_from({"correction": {"multipliers": {"conv": 2.0}, "held_out": {"rmspe": 0.1}}})
+    assert adapted.spread == pytest.approx(0.196)
+    found = adapted.apply(estimate)
+    half = np.sqrt(0.2 ** 2 + 0.196 ** 2)
+    assert found.total_ms == pytest.approx(1.9)
+    assert (found.low_ms, found.high_ms) == pytest.approx((1.9 * (1 - half), 1.9 * (1 + half)))
+    covers = found.extra["interval_covers"]
+    assert any("adaptation: +-20%" in line for line in covers) and any(line.startswith("not for today's speed") for line in covers)
+    today = adapted.with_drift(1.1, noise=0.05).apply(estimate)
+    half = np.sqrt(0.2 ** 2 + 0.196 ** 2 + 0.05 ** 2)
+    assert (today.low_ms, today.high_ms) == pytest.approx((2.09 * (1 - half), 2.09 * (1 + half)))
+    covers = today.extra["interval_covers"]
+    assert any("today's speed: +-5.0%" in line for line in covers) and not any(line.startswith("not ") for line in covers)
+    moving = adapted.with_drift(1.1, noise=0.05, up=0.4).apply(estimate)  # the speed moved while calibrating: slower is likelier
+    above = np.sqrt(0.2 ** 2 + 0.196 ** 2 + 0.4 ** 2)
+    assert (moving.low_ms, moving.high_ms) == pytest.approx((today.low_ms, 2.09 * (1 + above)))
+    assert any("-5.0% to +40.0%" in line for line in moving.extra["interval_covers"])
+    assert MachineCorrection(drift=1.1).apply(estimate).low_ms == pytest.approx(1.1 * 0.8)  # nothing to add: as scaled
 
 
 def test_machines_match_on_model_and_recorded_isa_features() -> None:
