@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Optional, Sequence
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
 import click
 
@@ -25,10 +27,26 @@ for module in (targets, inspect, compile_verb, bench, zoo, farm, report, profile
     cli.add_command(module.command)
 
 
+_OWN = str(Path(__file__).resolve().parent.parent)
+_python_show = warnings.showwarning
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """edgetune's own warnings (what a user should know, and the command that fixes it) as one `Warning: ...`
+    line, not Python's file:line form; anything else's as Python shows it."""
+    if issubclass(category, UserWarning) and str(Path(filename).resolve()).startswith(_OWN):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _python_show(message, category, filename, lineno, file, line)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Run the CLI; user errors print one `Error: ...` line and exit non-zero."""
+    """Run the CLI; user errors print one `Error: ...` line and exit non-zero, warnings one `Warning: ...`
+    line (Python's form with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         cli.main(args=args, prog_name="edgetune", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -276,6 +276,7 @@ def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", prof
                       f"(run `edgetune profile --target {resolved.name}` for millisecond predictions)", stacklevel=2)
         return MeasuringPredictor(resolved, runtime)
     predictor = predictor_registry[kind](folder)
+    _warn_if_disturbed(predictor, resolved.name, runtime)
     if resolved.transport != "local":
         if calibrate is True:
             raise ConfigError(f"--calibrate re-times networks here; target '{resolved.name}' is {resolved.transport}")
@@ -284,6 +285,19 @@ def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", prof
     if calibrate and isinstance(predictor, KernelPredictor):
         _calibrate_now(predictor, resolved, runtime, folder, adapted, required=calibrate is True)
     return predictor
+
+
+def _warn_if_disturbed(predictor: Predictor, target: str, runtime: str) -> None:
+    """Warn, at every use, when the profile was taken while other load slowed the machine past
+    ``_drift.DISTURBED_WARN`` (its summary said so once, when it was taken)."""
+    in_network = getattr(predictor, "metadata", {}).get("in_network") or {}
+    disturbed, check = in_network.get("disturbed") or {}, in_network.get("networks_check") or {}
+    if not disturbed.get("warn"):
+        return
+    held = f"; {check['within_10pct']:.0%} of its own held-out networks within 10%" if check.get("networks") else ""
+    warnings.warn(f"the {target}/{runtime} profile was taken while other load slowed this machine ({disturbed['share']:.0%} of "
+                  f"its networks{held}): its predictions carry that load. Run `edgetune profile --target {target} "
+                  f"--runtime {runtime} --fresh` again when the machine is idle", stacklevel=3)
 
 
 def adapt_command(target: str, runtime: str) -> str:

@@ -142,3 +142,23 @@ def test_search_supernet_cli() -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert len(data["architectures"]) == 3 and "kendall_tau" in data
+
+
+def test_a_warning_is_one_line_that_names_the_fix(fake_profile: Path, net_onnx: Path, tmp_path: Path) -> None:
+    """A profile taken under load: `predict` warns in one `Warning: ...` line with the command to re-run, not in
+    Python's file:line form (that with --debug)."""
+    import shutil
+
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    meta["in_network"] = {**(meta.get("in_network") or {}),
+                          "disturbed": {"networks": 971, "over": 0.05, "share": 0.1874, "warn": True}}
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    proc = edgetune("predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "other load" in line]
+    assert len(lines) == 1 and lines[0].startswith("Warning: the host-cpu/fake profile was taken while other load")
+    assert "--runtime fake --fresh` again" in lines[0] and "UserWarning" not in proc.stderr
+    debug = edgetune("--debug", "predict", str(net_onnx), "--runtime", "fake", "--profiles-dir", str(tmp_path))
+    assert "UserWarning: the host-cpu/fake profile was taken while other load" in debug.stderr

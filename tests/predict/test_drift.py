@@ -181,7 +181,7 @@ def test_a_profile_times_its_slow_groups_of_networks_again_and_says_so(tmp_path:
     with GraphMeasurer(target, "fake-nodes", 1, config=KERNEL_CONFIG, runner=Bursty(), interleave=6) as measurer:
         meta = profile(target, "fake-nodes", 0.3, tmp_path, measurer=measurer).metadata
     retimed = meta["retimed"]
-    assert retimed["groups"] >= 2 and retimed["still_slow"] == 0
+    assert retimed["groups"] >= 1 and retimed["still_slow"] == 0  # how many groups fit in 0.3 min depends on the machine
     chains = [json.loads(line) for line in (tmp_path / "host-cpu" / "fake-nodes" / "chains.jsonl").read_text().splitlines()]
     refs = np.array([c["reference_ms"] for c in chains])
     assert len(refs) > 30 and np.all(refs <= np.median(refs) * 1.05)  # without re-timing a fifth would be 30% slow

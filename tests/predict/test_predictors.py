@@ -176,3 +176,28 @@ def test_identity_is_never_listed(fake_profile: Path, tmp_path: Path) -> None:
     estimate = KernelPredictor(fake_profile).predict(tmp_path / "ids.onnx")
     assert not estimate.uncovered and [k.kind for k in estimate.kernels] == ["conv"]
     assert "Identity" not in str(estimate.to_dict())
+
+
+def test_a_profile_taken_under_load_warns_at_every_use(fake_profile: Path, tmp_path: Path) -> None:
+    """Its summary warned once when it was taken; every later prediction from it says so too, with the command."""
+    import json
+    import shutil
+    import warnings
+
+    copy = tmp_path / "host-cpu" / "fake"
+    shutil.copytree(fake_profile, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    in_network = meta.get("in_network") or {}
+    (copy / "metadata.json").write_text(json.dumps({**meta, "in_network": {
+        **in_network, "disturbed": {"networks": 971, "over": 0.05, "share": 0.1874, "warn": True},
+        "networks_check": {"networks": 953, "within_10pct": 0.3914, "median_error": -0.083}}}))
+    for _ in range(2):
+        with pytest.warns(UserWarning, match=r"taken while other load slowed this machine \(19% of its networks; 39% of its "
+                                             r"own held-out networks within 10%\).*--runtime fake --fresh` again"):
+            predictor_for("host-cpu", "fake", tmp_path)
+    (copy / "metadata.json").write_text(json.dumps({**meta, "in_network": {
+        **in_network, "disturbed": {"networks": 971, "over": 0.05, "share": 0.02, "warn": False}}}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor_for("host-cpu", "fake", tmp_path)
+    assert not [w for w in caught if "other load" in str(w.message)]
