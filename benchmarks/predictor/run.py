@@ -204,6 +204,12 @@ def ground_truth(target: Any, runtime: str, threads: int, graphs: list) -> tuple
 SMALL_MS = 0.1  # networks measured under this are scored apart as well (``reproducible_by_size``)
 
 
+def size_bands(truth: np.ndarray, agree: np.ndarray) -> dict[str, np.ndarray]:
+    """The networks that reproduce, on each side of ``SMALL_MS`` measured: band name -> mask."""
+    small = truth < SMALL_MS
+    return {f"under_{SMALL_MS}_ms": agree & small, f"from_{SMALL_MS}_ms": agree & ~small}
+
+
 def score(pred: np.ndarray, truth: np.ndarray, agree: np.ndarray, names: list[str]) -> dict[str, Any]:
     """Overall, on networks that reproduce, seen vs held-out, and per family."""
     held = np.array([family(n) in HELD_OUT_FAMILIES for n in names])
@@ -215,9 +221,7 @@ def score(pred: np.ndarray, truth: np.ndarray, agree: np.ndarray, names: list[st
         out["per_family"][fam] = accuracy(pred[idx], truth[idx])
     # the networks that reproduce, by measured size: under 0.1 ms the profiler's per-node bookkeeping is
     # about half of every node's time, so the end-to-end model takes half the kernel sum back out
-    small = truth < SMALL_MS
-    out["reproducible_by_size"] = {f"under_{SMALL_MS}_ms": accuracy(pred[agree & small], truth[agree & small]),
-                                   f"from_{SMALL_MS}_ms": accuracy(pred[agree & ~small], truth[agree & ~small])}
+    out["reproducible_by_size"] = {band: accuracy(pred[idx], truth[idx]) for band, idx in size_bands(truth, agree).items()}
     # what the model gets right apart from the machine's speed: within +-10% once the median
     # predicted/measured ratio is divided out (a perfect uniform drift correction; not a deployable number)
     ratio = float(np.median(pred / truth))
@@ -242,9 +246,7 @@ def interval_coverage(pred: np.ndarray, low: np.ndarray, high: np.ndarray, truth
         return {"networks": int(idx.sum()), "covered": round(float(np.mean(inside)), 4),
                 "median_half_width": round(float(np.median(half)), 4)}
 
-    small = truth < SMALL_MS
-    return {"reproducible_5pct": one(agree), f"under_{SMALL_MS}_ms": one(agree & small),
-            f"from_{SMALL_MS}_ms": one(agree & ~small)}
+    return {"reproducible_5pct": one(agree), **{band: one(idx) for band, idx in size_bands(truth, agree).items()}}
 
 
 def predict_mode(predictor: KernelPredictor, graphs: list, truth: np.ndarray, agree: np.ndarray) -> dict[str, Any]:
