@@ -29,6 +29,13 @@ DISTURBED_OVER = 0.05  # a profiled network whose reference graph ran this much 
 # accuracy benchmark's repeatable networks within 10% (mean of twelve truths; the same code and sampler for
 # the first, second and fourth)
 DISTURBED_WARN = 0.15
+# ... unless the profile's own self-check (its held-out profiled networks, ``networks_check``) still puts this many
+# within 10%: the direct evidence outranks the cause. The shipped Intel profile (2026-12-03 22:12) counts 42% of its
+# networks disturbed and puts 79% of its held-out ones within 10%, the best of any profile; two Intel profiles under
+# heavy host load (2026-12-05, 19% disturbed) put 39% and 41% there, and on the AMD VM self-checks of 72 / 65 / 61%
+# went with 90 / 80 / 77% on the accuracy benchmark. Each session runs in its own worker process and the load on
+# these VMs is per vCPU, so a slow reference graph does not always mean a slow neighbour
+SELF_CHECK_OK = 0.70
 # a group of profiled networks whose reference graph ran slow is timed again up to this many times: on the AMD VM
 # slow groups came singly (five profiles of 2026-12-04: a group timed 5 s after a slow one was slow 9-21% of the
 # time, after a quick one 6-16%), so a second try mostly lands in a quiet window
@@ -90,18 +97,23 @@ def at_median_speed(chains: Sequence[dict], trace: DriftTrace, keys: Sequence[st
     return out
 
 
-def disturbed_share(chains: Sequence[dict], over: float = DISTURBED_OVER) -> Optional[dict]:
+def disturbed_share(chains: Sequence[dict], over: float = DISTURBED_OVER,
+                    self_check: Optional[float] = None) -> Optional[dict]:
     """How many profiled networks were timed while the machine ran slow: their reference graph (timed in the
     same group) more than ``over`` above its median over the profile. A neighbour's load slows memory-bound
     kernels more than the reference graph, so the drift trace's uniform rescale does not undo it; a profile
-    taken in a quiet hour predicts better. None without reference times."""
+    taken in a quiet hour predicts better. It warns past ``DISTURBED_WARN`` unless ``self_check`` (the share of
+    its held-out profiled networks within 10%) reaches ``SELF_CHECK_OK``. None without reference times."""
     refs = np.array([float(c["reference_ms"]) for c in chains if c.get("reference_ms")], float)
     if len(refs) < _MIN_TRACED:
         return None
     share = float(np.mean(refs > np.median(refs) * (1.0 + over)))
-    return {"networks": len(refs), "over": over, "share": round(share, 4), "warn": share > DISTURBED_WARN,
+    fitted_well = self_check is not None and self_check >= SELF_CHECK_OK
+    return {"networks": len(refs), "over": over, "share": round(share, 4), "warn": share > DISTURBED_WARN and not fitted_well,
             "note": f"profiled networks whose reference graph ran over {over:.0%} above its median: timed while "
-                    "the machine was slowed by other load"}
+                    "the machine was slowed by other load"
+                    + (f"; no warning, as its held-out networks still fit (at least {SELF_CHECK_OK:.0%} within 10%)"
+                       if fitted_well and share > DISTURBED_WARN else "")}
 
 
 Measure = Callable[[list], "tuple[list, bool]"]  # GraphMeasurer.measure for one group: (timings, interrupted)

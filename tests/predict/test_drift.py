@@ -89,7 +89,7 @@ def test_the_profile_summary_gives_its_held_out_networks() -> None:
 
 
 def test_a_profile_counts_the_networks_it_timed_while_other_load_slowed_the_machine() -> None:
-    from edgetune.predict._drift import DISTURBED_WARN, disturbed_share
+    from edgetune.predict._drift import DISTURBED_WARN, SELF_CHECK_OK, disturbed_share
     from edgetune.predict._profile import disturbed_summary
 
     quiet = [{"reference_ms": 0.1 * (1.0 + 0.04 * (i % 2))} for i in range(200)]  # within 5% of the median
@@ -98,6 +98,10 @@ def test_a_profile_counts_the_networks_it_timed_while_other_load_slowed_the_mach
     found = disturbed_share(busy)
     assert found["share"] == pytest.approx(0.3) and found["share"] > DISTURBED_WARN and found["warn"]
     assert disturbed_share(busy[:50]) is None and disturbed_share([{"latency_ms": 1.0}] * 200) is None
+    # its own held-out networks decide: a profile that still fits them does not warn, one that does not, does
+    fits = disturbed_share(busy, self_check=SELF_CHECK_OK)
+    assert fits["share"] == found["share"] and not fits["warn"] and "still fit" in fits["note"]
+    assert disturbed_share(busy, self_check=SELF_CHECK_OK - 0.3)["warn"]
 
     meta = {"target": "host-cpu", "runtime": "onnxruntime", "in_network": {"disturbed": found}}
     assert disturbed_summary(meta) == (
@@ -184,7 +188,7 @@ def test_a_profile_times_its_slow_groups_of_networks_again_and_says_so(tmp_path:
     assert retimed["groups"] >= 1 and retimed["still_slow"] == 0  # how many groups fit in 0.3 min depends on the machine
     chains = [json.loads(line) for line in (tmp_path / "host-cpu" / "fake-nodes" / "chains.jsonl").read_text().splitlines()]
     refs = np.array([c["reference_ms"] for c in chains])
-    assert len(refs) > 30 and np.all(refs <= np.median(refs) * 1.05)  # without re-timing a fifth would be 30% slow
+    assert len(refs) >= 12 and np.all(refs <= np.median(refs) * 1.05)  # without re-timing a fifth would be 30% slow
     line = disturbed_summary({**meta, "in_network": {"disturbed": {"share": 0.0, "networks": 100, "over": 0.05, "warn": False}}})
     assert line is not None and line.startswith(f"{retimed['groups']} groups of networks timed while the machine ran slow "
                                                 "were timed again")
