@@ -29,7 +29,7 @@ from edgetune.predict._regress import KindModel, fit_kind
 
 CONTEXT_FEATURES = ("from_input", "producer_conv", "producer_dwconv", "producer_pool", "producer_add",
                     "foldable", "to_head", "consumers", "producer_layout", "consumer_layout",
-                    "network_weight_log2_bytes", "network_output_log2_bytes", "own_layout")
+                    "network_weight_log2_bytes", "network_output_log2_bytes", "own_layout", "feeds_activation")
 # the features of profiles taken before the layout ones (their ctx- models read these 8; a profile's
 # metadata lists the ones its models were fitted on, always a prefix of these)
 _FIRST_CONTEXT_FEATURES = CONTEXT_FEATURES[:8]
@@ -67,6 +67,12 @@ def _producers(graph: Graph, kernels: Sequence[Kernel]) -> dict[str, int]:
 _TO_HEAD_KINDS = frozenset({"fc", "flatten", "gap"})
 _FOLDS_INTO = frozenset({"conv", "dwconv", "fc"})
 _ELEMENTWISE = frozenset(ELEMENTWISE_KINDS)
+# the activation a kernel feeds, as a code (0: none): a conv feeding a swish runs at another cost than one feeding
+# an hswish or nothing, which its own features do not tell. Refitted on the shipped Intel profile's measurements with
+# three seeds, EfficientNet-like nets went from +8.5% to +0.7..+2.0% median error and the ten Intel truths from 79.8%
+# to 81.6% within 10% in shape (benchmarks/predictor/README.md, 2026-12-05). At stop 30 the same feature scored
+# -0.4 points, but then the fit's statistic still flipped with the seed (``_STATISTICS``)
+_ACTIVATIONS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish")
 
 
 def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileHardware = GENERIC_HARDWARE,
@@ -123,6 +129,7 @@ def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileH
             # channel blocks runs blocked, 3-4x faster per MAC than one whose groups do not (ResNeXt's 16
             # channels a group against 10, AMD EPYC, AVX-512), which its channel counts alone do not tell a tree
             float(unblocked[ki]),
+            float(max((_ACTIVATIONS.index(by_name[c].kind) + 1 for c in after if by_name[c].kind in _ACTIVATIONS), default=0)),
         )
         rows.append([*shared, *context[:width]])
     return rows

@@ -160,6 +160,27 @@ def test_context_features_read_x_times_sigmoid_x_as_the_one_swish_op_it_runs_as(
     assert features(two_ops=True) == features(two_ops=False)
 
 
+def test_context_features_say_which_activation_a_kernel_feeds() -> None:
+    """A conv feeding a swish, one feeding an hswish and one feeding a pool differ in one feature: which activation
+    follows. The last feature of a profile taken before it was added is not read."""
+    from edgetune.predict._context import _ACTIVATIONS, _FIRST_CONTEXT_FEATURES, CONTEXT_FEATURES
+
+    def conv_row(after: str, names: tuple = CONTEXT_FEATURES) -> list[float]:
+        b = GraphBuilder("act", (1, 8, 16, 16))
+        x = b.bn(b.conv("input", 16, 1, 1))
+        x = b.pool(x, "maxpool", 2, 2) if after == "pool" else b.act(x, after)
+        graph = b.build(b.bn(b.conv(x, 16, 1, 1)))
+        kernels = split_kernels(graph, RULES)
+        return context_features(graph, kernels, names=names)[0]
+
+    rows = {after: conv_row(after) for after in ("swish", "hswish", "pool")}
+    column = CONTEXT_FEATURES.index("feeds_activation") - len(CONTEXT_FEATURES)
+    assert rows["swish"][column] == _ACTIVATIONS.index("swish") + 1 and rows["hswish"][column] == _ACTIVATIONS.index("hswish") + 1
+    assert rows["pool"][column] == 0.0
+    assert rows["swish"][:column] == rows["hswish"][:column]
+    assert conv_row("swish", _FIRST_CONTEXT_FEATURES) == conv_row("hswish", _FIRST_CONTEXT_FEATURES)
+
+
 def test_onnx_runtime_node_names_map_to_the_graph(tmp_path: Path) -> None:
     graph = _block()
     feeds = {"input": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)}
