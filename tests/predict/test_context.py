@@ -142,7 +142,7 @@ def test_context_features_say_whether_a_grouped_conv_runs_blocked() -> None:
     graph = b.build(b.conv("input", 40, 3, 1, groups=4))
     kernels = split_kernels(graph, RULES)
     full, older = context_features(graph, kernels), context_features(graph, kernels, names=CONTEXT_FEATURES[:12])
-    assert older[0] == full[0][:-1]
+    assert older[0] == full[0][:len(older[0])] and len(older[0]) < len(full[0])
 
 
 def test_context_features_read_x_times_sigmoid_x_as_the_one_swish_op_it_runs_as() -> None:
