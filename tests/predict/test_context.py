@@ -162,7 +162,7 @@ def test_context_features_read_x_times_sigmoid_x_as_the_one_swish_op_it_runs_as(
 
 def test_context_features_say_which_activation_a_kernel_feeds() -> None:
     """A conv feeding a swish, one feeding an hswish and one feeding a pool differ in one feature: which activation
-    follows. The last feature of a profile taken before it was added is not read."""
+    follows. A profile fitted before the feature reads the features it was fitted on, where the three look alike."""
     from edgetune.predict._context import _ACTIVATIONS, _FIRST_CONTEXT_FEATURES, CONTEXT_FEATURES
 
     def conv_row(after: str, names: tuple = CONTEXT_FEATURES) -> list[float]:
