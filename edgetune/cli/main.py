@@ -45,8 +45,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     line (Python's form with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    if not debug:
-        warnings.showwarning = _show_warning
+    with warnings.catch_warnings():  # the one-line form for this call only (tests run main() in-process)
+        if not debug:
+            warnings.showwarning = _show_warning
+        _run(args, debug)
+
+
+def _run(args: list[str], debug: bool) -> None:
     try:
         cli.main(args=args, prog_name="edgetune", standalone_mode=False)
     except click.exceptions.Exit as exc:

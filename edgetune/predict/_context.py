@@ -73,6 +73,7 @@ _ELEMENTWISE = frozenset(ELEMENTWISE_KINDS)
 # to 81.6% within 10% in shape (benchmarks/predictor/README.md, 2026-12-05). At stop 30 the same feature scored
 # -0.4 points, but then the fit's statistic still flipped with the seed (``_STATISTICS``)
 _ACTIVATIONS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish")
+_ACTIVATION_CODE = {kind: code for code, kind in enumerate(_ACTIVATIONS, start=1)}
 
 
 def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileHardware = GENERIC_HARDWARE,
@@ -129,7 +130,7 @@ def context_features(graph: Graph, kernels: Sequence[Kernel], hardware: ProfileH
             # channel blocks runs blocked, 3-4x faster per MAC than one whose groups do not (ResNeXt's 16
             # channels a group against 10, AMD EPYC, AVX-512), which its channel counts alone do not tell a tree
             float(unblocked[ki]),
-            float(max((_ACTIVATIONS.index(by_name[c].kind) + 1 for c in after if by_name[c].kind in _ACTIVATIONS), default=0)),
+            float(max((_ACTIVATION_CODE.get(by_name[c].kind, 0) for c in after), default=0)),
         )
         rows.append([*shared, *context[:width]])
     return rows
@@ -488,13 +489,13 @@ def fit_context(folder: Path, chains: list[dict], rules: FusionRules,
     Every fitted piece is also checked on networks it never saw: the profiled networks are split
     in three folds and each fold is predicted end to end by models fitted on the other two.
     """
-    profiled = [c for c in reattribute(chains, rules) if "kernel_ms" in c]
     key = "kernel_ms"
-    checked = {key: _cross_check(profiled, rules, key, hardware)} if profiled else {}
-    checks = {k: summary for k, (summary, _rows) in checked.items()}
-    profiled, held, drift = _at_median_speed(profiled, rules, key, hardware, checked.get(key, ({}, []))[1])
+    profiled = [c for c in reattribute(chains, rules) if key in c]
+    check, held = _cross_check(profiled, rules, key, hardware) if profiled else ({}, [])
+    profiled, held, drift = _at_median_speed(profiled, rules, key, hardware, held)
     if drift is not None:
-        checks[key] = {**drift.pop("check"), "latencies": "at the profile's median speed (drift)"}
+        check = {**drift.pop("check"), "latencies": "at the profile's median speed (drift)"}
+    checks = {key: check} if profiled else {}
     costs, held_out = InNetworkCosts.fit(profiled, rules, key, hardware=hardware)
     if not costs.models:
         return {}
@@ -508,10 +509,10 @@ def fit_context(folder: Path, chains: list[dict], rules: FusionRules,
         network = _stacked_model(held)
     return {"heads": sorted(held_out), "held_out": held_out, "network_model": network, "networks": len(profiled),
             "statistic": key, "networks_check": checks.get(key, {"networks": 0}), "checks": checks, "drift": drift,
-            "disturbed": disturbed_share(profiled, self_check=checks.get(key, {}).get("within_10pct")),
+            "disturbed": disturbed_share(profiled, self_check=check.get("within_10pct")),
             "features": list(CONTEXT_FEATURES), **saved,
             "note": "kernel cost inside a network = the runtime profiler's node times attributed to the kernel "
-                    f"({_STATISTICS.get(key, key)} of 40 runs); absorbed: share of kernels run inside a neighbour, "
+                    f"({_STATISTICS[key]} of 40 runs); absorbed: share of kernels run inside a neighbour, "
                     "per kind|producer|foldable|channel blocks; end-to-end = call_ms + scales . (kernel costs summed per size "
                     "band) + per_kernel_ms * nodes; "
                     "networks_check: 3-fold, networks held out from every fitted piece"}

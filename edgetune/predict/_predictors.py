@@ -288,8 +288,9 @@ def predictor_for(target: Union[str, Target], runtime: str = "onnxruntime", prof
 
 
 def _warn_if_disturbed(predictor: Predictor, target: str, runtime: str) -> None:
-    """Warn, at every use, when the profile was taken while other load slowed the machine past
-    ``_drift.DISTURBED_WARN`` (its summary said so once, when it was taken)."""
+    """Warn, at every use, when the profile says its fit suffered from other load while it was taken
+    (``disturbed.warn``: past ``_drift.DISTURBED_WARN`` with a self-check under ``_drift.SELF_CHECK_OK``; its
+    summary said so once, when it was taken)."""
     in_network = getattr(predictor, "metadata", {}).get("in_network") or {}
     disturbed, check = in_network.get("disturbed") or {}, in_network.get("networks_check") or {}
     if not disturbed.get("warn"):
