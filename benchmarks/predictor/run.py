@@ -26,8 +26,11 @@ agree within 5%, the repeatability ceiling (how often the two passes agree withi
 Spearman rank correlation, per family, seen vs held-out families, the networks that reproduce
 split at 0.1 ms measured (``reproducible_by_size``), the estimated share of totals
 (kinds the profile has no regressor for), and two FLOPs baselines (per kernel a + b x MACs on the
-profile's kernels; per network a + b x MACs on its networks). Writes
-benchmarks/results/predictor_<runtime>_<time>.json and prints a summary.
+profile's kernels; per network a + b x MACs on its networks). Beside them, the repeatability across
+hours (``across_truths``, from ``across.py``): how the machine's other stored truths score as predictions
+of this one, the ceiling for a profile measured at another hour. Writes
+benchmarks/results/predictor_<runtime>_<time>.json (``machine``: where the truth was measured; each mode's
+``profile_machine``: where its profile was) and prints a summary.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine_load import cpu_snapshot, other_load  # noqa: E402
+from across import across_truths, same_machine, stored_truths  # noqa: E402
 from heldout import HELD_OUT_FAMILIES, generate_heldout  # noqa: E402
 from networks import generate  # noqa: E402
 
@@ -173,19 +177,23 @@ def calibrated(predictors_: dict[str, KernelPredictor], target: Any, args: argpa
     return out
 
 
-def stored_truth(path: Path, graphs: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """The measurements of an earlier run (``--rescore``), by network name; NaN where it has none."""
+def stored_truth(path: Path, graphs: list) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
+    """The measurements of an earlier run (``--rescore``), by network name (NaN where it has none), and the
+    machine they were measured on."""
     try:
-        detail = {n["name"]: n for n in json.loads(path.read_text())["networks_detail"]}
+        data = json.loads(path.read_text())
+        detail = {n["name"]: n for n in data["networks_detail"]}
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"cannot read measurements from {path}: {exc}; give a predictor_<runtime>_<time>.json") from None
     rows = [detail.get(g.name, {}) for g in graphs]
     return (np.array([r.get("measured_ms", np.nan) for r in rows], float),
-            np.array([r.get("pass_gap", np.nan) for r in rows], float), 0.0)
+            np.array([r.get("pass_gap", np.nan) for r in rows], float), 0.0,
+            {"cpu_model": data.get("machine"), "isa": data.get("machine_isa")})
 
 
-def ground_truth(target: Any, runtime: str, threads: int, graphs: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """(lower of two passes, relative disagreement of the passes, seconds) per network; isolated workers."""
+def ground_truth(target: Any, runtime: str, threads: int, graphs: list) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
+    """(lower of two passes, relative disagreement of the passes) per network, the seconds it took and this
+    machine; isolated workers."""
     started = time.perf_counter()
     with GraphMeasurer(target, runtime, threads, config=NETWORK_CONFIG, interleave=4) as measurer:
         records, stopped = measure_references(measurer.measure, graphs, passes=2)
@@ -198,10 +206,17 @@ def ground_truth(target: Any, runtime: str, threads: int, graphs: list) -> tuple
     truth = np.array([by_index[i]["latency_ms"] if i in by_index else np.nan for i in range(len(graphs))])
     gap = np.array([max(by_index[i]["passes_ms"]) / min(by_index[i]["passes_ms"]) - 1.0 if i in by_index else np.nan
                     for i in range(len(graphs))])
-    return truth, gap, time.perf_counter() - started
+    return truth, gap, time.perf_counter() - started, current_machine()
 
 
 SMALL_MS = 0.1  # networks measured under this are scored apart as well (``reproducible_by_size``)
+
+
+def earlier_truths(args: argparse.Namespace, machine: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored measured truths in ``--out`` of the machine this truth was measured on, but this one (``--rescore``)."""
+    this = {"machine": machine["cpu_model"], "isa": machine["isa"]}
+    rescored = args.rescore.stem.rsplit("_", 1)[-1] if args.rescore else None
+    return [t for t in stored_truths(args.out, args.runtime) if same_machine(t, this) and t["time"] != rescored]
 
 
 def size_bands(truth: np.ndarray, agree: np.ndarray) -> dict[str, np.ndarray]:
@@ -322,21 +337,23 @@ def main() -> None:
     if len(threads) != 1:
         raise SystemExit(f"the modes' profiles predict different thread counts ({sorted(threads)}); compare like with like")
     graphs = generate(args.count, args.seed) + generate_heldout(args.heldout_count, args.seed + 1)
-    truth, gap, measure_s = (stored_truth(args.rescore, graphs) if args.rescore
-                             else ground_truth(target, args.runtime, threads.pop(), graphs))
+    truth, gap, measure_s, machine = (stored_truth(args.rescore, graphs) if args.rescore
+                                      else ground_truth(target, args.runtime, threads.pop(), graphs))
     ok = np.isfinite(truth)
     graphs, truth, gap = [g for g, k in zip(graphs, ok) if k], truth[ok], gap[ok]
     agree = gap <= 0.05
     found.update(calibrated(found, target, args))
     modes = {name: predict_mode(p, graphs, truth, agree) for name, p in found.items()}
     for name, p in found.items():
+        modes[name]["profile_machine"] = p.metadata.get("environment", {}).get("cpu_model")
         if p.calibration is not None:
             modes[name]["calibration"] = p.calibration.to_dict()
             modes[name]["references_measured"] = (stored_references(p.folder, None, current_machine()) or {}).get("measured")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     report = {
         "benchmark": "predictor", "target": target.name, "runtime": args.runtime, "time": stamp,
-        "machine": next(iter(found.values())).metadata["environment"].get("cpu_model"), "networks": len(graphs),
+        # the machine the ground truth was measured on (each mode's profile says its own in ``profile_machine``)
+        "machine": machine["cpu_model"], "machine_isa": machine["isa"], "networks": len(graphs),
         "ground_truth": "simulated" if target.simulated else "measured",  # a simulator's latency is never a measurement
         **({"rescored_from": args.rescore.name} if args.rescore else {}),
         "families": {f: sum(1 for g in graphs if family(g.name) == f) for f in sorted({family(g.name) for g in graphs})},
@@ -347,6 +364,8 @@ def main() -> None:
                           "note": "two passes in opposite order, each network alone in its worker process; a perfect "
                                   "predictor is within 10% of one pass about as often as the passes agree within 10%"},
         "measure_s": round(measure_s, 1), "other_load": other_load(load),
+        "across_truths": across_truths({g.name: (float(t), float(d)) for g, t, d in zip(graphs, truth, gap)},
+                                       earlier_truths(args, machine)),
         "modes": {name: {k: v for k, v in m.items() if k != "predictions_ms"} for name, m in modes.items()},
         "calibrated_note": "<mode>_calibrated: the same profile rescaled by its reference networks re-timed right "
                            "after the ground truth (what `predict --calibrate` and the search do); the factor is in "
@@ -359,7 +378,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"predictor_{args.runtime}_{stamp}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: report[k] for k in ("networks", "latency_range_ms", "repeatability", "measure_s")}, indent=2))
+    print(json.dumps({k: report[k] for k in ("networks", "latency_range_ms", "repeatability", "measure_s", "across_truths")},
+                     indent=2))
     for name, m in report["modes"].items():
         sizes = ", ".join(f"{size} {s.get('within_10pct')} of {s['networks']}" for size, s in m["reproducible_by_size"].items())
         print(f"{name}: all {m['all']}\n  reproducible {m['reproducible_5pct']}\n  held-out {m['held_out_families']}\n"

@@ -20,8 +20,11 @@ def sample_graphs(count: int, seed: int = 0, space: str = "mobilenet", in_channe
     """``count`` random networks of a space as Graphs (for the predictor benchmark)."""
     import optuna
 
+    from edgetune._quiet import quiet_logger
+
     sampler_space = SearchSpace(space, {"resolution": [32, 48, 64, 96], "stage_channels": [[16, 24, 32, 64]]})
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    with quiet_logger("optuna"):  # "A new study created in memory" says nothing to a reader of the benchmark
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     graphs = []
     for i in range(count):
         trial = study.ask()
