@@ -342,6 +342,7 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
         raise ProfileError(f"no {target.name}/{runtime} profile to adapt in {folder}; put one taken on another machine "
                            f"there, or take one here with `edgetune profile --target {target.name} --runtime {runtime}`")
     source = KernelPredictor(folder)
+    _refuse_own_machine(source, target.name, runtime, folder)
     graphs = reference_networks(count)
     own = measurer is None
     measurer = measurer or GraphMeasurer(target, runtime, source.threads, interleave=4,
@@ -370,6 +371,18 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2))
     return AdaptResult(path, document["source_machine"], machine, len(records), measure_s, fitted)
+
+
+def _refuse_own_machine(source: "KernelPredictor", target: str, runtime: str, folder: Path) -> None:
+    """A profile taken on this machine is not adapted: 20 reference networks would replace a fit on thousands
+    (and, in a busy hour, fit the hour's load); its drift is what ``--calibrate`` rescales."""
+    from edgetune.predict._machine import current_machine, describe, profile_machine, same_machine
+
+    taken_on = profile_machine(source.metadata)
+    if taken_on is not None and same_machine(taken_on, current_machine()):
+        raise ConfigError(f"the {target}/{runtime} profile in {folder} was taken on this machine ({describe(taken_on)}) and "
+                          "needs no adaptation here; `edgetune predict --calibrate` rescales it for today's speed, and "
+                          f"`edgetune profile --target {target} --runtime {runtime} --fresh` measures it again")
 
 
 def _fit(source: "KernelPredictor", graphs: Sequence[Graph], records: Sequence[dict[str, Any]], nodes: bool) -> FittedCorrection:

@@ -308,7 +308,7 @@ def adapt_command(target: str, runtime: str) -> str:
 
 def _for_this_machine(predictor: Predictor, target: str, runtime: str, folder: Path) -> Optional[dict]:
     """Apply this machine's adapted profile (returned), or warn when the profile describes another CPU."""
-    from edgetune.predict._adapt import correction_from, load_adapted
+    from edgetune.predict._adapt import adapted_path, correction_from, load_adapted
     from edgetune.predict._machine import current_machine, describe, profile_machine, same_machine
 
     here = current_machine()
@@ -317,10 +317,15 @@ def _for_this_machine(predictor: Predictor, target: str, runtime: str, folder: P
         warnings.warn(f"the adapted profile in {folder} corrects an earlier {target}/{runtime} profile; ignored. "
                       f"Run `{adapt_command(target, runtime)}` again", stacklevel=3)
         adapted = None
+    taken_on = profile_machine(predictor.metadata)  # type: ignore[attr-defined]
+    if adapted is not None and taken_on is not None and same_machine(taken_on, here):  # written before --adapt refused it
+        warnings.warn(f"the adapted profile in {folder} corrects a {target}/{runtime} profile taken on this same machine; "
+                      f"ignored (the profile as taken is the accurate one here). Delete {adapted_path(folder, here)}",
+                      stacklevel=3)
+        adapted = None
     if adapted is not None and isinstance(predictor, KernelPredictor):
         predictor.machine = correction_from(adapted)
         return adapted
-    taken_on = profile_machine(predictor.metadata)  # type: ignore[attr-defined]
     if taken_on is not None and not same_machine(taken_on, here):
         warnings.warn(f"the {target}/{runtime} profile was taken on {describe(taken_on)}, this machine is {describe(here)} "
                       f"and has no adapted profile: predictions describe that CPU. Run `{adapt_command(target, runtime)}` "

@@ -54,6 +54,7 @@ def test_predict_network_description(fake_profile: Path, tmp_path: Path) -> None
     (["profile", "--adapt", "--profiles-dir", "{tmp}"], "no host-cpu/onnxruntime profile to adapt"),
     (["profile", "--adapt", "--budget", "0", "--profiles-dir", "{prof}"], "budget must be positive"),
     (["profile", "--adapt", "--target", "rpi4"], "--adapt times reference networks on this machine"),
+    (["profile", "--adapt", "--runtime", "fake", "--profiles-dir", "{prof}"], "was taken on this machine"),
 ])
 def test_predict_profile_errors(args: list[str], needle: str, net_onnx: Path, tmp_path: Path, fake_profile: Path) -> None:
     bad = tmp_path / "bad.onnx"
@@ -82,8 +83,11 @@ def test_profile_adapt_fits_kernel_by_kernel_with_onnxruntime(net_onnx: Path, tm
 
     from edgetune._locations import shipped_dir
 
-    shutil.copytree(shipped_dir("profiles") / "host-cpu" / "onnxruntime", tmp_path / "host-cpu" / "onnxruntime",
-                    ignore=shutil.ignore_patterns("adapted"))
+    copy = tmp_path / "host-cpu" / "onnxruntime"
+    shutil.copytree(shipped_dir("profiles") / "host-cpu" / "onnxruntime", copy, ignore=shutil.ignore_patterns("adapted"))
+    meta = json.loads((copy / "metadata.json").read_text())  # taken on another CPU, whichever machine runs the test
+    meta["environment"]["cpu_model"] = meta["machine"]["cpu_model"] = "Some Other CPU 9000"
+    (copy / "metadata.json").write_text(json.dumps(meta))
     proc = edgetune("profile", "--adapt", "--budget", "0.2", "--profiles-dir", str(tmp_path), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

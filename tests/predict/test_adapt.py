@@ -175,6 +175,24 @@ def test_adaptation_and_calibration_errors(fake_profile: Path, tmp_path: Path) -
         predictor_for("host-cpu", "fake", root)
 
 
+def test_a_profile_taken_here_is_not_adapted_and_an_old_adaptation_of_it_is_ignored(fake_profile: Path,
+                                                                                       tmp_path: Path) -> None:
+    """Adapting replaces a fit on thousands of kernels by a correction from 20 networks timed in one hour: on the
+    machine the profile was taken on that only loses accuracy, so it is refused with the two commands that apply."""
+    shutil.copytree(fake_profile, tmp_path / "host-cpu" / "fake")
+    with pytest.raises(ConfigError, match=r"taken on this machine .*predict --calibrate.*--fresh"):
+        adapt_profile(load_target("host-cpu"), "fake", 3.0, tmp_path)
+    assert not (tmp_path / "host-cpu" / "fake" / "adapted").exists()
+    other = tmp_path / "other"  # an adaptation written before the refusal: adapted elsewhere, the profile put back here
+    folder = _other_machines_profile(fake_profile, other)
+    with _measurer(ScaledFakeRunner({}, uniform=2.0)) as m:
+        adapt_profile(load_target("host-cpu"), "fake", 3.0, other, measurer=m, count=6)
+    shutil.copy(fake_profile / "metadata.json", folder / "metadata.json")
+    with pytest.warns(UserWarning, match="taken on this same machine; ignored"):
+        predictor = predictor_for("host-cpu", "fake", other)
+    assert predictor.machine is None  # type: ignore[attr-defined]
+
+
 def test_a_profile_taken_here_calibrates_against_its_own_references(fake_profile: Path) -> None:
     from edgetune.predict._calibrate import stored_references
 
