@@ -18,6 +18,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,8 +131,10 @@ def _create_with_retry(storage: str, study_name: str, directions: list[str], sam
             # heartbeats: a worker killed mid-trial (kill -9, a lost machine) leaves a RUNNING trial; once
             # its heartbeat is older than the grace period the next optimize() marks it FAIL, so it
             # neither counts as done nor blocks anything
-            rdb = optuna.storages.RDBStorage(sqlalchemy_url(storage), heartbeat_interval=HEARTBEAT_S,
-                                             grace_period=HEARTBEAT_S * 2)
+            with warnings.catch_warnings():  # Optuna calls heartbeats experimental; that says nothing to the user
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                rdb = optuna.storages.RDBStorage(sqlalchemy_url(storage), heartbeat_interval=HEARTBEAT_S,
+                                                 grace_period=HEARTBEAT_S * 2)
             return optuna.create_study(storage=rdb, study_name=study_name, directions=directions,
                                        sampler=sampler, pruner=pruner, load_if_exists=True)
         except ValueError:

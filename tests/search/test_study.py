@@ -149,3 +149,14 @@ def test_the_search_calibrates_its_predictor_once_per_study(tmp_path: Path, monk
     assert len(result.trials) == 3
     assert calls == ["auto"]  # one predictor, calibrated once, for every trial of the study
     assert sum("calibrated on 6 reference networks" in m and "30.0% slower" in m for m in messages) == 1
+
+
+def test_opening_a_study_says_nothing_about_optunas_experimental_heartbeats(tmp_path: Path) -> None:
+    import warnings
+
+    from edgetune.search import open_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ExperimentalWarning would raise here
+        study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "quiet", ["maximize"])
+    assert study.study_name == "quiet"
