@@ -37,11 +37,11 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
     from edgetune.predict._cli_model import model_argument
 
     network = model_argument(model)
-    if compare_measured:
-        _compare(network, target, runtime, kind, profiles_dir, top, as_json)
-        return
     if calibrate and not as_json:
         out.print("re-timing the profile's reference networks here (about 10 s) ...")
+    if compare_measured:
+        _compare(network, target, runtime, kind, profiles_dir, top, as_json, calibrate)
+        return
     predictor = predictor_for(target, runtime, profiles_dir, kind=kind, fallback=False, calibrate=calibrate)
     estimate = predictor.predict(network)
     if as_json:
@@ -88,7 +88,7 @@ def _say_estimated(estimate: "LatencyEstimate") -> None:
 
 
 def _compare(model: object, target: str, runtime: str, kind: str, profiles_dir: Optional[Path], top: int,
-             as_json: bool) -> None:
+             as_json: bool, calibrate: bool) -> None:
     from edgetune.predict import predictor_for
     from edgetune.predict._compare import compare_measured
     from edgetune.runners import require_runnable
@@ -98,11 +98,14 @@ def _compare(model: object, target: str, runtime: str, kind: str, profiles_dir: 
     require_runnable(resolved)
     if resolved.transport != "local":
         raise ConfigError(f"--compare-measured runs the model here; target '{target}' is {resolved.transport}")
-    found = compare_measured(model, resolved, runtime, predictor_for(resolved, runtime, profiles_dir, kind=kind,  # type: ignore[arg-type]
-                                                                     fallback=False))
+    predictor = predictor_for(resolved, runtime, profiles_dir, kind=kind, fallback=False, calibrate=calibrate)
+    found = compare_measured(model, resolved, runtime, predictor)  # type: ignore[arg-type]
     if as_json:
         print_json(found.to_dict())
         return
+    calibration = getattr(predictor, "calibration", None)
+    if calibration is not None:  # the predicted column is then at today's speed, as the measured one
+        out.print(calibration.message())
     estimate = found.estimate
     table = Table(title=f"{estimate.network} on {target}/{runtime}, {found.threads} thread(s): predicted vs measured "
                         f"per kernel (slowest {min(top, len(found.kernels))} predicted)")

@@ -54,7 +54,7 @@ class MeasuredComparison:
         return {
             "network": self.estimate.network, "runtime": self.runtime, "threads": self.threads,
             "predicted_total_ms": self.estimate.total_ms, "measured_layers_ms": self.measured_layers_ms,
-            "attributed": self.attributed,
+            "attributed": self.attributed, "machine_correction": self.estimate.extra.get("machine_correction"),
             "kernels": [{"kind": k.kind, "ops": list(k.ops), "predicted_ms": k.predicted_ms, "measured_ms": k.measured_ms,
                          "measured_over_predicted": k.ratio} for k in self.kernels],
         }

@@ -41,5 +41,11 @@ def test_cli_shows_predicted_beside_measured(fake_profile: Path, tmp_path: Path)
     assert "predicted vs measured" in proc.stdout and "measured/predicted" in proc.stdout
     data = json.loads(edgetune("predict", str(net), "--profiles-dir", str(root), "--compare-measured", "--json").stdout)
     assert data["attributed"] and all(k["measured_ms"] is not None for k in data["kernels"])
+    # --calibrate puts the predicted column at today's speed, as the measured one (it was dropped before)
+    calibrated = json.loads(edgetune("predict", str(net), "--profiles-dir", str(root), "--compare-measured", "--calibrate",
+                                     "--json").stdout)
+    assert calibrated["machine_correction"]["calibration"]["networks"] >= 2
+    factor = calibrated["machine_correction"]["calibration"]["factor"]
+    assert calibrated["predicted_total_ms"] == pytest.approx(factor * data["predicted_total_ms"], rel=0.05)
     proc = edgetune("predict", str(net), "--profiles-dir", str(root), "--compare-measured", "--target", "rpi4")
     assert proc.returncode != 0 and "Error:" in error_line(proc)
