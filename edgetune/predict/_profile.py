@@ -33,7 +33,7 @@ from edgetune.predict._base import ProfileError
 from edgetune.predict._borders import check_on_chains, fit_borders, save_borders
 from edgetune.predict._context import fit_context, kernel_costs_from_nodes
 from edgetune.predict._drift import Retimer
-from edgetune.predict._fusion import FusionRules, detect_fusion, split_kernels
+from edgetune.predict._fusion import FusionRules, compute_nodes, detect_fusion, split_kernels
 from edgetune.predict._graph import Graph, GraphBuilder, graph_to_dict
 from edgetune.predict._hardware import GENERIC_HARDWARE, ProfileHardware
 from edgetune.predict._kernel_row import KernelRow
@@ -364,13 +364,18 @@ def _calibrate(folder: ProfileStore, measurer: GraphMeasurer, progress: Callable
         return FusionRules.from_dict(fusion_data)
     progress("detecting fusion rules")
 
+    node_count: dict[int, int] = {}  # id(graph) -> compute nodes its last timing ran (a runtime with a per-node profiler)
+
     def timed(graphs):  # type: ignore[no-untyped-def]
-        result, stop = measurer.measure(graphs)
+        result, stop = measurer.measure(graphs, nodes=measurer.profiles_nodes)
         if stop:
             raise KeyboardInterrupt
+        node_count.update({id(g): compute_nodes(t.nodes) for g, t in zip(graphs, result) if t.nodes})
         return [t.normalized_ms(state.get("reference_ms")) for t in result]  # type: ignore[union-attr]
 
-    rules = detect_fusion(timed, overhead_ms=float(state["overhead_ms"]), progress=progress)  # type: ignore[index]
+    counts = (lambda graphs: [node_count.get(id(g)) for g in graphs]) if measurer.profiles_nodes else None
+    rules = detect_fusion(timed, overhead_ms=float(state["overhead_ms"]), progress=progress,  # type: ignore[index]
+                          node_counts=counts)
     folder.write_json(folder.fusion_path, rules.to_dict())
     save_state()
     return rules
