@@ -128,10 +128,9 @@ _DETECT_SHAPES = ((16, 112, 112), (32, 56, 56))
 _FC_SHAPE = (1024, 1, 1)
 
 
-FUSION_PASSES = 2  # each pair's three graphs timed this many times, in alternating order; the fastest counts
-FUSION_RETRIES = 2  # more passes where the runtime ran the pair as one node but the clock said the follower cost extra
+FUSION_RETRIES = 2  # passes more where the runtime ran the pair as one node but the clock said the follower cost extra
 _MEASURABLE_MS = 0.001  # a follower's own time under this, or under this share of the head's, is not measured
-_MEASURABLE_SHARE = 0.02
+_MEASURABLE_SHARE = 0.05  # real followers measured 14-25% of their head (quiet Intel VM); FC activations 0-1%
 
 NodeCounts = Callable[[Sequence[Graph]], "list[Optional[int]]"]
 
@@ -139,21 +138,19 @@ NodeCounts = Callable[[Sequence[Graph]], "list[Optional[int]]"]
 def detect_fusion(measure: Callable[[Sequence[Graph]], list[float]],
                   pairs: Iterable[tuple[str, str]] = CANDIDATE_PAIRS,
                   overhead_ms: float = 0.0, progress: Optional[Callable[[str], None]] = None,
-                  node_counts: Optional[NodeCounts] = None, passes: int = FUSION_PASSES) -> FusionRules:
+                  node_counts: Optional[NodeCounts] = None) -> FusionRules:
     """Measure each candidate pair and return the pairs that fuse.
 
     ``measure`` times graphs and returns their latencies in ms (with the per-call overhead of an
-    empty run still included; ``overhead_ms`` is subtracted from each); it is called ``passes`` times
-    per shape, in alternating order, and each graph's fastest time counts, so a neighbour's burst in
-    one pass does not decide a rule. Fused when, on every test shape, T(A->B) - T(A) < 0.5 * T(B) and B's own
-    time is measurable (over 1 us and 2% of A's).
+    empty run still included; ``overhead_ms`` is subtracted from each). Fused when, on every test
+    shape, T(A->B) - T(A) < 0.5 * T(B) and B's own time is measurable (over 1 us and 5% of A's).
 
     With ``node_counts`` (the compute nodes the runtime ran for each graph, from its per-node profiler;
     None where unknown) a pair whose follower ran a node of its own is never fused, whatever the clock
     said; and where the runtime ran the pair as one node but the clock says the follower still cost
-    extra, the shape is timed ``FUSION_RETRIES`` passes more before that stands (a conv with a clipped
-    activation does cost extra inside one node; a conv with a ReLU does not). On the Intel VM under host
-    load, timing alone got 1-5 of the 27 rules wrong in each of three detections.
+    extra, the shape is timed ``FUSION_RETRIES`` passes more, in alternating order, each graph's fastest
+    time counting, before that stands (a conv with a clipped activation does cost extra inside one node;
+    a conv with a ReLU does not).
     """
     fused: set[tuple[str, str]] = set()
     evidence: list[dict] = []
@@ -163,7 +160,7 @@ def detect_fusion(measure: Callable[[Sequence[Graph]], list[float]],
         for shape in shapes:
             b_shape = (shape[0], 1, 1) if head == "fc" else shape
             graphs = [_single(head, shape, shape[0]), _single(follower, b_shape, shape[0]), _pair(head, follower, shape)]
-            record = _judge(measure, graphs, passes, overhead_ms, node_counts)
+            record = _judge(measure, graphs, overhead_ms, node_counts)
             evidence.append({"head": head, "follower": follower, "shape": list(shape), **record})
             votes.append(record["fused"])
         if all(votes):
@@ -173,10 +170,10 @@ def detect_fusion(measure: Callable[[Sequence[Graph]], list[float]],
     return FusionRules(frozenset(fused), tuple(evidence))
 
 
-def _judge(measure: Callable[[Sequence[Graph]], list[float]], graphs: list[Graph], passes: int, overhead_ms: float,
+def _judge(measure: Callable[[Sequence[Graph]], list[float]], graphs: list[Graph], overhead_ms: float,
            node_counts: Optional[NodeCounts]) -> dict:
     """One shape's evidence: (head, follower, pair) timed, the runtime's node counts where known, the vote."""
-    best = _fastest(measure, graphs, passes, [float("inf")] * 3)
+    best = list(measure(graphs))
     counts = node_counts([graphs[0], graphs[2]]) if node_counts is not None else [None, None]
     one_node = None if counts[0] is None or counts[1] is None else counts[1] <= counts[0]
     record = _vote(best, overhead_ms)
@@ -205,10 +202,11 @@ def compute_nodes(nodes: Sequence[tuple]) -> int:
 
 def _fastest(measure: Callable[[Sequence[Graph]], list[float]], graphs: list[Graph], passes: int,
              best: Sequence[float]) -> list[float]:
-    """Each graph's fastest time over ``best`` and ``passes`` more calls of ``measure``, every other one reversed."""
+    """Each graph's fastest time over ``best`` (a pass in order) and ``passes`` more calls of ``measure``, the
+    first of them reversed, then alternating."""
     best = list(best)
     for done in range(max(1, passes)):
-        order = list(range(len(graphs)))[:: -1 if done % 2 else 1]
+        order = list(range(len(graphs)))[:: 1 if done % 2 else -1]
         for i, ms in zip(order, measure([graphs[i] for i in order])):
             best[i] = min(best[i], ms)
     return best
