@@ -131,8 +131,7 @@ def _create_with_retry(storage: str, study_name: str, directions: list[str], sam
             # heartbeats: a worker killed mid-trial (kill -9, a lost machine) leaves a RUNNING trial; once
             # its heartbeat is older than the grace period the next optimize() marks it FAIL, so it
             # neither counts as done nor blocks anything
-            with warnings.catch_warnings():  # Optuna calls heartbeats experimental; that says nothing to the user
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with _experimental_ok():
                 rdb = optuna.storages.RDBStorage(sqlalchemy_url(storage), heartbeat_interval=HEARTBEAT_S,
                                                  grace_period=HEARTBEAT_S * 2)
             return optuna.create_study(storage=rdb, study_name=study_name, directions=directions,
@@ -160,6 +159,15 @@ def open_study(storage: str, study_name: str, directions: list[str], sampler: An
                           "database server is running") from None
 
 
+@contextlib.contextmanager
+def _experimental_ok() -> Iterator[None]:
+    """Optuna calls heartbeats and its grid sampler experimental; a warning about that says nothing to the user."""
+    optuna = require("optuna", "all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def _sampler(strategy: str, seed: int, constraints: Optional[Callable]) -> Any:
     optuna = require("optuna", "all")
     s = optuna.samplers
@@ -170,7 +178,8 @@ def _sampler(strategy: str, seed: int, constraints: Optional[Callable]) -> Any:
     if strategy == "gp":
         return s.GPSampler(seed=seed, n_startup_trials=5, constraints_func=constraints)
     if strategy == "grid":
-        return s.BruteForceSampler(seed=seed)
+        with _experimental_ok():
+            return s.BruteForceSampler(seed=seed)
     return s.NSGAIISampler(seed=seed, population_size=8, constraints_func=constraints)
 
 

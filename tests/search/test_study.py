@@ -151,12 +151,13 @@ def test_the_search_calibrates_its_predictor_once_per_study(tmp_path: Path, monk
     assert sum("calibrated on 6 reference networks" in m and "30.0% slower" in m for m in messages) == 1
 
 
-def test_opening_a_study_says_nothing_about_optunas_experimental_heartbeats(tmp_path: Path) -> None:
+def test_opening_a_study_says_nothing_about_optunas_experimental_features(tmp_path: Path) -> None:
     import warnings
 
     from edgetune.search import open_study
+    from edgetune.search._study import _sampler
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an ExperimentalWarning would raise here
-        study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "quiet", ["maximize"])
+        study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "quiet", ["maximize"], sampler=_sampler("grid", 0, None))
     assert study.study_name == "quiet"
