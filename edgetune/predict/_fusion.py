@@ -3,8 +3,9 @@
 A runtime fuses an elementwise op into the op before it (conv+bn+relu, add+relu, ...). The
 profiler finds out which pairs fuse the way nn-Meter does: time op A alone, op B alone and
 A->B together; when the pair costs clearly less than the two apart (B adds under half its own
-cost), B rides on A's kernel. The rules are stored per target and runtime and used to split
-every graph into kernels before prediction.
+cost), B rides on A's kernel; where the runtime has a per-node profiler, the nodes it ran overrule
+the clock (``detect_fusion``). The rules are stored per target and runtime and used to split every
+graph into kernels before prediction.
 """
 
 from __future__ import annotations
