@@ -56,8 +56,11 @@ def stored_truths(folder: Path = RESULTS, runtime: str = "onnxruntime") -> list[
 
 
 def same_machine(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Same CPU model, and the same ISA features where both truths recorded them."""
-    return a.get("machine") == b.get("machine") and (not a.get("isa") or not b.get("isa") or a["isa"] == b["isa"])
+    """Same CPU model, and the same ISA features where both truths recorded them (as a profile's machine is judged)."""
+    from edgetune.predict._machine import same_machine as same_cpu
+
+    return same_cpu({"cpu_model": a.get("machine"), "isa": a.get("isa") or []},
+                    {"cpu_model": b.get("machine"), "isa": b.get("isa") or []})
 
 
 def within(predicted: dict[str, float], truth: dict[str, tuple[float, float]]) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredict
     if "shipped" in args.modes:
         out["shipped"] = KernelPredictor(shipped)
     if "adapted" in args.modes:
-        taken_on = profile_machine(KernelPredictor(shipped).metadata)
+        taken_on = profile_machine((out.get("shipped") or KernelPredictor(shipped)).metadata)
         if taken_on is not None and same_cpu(taken_on, current_machine()):  # `profile --adapt` refuses it too
             print("adapted: left out, the shipped profile was taken on this machine (adapting is for another CPU)", flush=True)
         else:

@@ -47,9 +47,7 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
     if as_json:
         print_json(estimate.to_dict())
         return
-    calibration = getattr(predictor, "calibration", None)
-    if calibration is not None:
-        out.print(calibration.message())
+    _say_calibration(predictor)
     out.print(f"[bold]{estimate.network}[/] on {target}/{runtime}: predicted {estimate.total_ms:.4g} ms "
               f"(95% interval {estimate.low_ms:.4g}-{estimate.high_ms:.4g} ms; {estimate.predictor} predictor, not a measurement)")
     for line in estimate.extra.get("interval_covers") or ():
@@ -73,6 +71,13 @@ def command(model: str, target: str, runtime: str, kind: str, profiles_dir: Opti
     _say_estimated(estimate)
     if estimate.uncovered:
         out.print(f"[yellow]not covered by the predictor (left out of the total):[/] {', '.join(estimate.uncovered)}")
+
+
+def _say_calibration(predictor: object) -> None:
+    """The calibration's line, when ``--calibrate`` re-timed the references."""
+    calibration = getattr(predictor, "calibration", None)
+    if calibration is not None:
+        out.print(calibration.message())
 
 
 def _say_estimated(estimate: "LatencyEstimate") -> None:
@@ -103,9 +108,7 @@ def _compare(model: object, target: str, runtime: str, kind: str, profiles_dir: 
     if as_json:
         print_json(found.to_dict())
         return
-    calibration = getattr(predictor, "calibration", None)
-    if calibration is not None:  # the predicted column is then at today's speed, as the measured one
-        out.print(calibration.message())
+    _say_calibration(predictor)  # the predicted column is then at today's speed, as the measured one
     estimate = found.estimate
     table = Table(title=f"{estimate.network} on {target}/{runtime}, {found.threads} thread(s): predicted vs measured "
                         f"per kernel (slowest {min(top, len(found.kernels))} predicted)")
