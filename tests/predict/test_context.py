@@ -15,7 +15,7 @@ from edgetune.predict._measure import KERNEL_CONFIG
 from edgetune.predict._profile import retrain
 from edgetune.runners._ort import OrtRunner, parse_node_events
 from edgetune.targets import load_target
-from tests.predict._fake import FakeNodeRunner, fake_latency_ms
+from tests.predict._fake import FakeNodeRunner, fake_latency_ms, rounds_clock
 
 RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu"), ("dwconv", "bn")}))
 
@@ -238,7 +238,7 @@ def test_profile_with_a_node_profiler_predicts_from_in_network_costs(tmp_path: P
     from benchmarks.predictor.networks import generate
 
     target = load_target("host-cpu")
-    with GraphMeasurer(target, "fake-nodes", 1, config=KERNEL_CONFIG, runner=FakeNodeRunner()) as measurer:
+    with rounds_clock(1), GraphMeasurer(target, "fake-nodes", 1, config=KERNEL_CONFIG, runner=FakeNodeRunner()) as measurer:
         result = profile(target, "fake-nodes", 0.25, tmp_path, measurer=measurer)
     meta = json.loads((result.folder / "metadata.json").read_text())["in_network"]
     assert meta["networks"] >= 8 and "conv" in meta["heads"] and (result.folder / "models" / "ctx-conv.lgb.txt").exists()

@@ -14,13 +14,13 @@ from edgetune.predict._own import own_path
 from edgetune.predict._profile import retrain
 from edgetune.predict._references import fastest_nodes
 from edgetune.targets import load_target
-from tests.predict._fake import FakeNodeRunner
+from tests.predict._fake import FakeNodeRunner, rounds_clock
 
 
 @pytest.fixture(scope="module")
 def node_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = load_target("host-cpu")
-    with GraphMeasurer(target, "fake-nodes", 1, config=KERNEL_CONFIG, runner=FakeNodeRunner()) as measurer:
+    with rounds_clock(1), GraphMeasurer(target, "fake-nodes", 1, config=KERNEL_CONFIG, runner=FakeNodeRunner()) as measurer:
         return profile(target, "fake-nodes", 0.2, tmp_path_factory.mktemp("own"), measurer=measurer).folder
 
 
