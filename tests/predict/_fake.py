@@ -72,7 +72,8 @@ class FakeRunner(Runner):
 def rounds_clock(rounds: int) -> Iterator[list[int]]:
     """Profiles in this block measure ``rounds`` rounds (networks, border pairs, kernels) whatever their
     budget: their clock counts rounds instead of seconds, so a loaded machine measures what a quick one
-    does (a budget of seconds fitted two rounds here and not always one on CI). Yields the rounds done."""
+    does (a budget of seconds fitted one or two rounds here, and too few on CI's loaded machine). Yields the
+    rounds done."""
     from edgetune.predict._profile import KernelProfiler
 
     done: list[int] = []

@@ -11,8 +11,6 @@ import pytest
 from edgetune.predict import FusionRules, GraphBuilder, split_kernels
 from edgetune.predict._drift import at_median_speed, drift_trace
 
-_ROUNDS = 2  # rounds of networks in the re-timing profile below
-
 RULES = FusionRules(frozenset({("conv", "bn"), ("conv", "relu")}))
 
 
