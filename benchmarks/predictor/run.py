@@ -55,8 +55,7 @@ from networks import generate  # noqa: E402
 
 from edgetune.predict import FlopsPredictor, GraphMeasurer, KernelPredictor, profile, profile_folder  # noqa: E402
 from edgetune.predict._calibrate import Calibration, calibrate, stored_references  # noqa: E402
-from edgetune.predict._machine import current_machine, profile_machine  # noqa: E402
-from edgetune.predict._machine import same_machine as same_cpu  # noqa: E402
+from edgetune.predict._machine import current_machine, taken_here  # noqa: E402
 from edgetune.predict._measure import NETWORK_CONFIG  # noqa: E402
 from edgetune.predict._references import measure_references  # noqa: E402
 from edgetune.targets import load_target  # noqa: E402
@@ -144,8 +143,7 @@ def predictors(args: argparse.Namespace, target: Any) -> dict[str, KernelPredict
     if "shipped" in args.modes:
         out["shipped"] = KernelPredictor(shipped)
     if "adapted" in args.modes:
-        taken_on = profile_machine((out.get("shipped") or KernelPredictor(shipped)).metadata)
-        if taken_on is not None and same_cpu(taken_on, current_machine()):  # `profile --adapt` refuses it too
+        if taken_here((out.get("shipped") or KernelPredictor(shipped)).metadata):  # `profile --adapt` refuses it too
             print("adapted: left out, the shipped profile was taken on this machine (adapting is for another CPU)", flush=True)
         else:
             out["adapted"] = adapted_predictor(args, target, shipped)

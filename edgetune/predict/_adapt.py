@@ -376,11 +376,10 @@ def adapt_profile(target: Target, runtime: str = "onnxruntime", budget_min: floa
 def _refuse_own_machine(source: "KernelPredictor", target: str, runtime: str, folder: Path) -> None:
     """A profile taken on this machine is not adapted: 20 reference networks would replace a fit on thousands
     (and, in a busy hour, fit the hour's load); its drift is what ``--calibrate`` rescales."""
-    from edgetune.predict._machine import current_machine, describe, profile_machine, same_machine
+    from edgetune.predict._machine import current_machine, describe, taken_here
 
-    taken_on = profile_machine(source.metadata)
-    if taken_on is not None and same_machine(taken_on, current_machine()):
-        raise ConfigError(f"the {target}/{runtime} profile in {folder} was taken on this machine ({describe(taken_on)}) and "
+    if taken_here(source.metadata):
+        raise ConfigError(f"the {target}/{runtime} profile in {folder} was taken on this machine ({describe(current_machine())}) and "
                           "needs no adaptation here; `edgetune predict --calibrate` rescales it for today's speed, and "
                           f"`edgetune profile --target {target} --runtime {runtime} --fresh` measures it again")
 

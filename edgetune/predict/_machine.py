@@ -36,6 +36,12 @@ def same_machine(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return not a.get("isa") or not b.get("isa") or sorted(a["isa"]) == sorted(b["isa"])
 
 
+def taken_here(metadata: Mapping[str, Any]) -> bool:
+    """Whether a profile's metadata says it was taken on this machine (False where it does not say)."""
+    taken_on = profile_machine(metadata)
+    return taken_on is not None and same_machine(taken_on, current_machine())
+
+
 def machine_slug(machine: Mapping[str, Any]) -> str:
     """A file name for a machine: readable model words and a short hash of model + features."""
     words = re.sub(r"[^a-z0-9]+", "-", str(machine.get("cpu_model", "unknown")).lower()).strip("-")[:40]
